@@ -1,0 +1,383 @@
+"""The review queue service on a real database (SQLite, and PostgreSQL in CI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from common.types import ContentKind
+from review_ui.cursor import InvalidCursorError
+from review_ui.interface import (
+    EscalationNotAllowedError,
+    FinalOutcome,
+    FindingSource,
+    ReasonCodeRequiredError,
+    ReviewDecision,
+    ReviewEventKind,
+    TaskConflictError,
+    TaskNotFoundError,
+    TaskStatus,
+    UnknownReasonCodeError,
+)
+from review_ui.service import ReviewService
+from tests.review_ui.conftest import FakeClock, Recorder, enqueue_text
+
+pytestmark = pytest.mark.db
+
+
+def test_enqueue_stores_findings_and_derives_priority(service: ReviewService) -> None:
+    task = enqueue_text(service)
+
+    stored = service.get(task.id, "acme")
+    assert stored.status is TaskStatus.PENDING
+    assert stored.queue == "default"
+    assert stored.priority == 90  # the highest finding score, 0.9, as 0-100
+    assert [f.span for f in stored.findings] == [(7, 9), (13, 15)]
+    assert stored.findings[0].clause == "广告法 第九条第三项"
+    assert stored.policy_version == "3"
+    assert stored.double_review is False
+    assert {r.code for r in stored.reason_codes} == {"ad_law.absolute_term", "bias.region", "other"}
+
+
+def test_enqueue_accepts_finding_objects_and_checks_spans(service: ReviewService) -> None:
+    @dataclass(frozen=True)
+    class ModerationFinding:  # the shape of moderation's Finding, without importing it
+        scanner: str
+        category: str
+        score: float
+        span: tuple[int, int] | None
+        evidence: str | None
+
+    task = enqueue_text(
+        service, findings=[ModerationFinding("pii", "pii.cn_mobile", 0.99, (0, 2), "写一")]
+    )
+    assert task.findings[0].category == "pii.cn_mobile"
+    assert task.double_review is True  # "pii" is a double-review category in the fixture
+
+    with pytest.raises(Exception, match="outside its output text"):
+        enqueue_text(
+            service, findings=[{"scanner": "x", "category": "x", "score": 1, "span": (5, 500)}]
+        )
+    prompt_finding = {
+        "scanner": "x",
+        "category": "bias.region",
+        "score": 0.5,
+        "span": (0, 2),
+        "source": "prompt",
+    }
+    assert enqueue_text(service, findings=[prompt_finding]).findings[0].source is (
+        FindingSource.PROMPT
+    )
+
+
+def test_other_tenant_sees_not_found(service: ReviewService) -> None:
+    task = enqueue_text(service)
+    with pytest.raises(TaskNotFoundError):
+        service.get(task.id, "other")
+    with pytest.raises(TaskNotFoundError):
+        service.claim(task.id, reviewer="mallory", tenant="other")
+    with pytest.raises(TaskNotFoundError):
+        service.history(task.id, "other")
+    assert service.list_tasks("other").items == ()
+
+
+def test_claim_conflicts_and_own_reclaim_renews(service: ReviewService, clock: FakeClock) -> None:
+    task = enqueue_text(service)
+    first = service.claim(task.id, reviewer="alice", tenant="acme")
+    assert first.status is TaskStatus.CLAIMED
+    assert first.claimed_by == "alice"
+
+    with pytest.raises(TaskConflictError) as conflict:
+        service.claim(task.id, reviewer="bob", tenant="acme")
+    assert conflict.value.http_status == 409
+    assert conflict.value.details["claimed_by"] == "alice"
+
+    clock.advance(600)
+    renewed = service.claim(task.id, reviewer="alice", tenant="acme")
+    assert renewed.lease_expires_at is not None
+    assert first.lease_expires_at is not None
+    assert (renewed.lease_expires_at - first.lease_expires_at).total_seconds() == 600
+
+
+def test_lapsed_lease_returns_task_to_pending(
+    service: ReviewService, clock: FakeClock, recorder: Recorder
+) -> None:
+    task = enqueue_text(service)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    clock.advance(899)
+    assert service.get(task.id, "acme").status is TaskStatus.CLAIMED
+
+    clock.advance(1)  # exactly lease_s = 900 s after the claim
+    lapsed = service.get(task.id, "acme")
+    assert lapsed.status is TaskStatus.PENDING
+    assert lapsed.claimed_by is None
+    assert [t.id for t in service.list_tasks("acme", status="pending").items] == [task.id]
+    with pytest.raises(TaskConflictError):
+        service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+
+    taken = service.claim(task.id, reviewer="bob", tenant="acme")
+    assert taken.claimed_by == "bob"
+    kinds = [e.kind for e in recorder.events]
+    assert kinds[-2:] == [ReviewEventKind.LEASE_EXPIRED, ReviewEventKind.CLAIMED]
+    assert recorder.events[-2].reviewer == "alice"
+
+
+def test_expire_leases_sweep_records_event(service: ReviewService, clock: FakeClock) -> None:
+    task = enqueue_text(service)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    assert service.expire_leases() == 0
+    clock.advance(1000)
+    assert service.expire_leases() == 1
+    assert service.history(task.id, "acme")[-1].kind is ReviewEventKind.LEASE_EXPIRED
+
+
+def test_release_by_holder_only(service: ReviewService) -> None:
+    task = enqueue_text(service)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    with pytest.raises(TaskConflictError):
+        service.release(task.id, reviewer="bob", tenant="acme")
+    released = service.release(task.id, reviewer="alice", tenant="acme")
+    assert released.status is TaskStatus.PENDING
+    assert service.claim(task.id, reviewer="bob", tenant="acme").claimed_by == "bob"
+
+
+def test_approve_settles_and_calls_back_after_commit(
+    service: ReviewService, recorder: Recorder
+) -> None:
+    task = enqueue_text(service)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    outcome = service.decide(
+        task.id, reviewer="alice", tenant="acme", decision="approve", note="self-comparison, exempt"
+    )
+
+    assert outcome.final is FinalOutcome.APPROVED
+    assert outcome.reviewers == ("alice",)
+    assert recorder.outcomes == [outcome]
+    settled = service.get(task.id, "acme")
+    assert settled.status is TaskStatus.APPROVED
+    assert settled.decided_at is not None
+    assert settled.final_note == "self-comparison, exempt"
+    with pytest.raises(TaskConflictError, match="already approved"):
+        service.claim(task.id, reviewer="bob", tenant="acme")
+
+
+def test_final_decision_hook_sees_committed_state(
+    engine: object, service: ReviewService, clock: FakeClock
+) -> None:
+    seen: list[TaskStatus] = []
+    resumed = ReviewService(
+        service._engine,
+        service.settings,
+        lambda outcome: seen.append(resumed.get(outcome.task_id, outcome.tenant).status),
+        clock=clock,
+    )
+    task = enqueue_text(resumed)
+    resumed.claim(task.id, reviewer="alice", tenant="acme")
+    resumed.decide(
+        task.id,
+        reviewer="alice",
+        tenant="acme",
+        decision="reject",
+        reason_code="ad_law.absolute_term",
+    )
+    assert seen == [TaskStatus.REJECTED]
+
+
+def test_deciding_without_claim_or_foreign_claim_is_conflict(service: ReviewService) -> None:
+    task = enqueue_text(service)
+    with pytest.raises(TaskConflictError):
+        service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    with pytest.raises(TaskConflictError) as conflict:
+        service.decide(task.id, reviewer="bob", tenant="acme", decision="approve")
+    assert conflict.value.http_status == 409
+
+
+def test_reason_codes_are_checked(service: ReviewService, recorder: Recorder) -> None:
+    task = enqueue_text(service)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    with pytest.raises(UnknownReasonCodeError) as unknown:
+        service.decide(
+            task.id, reviewer="alice", tenant="acme", decision="reject", reason_code="made_up"
+        )
+    assert unknown.value.http_status == 422
+    with pytest.raises(ReasonCodeRequiredError):
+        service.decide(task.id, reviewer="alice", tenant="acme", decision="reject")
+    with pytest.raises(ReasonCodeRequiredError):
+        service.decide(task.id, reviewer="alice", tenant="acme", decision="escalate")
+    assert service.get(task.id, "acme").status is TaskStatus.CLAIMED  # nothing half-written
+
+    outcome = service.decide(
+        task.id,
+        reviewer="alice",
+        tenant="acme",
+        decision="reject",
+        reason_code="ad_law.absolute_term",
+    )
+    assert outcome.final is FinalOutcome.REJECTED
+    assert outcome.reason_code == "ad_law.absolute_term"
+    assert recorder.outcomes[-1].final is FinalOutcome.REJECTED
+
+
+def test_escalate_moves_to_senior_queue(service: ReviewService, recorder: Recorder) -> None:
+    task = enqueue_text(service)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    outcome = service.decide(
+        task.id,
+        reviewer="alice",
+        tenant="acme",
+        decision="escalate",
+        reason_code="other",
+        note="brand name or claim?",
+    )
+
+    assert outcome.final is FinalOutcome.ESCALATED
+    assert outcome.escalated_to is not None
+    assert recorder.outcomes == []  # the generation is still waiting
+    assert service.get(task.id, "acme").status is TaskStatus.ESCALATED
+    senior = service.get(outcome.escalated_to, "acme")
+    assert (senior.queue, senior.status, senior.escalated_from) == ("senior", "pending", task.id)
+    assert [t.id for t in service.list_tasks("acme", queue="senior").items] == [senior.id]
+
+    service.claim(senior.id, reviewer="sam", tenant="acme")
+    with pytest.raises(EscalationNotAllowedError):
+        service.decide(
+            senior.id, reviewer="sam", tenant="acme", decision="escalate", reason_code="other"
+        )
+    final = service.decide(senior.id, reviewer="sam", tenant="acme", decision="approve")
+    assert final.final is FinalOutcome.APPROVED
+    history = service.history(senior.id, "acme")
+    assert [e.kind for e in history] == [
+        ReviewEventKind.ENQUEUED,
+        ReviewEventKind.CLAIMED,
+        ReviewEventKind.DECIDED,
+        ReviewEventKind.ESCALATED,
+        ReviewEventKind.ENQUEUED,
+        ReviewEventKind.CLAIMED,
+        ReviewEventKind.DECIDED,
+        ReviewEventKind.FINALIZED,
+    ]
+    assert all(e.policy_version == "3" for e in history)
+
+
+def test_double_review_agreement_settles(service: ReviewService, recorder: Recorder) -> None:
+    task = enqueue_text(service, double_review=True)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    first = service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+    assert first.final is FinalOutcome.AWAITING_SECOND_REVIEW
+    assert recorder.outcomes == []
+    waiting = service.get(task.id, "acme")
+    assert (waiting.status, waiting.first_reviewer) == (TaskStatus.PENDING, "alice")
+
+    with pytest.raises(TaskConflictError, match="second, different reviewer"):
+        service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="bob", tenant="acme")
+    second = service.decide(task.id, reviewer="bob", tenant="acme", decision="approve")
+
+    assert second.final is FinalOutcome.APPROVED
+    assert second.reviewers == ("alice", "bob")
+    assert recorder.outcomes == [second]
+
+
+def test_double_review_disagreement_escalates(service: ReviewService, recorder: Recorder) -> None:
+    task = enqueue_text(service, double_review=True)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+    service.claim(task.id, reviewer="bob", tenant="acme")
+    outcome = service.decide(
+        task.id,
+        reviewer="bob",
+        tenant="acme",
+        decision="reject",
+        reason_code="ad_law.absolute_term",
+    )
+
+    assert outcome.final is FinalOutcome.ESCALATED
+    assert outcome.reviewers == ("alice", "bob")
+    assert recorder.outcomes == []
+    senior = service.get(outcome.escalated_to or "", "acme")
+    assert senior.queue == "senior"
+    assert senior.double_review is False
+
+    stats = service.stats()
+    assert (stats.double_review_pairs, stats.agreements, stats.agreement_rate) == (1, 0, 0.0)
+
+
+def test_list_filters_and_cursor(service: ReviewService, clock: FakeClock) -> None:
+    old = enqueue_text(service, priority=10, generation_id="old")
+    clock.advance(3600)
+    bias = enqueue_text(
+        service,
+        priority=50,
+        generation_id="bias",
+        findings=[{"scanner": "bias", "category": "bias.region", "score": 0.5}],
+    )
+    image = enqueue_text(
+        service,
+        kind=ContentKind.IMAGE,
+        output_text=None,
+        image_url="/v1/generations/img/content",
+        findings=[],
+        priority=80,
+        generation_id="img",
+    )
+
+    everything = [t.id for t in service.list_tasks("acme").items]
+    assert everything == [image.id, bias.id, old.id]  # priority first
+    assert [t.id for t in service.list_tasks("acme", category="bias").items] == [bias.id]
+    assert [t.id for t in service.list_tasks("acme", category="ad_law").items] == [old.id]
+    assert service.list_tasks("acme", category="ad").items == ()  # prefixes are dotted
+    assert [t.id for t in service.list_tasks("acme", older_than_s=1800).items] == [old.id]
+
+    pages, cursor = [], None
+    while True:
+        page = service.list_tasks("acme", limit=2, cursor=cursor)
+        pages.append([t.id for t in page.items])
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert pages == [[image.id, bias.id], [old.id]]
+    with pytest.raises(InvalidCursorError):
+        service.list_tasks("acme", cursor="not-a-cursor")
+    assert service.neighbours(bias.id, "acme") == (image.id, old.id)
+
+
+def test_queue_metrics_and_stats(service: ReviewService, clock: FakeClock) -> None:
+    first = enqueue_text(service)
+    clock.advance(120)
+    second = enqueue_text(service)
+    service.claim(second.id, reviewer="bob", tenant="acme")
+
+    metrics = {m.queue: m for m in service.queue_metrics()}
+    assert (metrics["default"].pending, metrics["default"].claimed) == (1, 1)
+    assert metrics["default"].oldest_age_s == 120
+    assert metrics["senior"].depth == 0
+
+    service.claim(first.id, reviewer="alice", tenant="acme")
+    service.decide(first.id, reviewer="alice", tenant="acme", decision="approve")
+    service.decide(second.id, reviewer="bob", tenant="acme", decision="reject", reason_code="other")
+    stats = service.stats(since=clock.now - __import__("datetime").timedelta(hours=2))
+    assert (stats.votes, stats.settled, stats.approved, stats.rejected) == (2, 2, 1, 1)
+    assert stats.throughput_per_hour == 1.0
+    assert stats.agreement_rate is None
+    assert {r.reviewer: r.total for r in stats.per_reviewer} == {"alice": 1, "bob": 1}
+
+
+def test_ledger_form_of_event_hides_note(service: ReviewService, recorder: Recorder) -> None:
+    task = enqueue_text(service)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.decide(
+        task.id,
+        reviewer="alice",
+        tenant="acme",
+        decision=ReviewDecision.REJECT,
+        reason_code="other",
+        note="customer 张三 13800138000",
+    )
+    decided = next(e for e in recorder.events if e.kind is ReviewEventKind.DECIDED)
+    leaf = decided.to_ledger_dict()
+    assert "张三" not in str(leaf)
+    assert leaf["note_sha256"] is not None
+    assert leaf["reason_code"] == "other"
+    assert leaf["type"] == "review.decided"
