@@ -49,3 +49,9 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+# Gateway fixtures (settings, runtime, client) for the gateway, e2e and browser tests.
+from tests.support.gateway import client, runtime, settings  # noqa: E402
+
+__all__ = ["client", "data_dir", "database_url", "runtime", "settings"]

@@ -1,0 +1,65 @@
+"""The FastAPI application factory.
+
+    app = create_app(Settings())            # nothing connects until start-up
+    uvicorn.run(app, host="127.0.0.1", port=8000)
+
+Start-up applies migrations and issues the first admin key (see ``Runtime.start``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gateway.errors import install_error_handlers
+from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from gateway.routes import generations, keys, openai_compat, ops
+from gateway.runtime import Runtime, build_runtime
+from gateway.settings import Settings
+
+__all__ = ["create_app"]
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """
+Moderates AI-generated content, routes doubtful items to human review, stamps what is
+released (visible label, GB 45438 implicit label, invisible watermark, C2PA manifest)
+and records every step on a tamper-evident Merkle ledger.
+
+Authenticate with `Authorization: Bearer <api-key>`. Errors are
+`{"error": {"code", "message", "details", "request_id"}}`.
+"""
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
+    runtime = runtime or build_runtime(settings or Settings())
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        log.info("aigc-gateway ready; data directory %s", runtime.settings.data_dir.resolve())
+        yield
+        runtime.close()
+
+    app = FastAPI(
+        title="aigc-gateway",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.runtime = runtime
+    install_error_handlers(app)
+    for module in (ops, generations, openai_compat, keys):
+        app.include_router(module.router)
+    limits = runtime.settings.limits
+    # Outermost first: the request id must exist before a 413 is answered.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_json_bytes=limits.max_body_bytes,
+        max_upload_bytes=limits.max_upload_bytes,
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
+    return app

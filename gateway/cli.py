@@ -1,0 +1,184 @@
+"""The ``aigc-gateway`` command line.
+
+    aigc-gateway models init                     # build the small offline models
+    aigc-gateway serve --host 127.0.0.1 --port 8000
+    aigc-gateway keys create --tenant acme --role generate
+    aigc-gateway generate "新品上市的宣传语"
+
+Every command reads ``AIGC_DATA_DIR`` (default ``./data``) and the other ``AIGC_*``
+settings. Results go to stdout; progress and log messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from common.errors import GatewayError
+from common.types import ContentKind
+from gateway.auth import create_api_key, ensure_tenant, list_api_keys, revoke_api_key
+from gateway.db import session_scope
+from gateway.models import Role
+from gateway.runtime import ADMIN_TENANT, Runtime, build_runtime
+from gateway.settings import Settings
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="aigc-gateway: moderate, review, label, watermark, sign and ledger AI-generated content.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+models_app = typer.Typer(help="Build or inspect the local models.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(models_app, name="models")
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's ValidationError names the bad variable
+        _err(f"invalid settings: {exc}")
+        raise typer.Exit(2) from exc
+
+
+def _runtime() -> Runtime:
+    runtime = build_runtime(_settings())
+    runtime.start()
+    return runtime
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker threads for blocking work.")] = 8,
+) -> None:
+    """Start the HTTP API (migrations run and the first admin key is issued at start-up)."""
+    import anyio.to_thread
+    import uvicorn
+
+    from gateway.app import create_app
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    anyio.to_thread.current_default_thread_limiter().total_tokens = max(workers, 1) * 5
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+
+
+@models_app.command("init")
+def models_init() -> None:
+    """Build the small offline models into <AIGC_DATA_DIR>/models (idempotent)."""
+    from generators.tiny import build_default_models
+
+    settings = _settings()
+    _configure_logging(settings.log_level)
+    built = build_default_models(settings.models_dir_resolved)
+    for name, path in built.items():
+        typer.echo(f"{name}\t{path}")
+
+
+@keys_app.command("create")
+def keys_create(
+    tenant: Annotated[str, typer.Option(help="Tenant id; created with the default policy if new.")],
+    role: Annotated[Role, typer.Option(help="Role of the key.")],
+    label: Annotated[str, typer.Option(help="A note to recognise the key by.")] = "",
+) -> None:
+    """Create an API key and print it (the last stdout line holds only the key)."""
+    runtime = _runtime()
+    with session_scope(runtime.engine) as session:
+        ensure_tenant(session, tenant, runtime.settings.default_policy)
+        issued = create_api_key(session, tenant, role, label)
+    _err(f"created key {issued.key_id} for tenant '{tenant}' with role '{role.value}'")
+    _err("store it now: it cannot be shown again")
+    typer.echo(issued.plain_key)
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant's keys.")] = None,
+) -> None:
+    """List keys (ids, tenants, roles; never the keys themselves)."""
+    runtime = _runtime()
+    with session_scope(runtime.engine) as session:
+        rows = list_api_keys(session, tenant)
+    for row in rows:
+        state = f"revoked {row.revoked_at.isoformat()}" if row.revoked_at else "active"
+        typer.echo(f"{row.id}\t{row.tenant_id}\t{row.role}\t{state}\t{row.label}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key id from `keys list`.")],
+) -> None:
+    """Revoke a key: it stops working at once."""
+    runtime = _runtime()
+    try:
+        with session_scope(runtime.engine) as session:
+            revoke_api_key(session, key_id)
+    except GatewayError as exc:
+        _err(exc.message)
+        raise typer.Exit(1) from exc
+    _err(f"revoked key {key_id}")
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str, typer.Argument(help="The prompt.")],
+    kind: Annotated[ContentKind, typer.Option(help="What to generate.")] = ContentKind.TEXT,
+    tenant: Annotated[str, typer.Option(help="Tenant to run as.")] = ADMIN_TENANT,
+    params: Annotated[
+        str, typer.Option(help='Generator parameters as JSON, e.g. {"seed": 1}.')
+    ] = "{}",
+) -> None:
+    """Run the whole pipeline locally once and print the result as JSON."""
+    from gateway.pipeline import GenerationOrder
+    from gateway.queries import tenant_policy
+    from gateway.routes.generations import public_view
+
+    runtime = _runtime()
+    try:
+        parsed: dict[str, Any] = json.loads(params)
+        with session_scope(runtime.engine) as session:
+            ensure_tenant(session, tenant, runtime.settings.default_policy)
+        order = GenerationOrder(
+            tenant_id=tenant,
+            kind=kind,
+            prompt=prompt,
+            actor="cli",
+            params=parsed,
+            policy=tenant_policy(runtime.engine, tenant, runtime.settings.default_policy),
+        )
+        generation = runtime.pipeline.generate(order)
+    except json.JSONDecodeError as exc:
+        _err(f"--params is not JSON: {exc}")
+        raise typer.Exit(2) from exc
+    except GatewayError as exc:
+        _err(f"{exc.code}: {exc.message}")
+        raise typer.Exit(1) from exc
+    typer.echo(
+        json.dumps(
+            public_view(runtime, generation).model_dump(mode="json"), ensure_ascii=False, indent=2
+        )
+    )
+
+
+def main() -> None:
+    app()

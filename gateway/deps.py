@@ -1,0 +1,70 @@
+"""FastAPI dependencies: the runtime, the caller's identity, and role checks.
+
+@router.get("/v1/things")
+def list_things(principal: Annotated[Principal, Depends(require(Role.AUDIT))]) -> ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from common.errors import AuthenticationError
+from gateway.auth import Principal, authenticate, require_role
+from gateway.db import session_scope
+from gateway.models import Role
+from gateway.runtime import Runtime
+
+__all__ = ["PrincipalDep", "RuntimeDep", "get_runtime", "optional_principal", "require"]
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationError("the Authorization header must be 'Bearer <api-key>'")
+    return token.strip()
+
+
+def optional_principal(request: Request, runtime: RuntimeDep) -> Principal | None:
+    """The caller if a key was presented (and valid); ``None`` for anonymous calls."""
+    token = _bearer_token(request)
+    if token is None:
+        return None
+    with session_scope(runtime.engine) as session:
+        principal = authenticate(session, token)
+    request.state.principal = principal
+    return principal
+
+
+def current_principal(
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> Principal:
+    if principal is None:
+        raise AuthenticationError("an API key is required: send 'Authorization: Bearer <api-key>'")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def require(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency that admits keys holding one of ``roles`` (or ``admin``)."""
+
+    def dependency(principal: PrincipalDep) -> Principal:
+        require_role(principal, *roles)
+        return principal
+
+    return dependency

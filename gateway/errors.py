@@ -1,0 +1,118 @@
+"""The one place where errors become HTTP responses in the contract's shape::
+
+    {"error": {"code": "...", "message": "...", "details": ..., "request_id": "req_…"}}
+
+Routes raise ``common.errors.GatewayError`` subclasses; validation errors become 422,
+unknown routes 404, and anything unexpected a 500 that says nothing of the internals.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from common.errors import GatewayError
+
+__all__ = ["error_body", "error_response", "install_error_handlers", "request_id_of"]
+
+log = logging.getLogger(__name__)
+
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+}
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
+
+
+def error_body(code: str, message: str, details: Any, request_id: str) -> dict[str, Any]:
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": jsonable_encoder(details),
+            "request_id": request_id,
+        }
+    }
+
+
+def error_response(exc: GatewayError, request_id: str) -> JSONResponse:
+    detail = exc.public_detail()
+    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    return JSONResponse(
+        error_body(detail["code"], detail["message"], detail["details"], request_id),
+        status_code=exc.http_status,
+        headers=headers,
+    )
+
+
+def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
+    # Drop the offending input from the echo: it may be huge or hold personal data.
+    return [
+        {"loc": list(err.get("loc", ())), "msg": err.get("msg", ""), "type": err.get("type", "")}
+        for err in exc.errors()
+    ]
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, GatewayError)
+        if exc.http_status >= 500:
+            log.warning("request failed: %s: %s", exc.code, exc.message)
+        return error_response(exc, request_id_of(request))
+
+    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        body = error_body(
+            "invalid_request",
+            "the request does not match the schema",
+            _validation_details(exc),
+            request_id_of(request),
+        )
+        return JSONResponse(body, status_code=422)
+
+    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # Our own code raises GatewayError; a bare 400 comes from FastAPI failing to
+            # decode the body (invalid UTF-8 and the like). The contract says malformed
+            # JSON is 422.
+            body = error_body(
+                "invalid_request", "the request body could not be decoded as UTF-8 JSON",
+                None, request_id_of(request),
+            )
+            return JSONResponse(body, status_code=422)
+        code = _STATUS_CODES.get(exc.status_code, "http_error")
+        body = error_body(code, str(exc.detail), None, request_id_of(request))
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = error_body(
+            "internal_error",
+            "the gateway failed to handle this request",
+            None,
+            request_id_of(request),
+        )
+        return JSONResponse(body, status_code=500)
+
+    app.add_exception_handler(GatewayError, on_gateway_error)
+    app.add_exception_handler(RequestValidationError, on_validation_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
+    app.add_exception_handler(Exception, on_unexpected)

@@ -1,0 +1,141 @@
+"""ASGI middleware: request ids, body-size limits and request metrics.
+
+Written as plain ASGI (not ``BaseHTTPMiddleware``) so streaming responses pass through
+untouched and an oversized body is refused before it is read into memory.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from common.errors import PayloadTooLargeError
+from gateway.errors import error_response
+from gateway.metrics import GatewayMetrics
+
+__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware"]
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RequestContextMiddleware:
+    """Gives every request an id (``X-Request-ID``) and records its metrics."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        offered = _header(scope, b"x-request-id")
+        request_id = (
+            offered
+            if offered and _CLIENT_REQUEST_ID.match(offered)
+            else (f"req_{secrets.token_hex(8)}")
+        )
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status_holder: dict[str, int] = {"status": 500}
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.observe_request(
+                scope["method"], template, status_holder["status"], time.perf_counter() - started
+            )
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413: early by Content-Length, else while reading."""
+
+    def __init__(self, app: ASGIApp, max_json_bytes: int, max_upload_bytes: int) -> None:
+        self.app = app
+        self.max_json_bytes = max_json_bytes
+        self.max_upload_bytes = max_upload_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        content_type = _header(scope, b"content-type") or ""
+        is_upload = content_type.startswith("multipart/")
+        limit = self.max_upload_bytes if is_upload else self.max_json_bytes
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(scope, receive, send, limit)
+            return
+        if declared is not None:
+            # The HTTP server enforces a declared Content-Length, so the body cannot grow.
+            await self.app(scope, receive, send)
+            return
+        body = await self._read_capped(receive, limit)
+        if body is None:
+            await self._refuse(scope, receive, send, limit)
+            return
+        await self.app(scope, _replay(body, receive), send)
+
+    @staticmethod
+    async def _read_capped(receive: Receive, limit: int) -> bytes | None:
+        """A chunked body, read whole; ``None`` as soon as it passes ``limit``."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        request_id = scope.get("state", {}).get("request_id", "")
+        response = error_response(_too_large(limit), request_id)
+        # Tell the client not to keep sending: the connection is closed after the answer.
+        response.headers["connection"] = "close"
+        await response(scope, receive, send)
+
+
+def _replay(body: bytes, downstream: Receive) -> Receive:
+    """Hands the app the buffered body, then the real stream (for disconnect notices)."""
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return await downstream()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+def _too_large(limit: int) -> PayloadTooLargeError:
+    details: dict[str, Any] = {"limit_bytes": limit}
+    return PayloadTooLargeError(f"request body exceeds the limit of {limit} bytes", details=details)

@@ -1,0 +1,124 @@
+"""The gateway's own tables: tenants, API keys, generations and pipeline events.
+
+Domain packages own their tables (``ledger.models``, ``review_ui.models`` …); all of
+them share ``SQLModel.metadata`` so that one Alembic history migrates the lot.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column, Text
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "ApiKey",
+    "Generation",
+    "GenerationStatus",
+    "PipelineEvent",
+    "Role",
+    "Tenant",
+    "utcnow",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    GENERATE = "generate"
+    REVIEW = "review"
+    AUDIT = "audit"
+    ADMIN = "admin"
+
+
+class GenerationStatus(StrEnum):
+    RUNNING = "running"
+    PENDING_REVIEW = "pending_review"
+    RELEASED = "released"
+    BLOCKED = "blocked"
+    FAILED = "failed"
+
+
+class Tenant(SQLModel, table=True):
+    __tablename__ = "tenants"
+
+    id: str = Field(primary_key=True, max_length=64)
+    policy: str = Field(max_length=128)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key, stored as a salted hash. The plain key is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: str = Field(primary_key=True, max_length=32)  # public key id, part of the key
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
+    role: str = Field(max_length=16)
+    salt: str = Field(max_length=64)
+    secret_hash: str = Field(max_length=128)
+    label: str = Field(default="", max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None
+
+
+class Generation(SQLModel, table=True):
+    __tablename__ = "generations"
+
+    id: str = Field(primary_key=True, max_length=40)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
+    kind: str = Field(max_length=16)
+    status: str = Field(max_length=20, index=True)
+    # The prompt is kept for reviewers and can be erased (PIPL); the ledger never holds it.
+    prompt: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    params: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    source: str = Field(default="generated", max_length=16)  # generated | stamped
+    generator: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=300)
+    model_revision: str | None = Field(default=None, max_length=80)
+    policy_name: str | None = Field(default=None, max_length=128)
+    policy_version: str | None = Field(default=None, max_length=80)
+    decision: str | None = Field(default=None, max_length=16)
+    findings: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
+    block_reason: str | None = Field(default=None, max_length=500)
+    label_language: str = Field(default="zh", max_length=8)
+    callback_url: str | None = Field(default=None, max_length=2000)
+    media_type: str | None = Field(default=None, max_length=64)
+    raw_path: str | None = Field(default=None, max_length=500)  # unstamped output
+    artifact_path: str | None = Field(default=None, max_length=500)  # stamped output
+    artifact_sha256: str | None = Field(default=None, max_length=64, index=True)
+    watermark_id: str | None = Field(default=None, max_length=32, index=True)
+    manifest_label: str | None = Field(default=None, max_length=200)
+    manifest_hash: str | None = Field(default=None, max_length=64, index=True)
+    manifest_path: str | None = Field(default=None, max_length=500)
+    ledger_index: int | None = None
+    leaf_hash: str | None = Field(default=None, max_length=64)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class PipelineEvent(SQLModel, table=True):
+    """One stage of one generation's pipeline, with its timing and outcome."""
+
+    __tablename__ = "pipeline_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    generation_id: str = Field(foreign_key="generations.id", index=True, max_length=40)
+    seq: int  # order within the generation
+    stage: str = Field(max_length=40)
+    outcome: str = Field(max_length=40)
+    implementation: str = Field(max_length=80)  # which plugin ran, or a named pass-through
+    duration_ms: float
+    detail: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    ledger_index: int | None = None
+    leaf_hash: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow)

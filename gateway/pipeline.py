@@ -1,0 +1,570 @@
+"""The pipeline: one generation (or one uploaded file) from request to release.
+
+Stages, in the order of the architecture::
+
+    input moderation → generate (or ingest) → output moderation → decision
+      → review (pending) ─ approval resumes here ─┐
+      → stamping → ledger "stamp" event → released
+
+Every stage records a ``PipelineEvent`` with its timing and which implementation ran;
+the ledger gets the ``generation``, ``moderation``, ``review`` and ``stamp`` events of
+each artifact, each citing the previous one, so the chain of custody can be replayed.
+
+    pipeline.generate(GenerationOrder(tenant_id="acme", kind=ContentKind.TEXT, prompt="…"))
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from common.errors import ConflictError, GatewayError, NotFoundError
+from common.types import ContentKind
+from gateway.catalog import GeneratorCatalog
+from gateway.content_store import ContentStore
+from gateway.db import session_scope
+from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
+from gateway.ports import (
+    Action,
+    CheckedContent,
+    Direction,
+    LedgerPort,
+    LedgerRef,
+    ModerationPort,
+    ModerationVerdict,
+    ReviewPort,
+    ReviewSummary,
+    StampPort,
+    StampSubject,
+)
+from generators.interface import GeneratedArtifact, GenerationRequest
+
+__all__ = ["GenerationOrder", "Pipeline", "PipelineHooks", "StampOrder", "new_generation_id"]
+
+log = logging.getLogger(__name__)
+
+_SUFFIX_BY_MEDIA_TYPE = {
+    "image/png": ".png",
+    "image/jpeg": ".jpg",
+    "image/webp": ".webp",
+    "model/gltf-binary": ".glb",
+    "text/plain": ".txt",
+    "text/markdown": ".md",
+}
+
+
+def new_generation_id() -> str:
+    return f"gen_{secrets.token_hex(12)}"
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationOrder:
+    tenant_id: str
+    kind: ContentKind
+    prompt: str
+    policy: str
+    actor: str
+    generator: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    label_language: str = "zh"
+    callback_url: str | None = None
+    output_format: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StampOrder:
+    """Content made elsewhere, to be moderated, reviewed, stamped and ledgered."""
+
+    tenant_id: str
+    kind: ContentKind
+    data: bytes
+    media_type: str
+    policy: str
+    actor: str
+    label_language: str = "zh"
+    callback_url: str | None = None
+    prompt: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PipelineHooks:
+    """Observers: stage timings for metrics, final states for webhooks."""
+
+    on_stage: Callable[[str, float], None] | None = None
+    on_final: Callable[[Generation], None] | None = None
+
+
+class _EventLog:
+    """Collects one generation's pipeline events; written with the state they lead to."""
+
+    def __init__(self, generation_id: str, start_seq: int, hooks: PipelineHooks) -> None:
+        self.generation_id = generation_id
+        self.events: list[PipelineEvent] = []
+        self._seq = start_seq
+        self._hooks = hooks
+
+    @contextmanager
+    def stage(self, stage: str, implementation: str) -> Iterator[dict[str, Any]]:
+        """Time a stage; the body fills the yielded dict with its outcome and detail."""
+        record: dict[str, Any] = {"outcome": "ok", "detail": {}}
+        started = time.perf_counter()
+        try:
+            yield record
+        except GatewayError as exc:
+            record["outcome"] = "error"
+            record["detail"] = {"code": exc.code, "message": exc.message}
+            raise
+        finally:
+            elapsed_s = time.perf_counter() - started
+            self.add(stage, implementation, record, elapsed_s * 1000)
+            if self._hooks.on_stage:
+                self._hooks.on_stage(stage, elapsed_s)
+
+    def add(
+        self, stage: str, implementation: str, record: Mapping[str, Any], duration_ms: float = 0.0
+    ) -> None:
+        ref: LedgerRef | None = record.get("ledger")
+        self.events.append(
+            PipelineEvent(
+                generation_id=self.generation_id,
+                seq=self._seq,
+                stage=stage,
+                outcome=str(record.get("outcome", "ok")),
+                implementation=implementation,
+                duration_ms=round(duration_ms, 3),
+                detail=dict(record.get("detail", {})),
+                ledger_index=ref.index if ref else None,
+                leaf_hash=ref.leaf_hash if ref else None,
+            )
+        )
+        self._seq += 1
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        engine: Engine,
+        store: ContentStore,
+        generators: GeneratorCatalog,
+        moderation: ModerationPort,
+        review: ReviewPort,
+        stamping: StampPort,
+        ledger: LedgerPort,
+        hooks: PipelineHooks | None = None,
+    ) -> None:
+        self.engine = engine
+        self.store = store
+        self.generators = generators
+        self.moderation = moderation
+        self.review = review
+        self.stamping = stamping
+        self.ledger = ledger
+        self.hooks = hooks or PipelineHooks()
+
+    # ----------------------------------------------------------------- entry points
+
+    def generate(self, order: GenerationOrder) -> Generation:
+        generator = self.generators.get(order.kind, order.generator)
+        generation = self._create(
+            Generation(
+                id=new_generation_id(),
+                tenant_id=order.tenant_id,
+                kind=order.kind.value,
+                status=GenerationStatus.RUNNING.value,
+                prompt=order.prompt,
+                params=dict(order.params),
+                generator=generator.name,
+                label_language=order.label_language,
+                callback_url=order.callback_url,
+                meta={"output_format": order.output_format} if order.output_format else {},
+            )
+        )
+        events = _EventLog(generation.id, 0, self.hooks)
+        try:
+            return self._run_generation(generation, order, events)
+        except GatewayError as exc:
+            self._fail(generation, events, exc)
+            raise
+
+    def stamp_upload(self, order: StampOrder) -> Generation:
+        generation = self._create(
+            Generation(
+                id=new_generation_id(),
+                tenant_id=order.tenant_id,
+                kind=order.kind.value,
+                status=GenerationStatus.RUNNING.value,
+                prompt=order.prompt,
+                source="stamped",
+                meta=dict(order.meta),
+                generator=str(order.meta.get("source") or "external"),
+                label_language=order.label_language,
+                callback_url=order.callback_url,
+                media_type=order.media_type,
+            )
+        )
+        events = _EventLog(generation.id, 0, self.hooks)
+        try:
+            return self._run_upload(generation, order, events)
+        except GatewayError as exc:
+            self._fail(generation, events, exc)
+            raise
+
+    def complete_review(
+        self, generation_id: str, approved: bool, summary: ReviewSummary, reason: str | None
+    ) -> Generation:
+        """Resume a generation held for review: stamp and release it, or block it."""
+        generation = self._load(generation_id)
+        if generation.status != GenerationStatus.PENDING_REVIEW.value:
+            raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
+        events = _EventLog(generation.id, self._next_seq(generation.id), self.hooks)
+        verdict = _verdict_from_row(generation)
+        refs = self._ledger_refs(generation)
+        with events.stage("review", "review_ui") as record:
+            ref = self._append_ledger(
+                "review",
+                generation,
+                refs,
+                actor=summary.reviewer,
+                decision=summary.decision,
+                extra={
+                    "reason_code": summary.reason_code or "",
+                    "reviewers": list(summary.reviewers),
+                },
+            )
+            record["ledger"] = ref
+            record["detail"] = {"decision": summary.decision, "reviewer": summary.reviewer}
+        refs = [*refs, *([ref] if ref else [])]
+        if approved:
+            raw = self.store.read(generation.raw_path or "")
+            return self._stamp_and_release(generation, raw, verdict, summary, refs, events)
+        generation.status = GenerationStatus.BLOCKED.value
+        generation.block_reason = reason or "rejected by a reviewer"
+        return self._finish(generation, events)
+
+    # ---------------------------------------------------------------- stage runners
+
+    def _run_generation(
+        self, generation: Generation, order: GenerationOrder, events: _EventLog
+    ) -> Generation:
+        prompt_content = CheckedContent(kind=ContentKind.TEXT, text=order.prompt)
+        verdict_in = self._moderate(
+            events, "input_moderation", prompt_content, Direction.INPUT, order
+        )
+        if verdict_in.action is Action.BLOCK:
+            # A blocked prompt never reaches a generator.
+            return self._decide(generation, verdict_in, [], events, order.actor)
+        generator = self.generators.get(order.kind, order.generator)
+        request = GenerationRequest(
+            kind=order.kind, prompt=verdict_in.redacted_text or order.prompt, params=order.params
+        )
+        with events.stage("generate", generator.name) as record:
+            artifact = generator.generate(request)
+            record["detail"] = {
+                "model_revision": artifact.model_revision,
+                "completion_tokens": artifact.usage.completion_tokens,
+            }
+        self._keep_raw(generation, artifact)
+        output_content = _content_of(artifact)
+        verdict_out = self._moderate(
+            events, "output_moderation", output_content, Direction.OUTPUT, order
+        )
+        verdict = ModerationVerdict.combine(verdict_in, verdict_out)
+        refs = [self._ledger_generation_event(generation, events, order.actor)]
+        return self._decide(generation, verdict, [r for r in refs if r], events, order.actor)
+
+    def _run_upload(
+        self, generation: Generation, order: StampOrder, events: _EventLog
+    ) -> Generation:
+        with events.stage("ingest", "upload") as record:
+            stored = self.store.put(order.data, _SUFFIX_BY_MEDIA_TYPE.get(order.media_type, ""))
+            generation.raw_path = stored.path
+            record["detail"] = {"sha256": stored.sha256, "size_bytes": stored.size_bytes}
+        verdict = ModerationVerdict(Action.ALLOW, order.policy, "none")
+        if order.prompt:
+            prompt_content = CheckedContent(kind=ContentKind.TEXT, text=order.prompt)
+            verdict = self._moderate(
+                events, "input_moderation", prompt_content, Direction.INPUT, order
+            )
+        content = CheckedContent(
+            kind=order.kind,
+            text=order.data.decode("utf-8") if order.kind is ContentKind.TEXT else None,
+            data=None if order.kind is ContentKind.TEXT else order.data,
+            media_type=order.media_type,
+        )
+        verdict_out = self._moderate(events, "output_moderation", content, Direction.OUTPUT, order)
+        verdict = ModerationVerdict.combine(verdict, verdict_out) if order.prompt else verdict_out
+        refs = [self._ledger_generation_event(generation, events, order.actor)]
+        return self._decide(generation, verdict, [r for r in refs if r], events, order.actor)
+
+    def _moderate(
+        self,
+        events: _EventLog,
+        stage: str,
+        content: CheckedContent,
+        direction: Direction,
+        order: GenerationOrder | StampOrder,
+    ) -> ModerationVerdict:
+        with events.stage(stage, self.moderation.name) as record:
+            verdict = self.moderation.check(content, direction, order.policy, order.tenant_id)
+            record["outcome"] = verdict.action.value
+            record["detail"] = {
+                "policy_version": verdict.policy_version,
+                "categories": sorted({str(f.get("category")) for f in verdict.findings}),
+            }
+        return verdict
+
+    def _decide(
+        self,
+        generation: Generation,
+        verdict: ModerationVerdict,
+        refs: list[LedgerRef],
+        events: _EventLog,
+        actor: str,
+    ) -> Generation:
+        generation.policy_name = verdict.policy_name
+        generation.policy_version = verdict.policy_version
+        generation.decision = verdict.action.value
+        generation.findings = [dict(f) for f in verdict.findings]
+        generation.meta = {
+            **generation.meta,
+            "reasons": list(verdict.reasons),
+            "review_queue": verdict.review_queue,
+            "double_review": verdict.double_review,
+            "reason_codes": list(verdict.reason_codes),
+        }
+        with events.stage("decision", "policy") as record:
+            ref = self._append_ledger(
+                "moderation",
+                generation,
+                refs,
+                actor=f"policy:{verdict.policy_name}",
+                decision=verdict.action.value,
+            )
+            record["outcome"] = verdict.action.value
+            record["ledger"] = ref
+            record["detail"] = {"reasons": list(verdict.reasons)}
+        refs = [*refs, *([ref] if ref else [])]
+        if verdict.action is Action.BLOCK:
+            generation.status = GenerationStatus.BLOCKED.value
+            generation.block_reason = "; ".join(verdict.reasons) or "blocked by policy"
+            return self._finish(generation, events)
+        if verdict.action is Action.REVIEW:
+            return self._hold_for_review(generation, verdict, events)
+        raw = self.store.read(generation.raw_path or "")
+        return self._stamp_and_release(generation, raw, verdict, None, refs, events)
+
+    def _hold_for_review(
+        self, generation: Generation, verdict: ModerationVerdict, events: _EventLog
+    ) -> Generation:
+        output_text = None
+        if generation.kind == ContentKind.TEXT.value and generation.raw_path:
+            output_text = self.store.read(generation.raw_path).decode("utf-8")
+        with events.stage("review_enqueue", self.review.name) as record:
+            task_id = self.review.enqueue(
+                generation_id=generation.id,
+                tenant_id=generation.tenant_id,
+                kind=ContentKind(generation.kind),
+                prompt=generation.prompt,
+                output_text=output_text,
+                verdict=verdict,
+            )
+            record["outcome"] = "queued"
+            record["detail"] = {"task_id": task_id, "queue": verdict.review_queue}
+        generation.status = GenerationStatus.PENDING_REVIEW.value
+        generation.meta = {**generation.meta, "review_task_id": task_id}
+        return self._finish(generation, events, final=False)
+
+    def _stamp_and_release(
+        self,
+        generation: Generation,
+        raw: bytes,
+        verdict: ModerationVerdict,
+        review: ReviewSummary | None,
+        refs: list[LedgerRef],
+        events: _EventLog,
+    ) -> Generation:
+        subject = StampSubject(
+            generation_id=generation.id,
+            tenant_id=generation.tenant_id,
+            kind=ContentKind(generation.kind),
+            data=raw,
+            media_type=generation.media_type or "application/octet-stream",
+            generator=generation.generator or "unknown",
+            model=generation.model or "unknown",
+            model_revision=generation.model_revision or "unknown",
+            label_language=generation.label_language,
+            verdict=verdict,
+            review=review,
+            ledger_refs=tuple(refs),
+            output_format=generation.meta.get("output_format"),
+        )
+        with events.stage("stamp", self.stamping.name) as record:
+            outcome = self.stamping.stamp(subject)
+            record["detail"] = {"steps": [dict(s) for s in outcome.steps]}
+        stored = self.store.put(outcome.data, _SUFFIX_BY_MEDIA_TYPE.get(outcome.media_type, ""))
+        generation.artifact_path = stored.path
+        generation.artifact_sha256 = stored.sha256
+        generation.media_type = outcome.media_type
+        generation.watermark_id = outcome.watermark_id
+        generation.manifest_label = outcome.manifest_label
+        generation.manifest_hash = outcome.manifest_hash
+        if outcome.manifest_bytes:
+            generation.manifest_path = self.store.put(outcome.manifest_bytes, ".c2pa").path
+        if outcome.implicit_label is not None:
+            generation.meta = {**generation.meta, "implicit_label": dict(outcome.implicit_label)}
+        with events.stage("ledger", self.ledger.name) as record:
+            ref = self._append_ledger(
+                "stamp",
+                generation,
+                refs,
+                actor="gateway",
+                decision="released",
+                extra={"policy_version": generation.policy_version or ""},
+            )
+            record["ledger"] = ref
+        if ref:
+            generation.ledger_index, generation.leaf_hash = ref.index, ref.leaf_hash
+        generation.status = GenerationStatus.RELEASED.value
+        return self._finish(generation, events)
+
+    # --------------------------------------------------------------------- helpers
+
+    def _keep_raw(self, generation: Generation, artifact: GeneratedArtifact) -> None:
+        stored = self.store.put(artifact.data, _SUFFIX_BY_MEDIA_TYPE.get(artifact.media_type, ""))
+        generation.raw_path = stored.path
+        generation.media_type = artifact.media_type.value
+        generation.model = artifact.model
+        generation.model_revision = artifact.model_revision
+        generation.prompt_tokens = artifact.usage.prompt_tokens
+        generation.completion_tokens = artifact.usage.completion_tokens
+        generation.meta = {
+            **generation.meta,
+            "finish_reason": artifact.finish_reason,
+            "text_watermarked": artifact.text_watermarked,
+            "token_ids_count": len(artifact.token_ids or ()),
+        }
+
+    def _ledger_generation_event(
+        self, generation: Generation, events: _EventLog, actor: str
+    ) -> LedgerRef | None:
+        with events.stage("ledger_generation", self.ledger.name) as record:
+            ref = self._append_ledger("generation", generation, [], actor=actor, decision=None)
+            record["ledger"] = ref
+        return ref
+
+    def _append_ledger(
+        self,
+        event_type: str,
+        generation: Generation,
+        refs: list[LedgerRef],
+        *,
+        actor: str,
+        decision: str | None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> LedgerRef | None:
+        # Leaves hold hashes, ids and decisions only — never prompts or outputs (PIPL).
+        record: dict[str, Any] = {
+            "type": event_type,
+            "generation_id": generation.id,
+            "tenant": generation.tenant_id,
+            "actor": actor,
+            "time": utcnow().isoformat().replace("+00:00", "Z"),
+            "artifact_sha256": generation.artifact_sha256
+            if event_type == "stamp"
+            else _raw_sha256(generation.raw_path),
+            "manifest_hash": generation.manifest_hash if event_type == "stamp" else None,
+            "watermark_id": generation.watermark_id if event_type == "stamp" else None,
+            "decision": decision,
+            "policy_version": generation.policy_version,
+            "previous_leaf_hash": refs[-1].leaf_hash if refs else None,
+            "attrs": dict(extra or {}),
+        }
+        return self.ledger.append(record)
+
+    def _ledger_refs(self, generation: Generation) -> list[LedgerRef]:
+        query = (
+            select(PipelineEvent)
+            .where(PipelineEvent.generation_id == generation.id)
+            .where(col(PipelineEvent.ledger_index).is_not(None))
+            .order_by(col(PipelineEvent.seq))
+        )
+        with session_scope(self.engine) as session:
+            rows = session.exec(query).all()
+        return [
+            LedgerRef(r.ledger_index, r.leaf_hash or "") for r in rows if r.ledger_index is not None
+        ]
+
+    def _create(self, generation: Generation) -> Generation:
+        with session_scope(self.engine) as session:
+            session.add(generation)
+        return generation
+
+    def _load(self, generation_id: str) -> Generation:
+        with session_scope(self.engine) as session:
+            generation = session.get(Generation, generation_id)
+        if generation is None:
+            raise NotFoundError(f"no generation {generation_id}")
+        return generation
+
+    def _next_seq(self, generation_id: str) -> int:
+        query = select(func.count()).where(PipelineEvent.generation_id == generation_id)
+        with session_scope(self.engine) as session:
+            return int(session.exec(query).one())
+
+    def _finish(self, generation: Generation, events: _EventLog, final: bool = True) -> Generation:
+        generation.updated_at = utcnow()
+        with session_scope(self.engine) as session:
+            session.merge(generation)
+            session.add_all(events.events)
+        events.events.clear()
+        if final and generation.callback_url and self.hooks.on_final:
+            self.hooks.on_final(generation)
+        return generation
+
+    def _fail(self, generation: Generation, events: _EventLog, exc: GatewayError) -> None:
+        generation.status = GenerationStatus.FAILED.value
+        generation.block_reason = f"{exc.code}: {exc.message}"[:500]
+        try:
+            self._finish(generation, events, final=False)
+        except Exception:  # the original error matters more than a bookkeeping failure
+            log.exception("could not record the failure of generation %s", generation.id)
+
+
+def _content_of(artifact: GeneratedArtifact) -> CheckedContent:
+    if artifact.kind is ContentKind.TEXT:
+        return CheckedContent(
+            kind=artifact.kind, text=artifact.text, media_type=artifact.media_type
+        )
+    return CheckedContent(kind=artifact.kind, data=artifact.data, media_type=artifact.media_type)
+
+
+def _raw_sha256(raw_path: str | None) -> str | None:
+    # Store paths are "ab/cd/<sha256><suffix>": the digest is the file name's stem.
+    if not raw_path:
+        return None
+    return raw_path.rsplit("/", 1)[-1].split(".", 1)[0]
+
+
+def _verdict_from_row(generation: Generation) -> ModerationVerdict:
+    meta = generation.meta
+    return ModerationVerdict(
+        action=Action(generation.decision or "review"),
+        policy_name=generation.policy_name or "",
+        policy_version=generation.policy_version or "",
+        findings=tuple(generation.findings),
+        reasons=tuple(meta.get("reasons", [])),
+        review_queue=str(meta.get("review_queue", "default")),
+        double_review=bool(meta.get("double_review", False)),
+        reason_codes=tuple(meta.get("reason_codes", [])),
+    )

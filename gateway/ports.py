@@ -1,0 +1,168 @@
+"""What the pipeline needs from each domain, in the gateway's own terms.
+
+Each port is a small ``Protocol``; ``gateway.adapters`` implements them over the domain
+packages (``moderation``, ``review_ui``, ``provenance``, ``ledger``). A stage whose
+domain is not wired holds a pass-through class named for what it skips
+(``ModerationNotConfigured`` …), so the events it records say so plainly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+from common.types import ContentKind
+
+__all__ = [
+    "Action",
+    "CheckedContent",
+    "Direction",
+    "LedgerPort",
+    "LedgerRef",
+    "ModerationPort",
+    "ModerationVerdict",
+    "ReviewPort",
+    "ReviewSummary",
+    "StampOutcome",
+    "StampPort",
+    "StampSubject",
+]
+
+
+class Action(StrEnum):
+    ALLOW = "allow"
+    REVIEW = "review"
+    BLOCK = "block"
+
+    @property
+    def severity(self) -> int:
+        return {"allow": 0, "review": 1, "block": 2}[self.value]
+
+
+class Direction(StrEnum):
+    INPUT = "input"
+    OUTPUT = "output"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedContent:
+    kind: ContentKind
+    text: str | None = None
+    data: bytes | None = None  # images and 3D assets
+    media_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModerationVerdict:
+    action: Action
+    policy_name: str
+    policy_version: str
+    # JSON-ready findings: scanner, category, score, span, evidence, clause.
+    findings: tuple[Mapping[str, Any], ...] = ()
+    reasons: tuple[str, ...] = ()
+    review_queue: str = "default"
+    double_review: bool = False
+    reason_codes: tuple[str, ...] = ()
+    redacted_text: str | None = None  # input with personal data masked, when the policy says so
+
+    @staticmethod
+    def combine(first: ModerationVerdict, second: ModerationVerdict) -> ModerationVerdict:
+        """The stricter action, with the findings of both."""
+        stricter = first if first.action.severity >= second.action.severity else second
+        return ModerationVerdict(
+            action=stricter.action,
+            policy_name=first.policy_name,
+            policy_version=first.policy_version,
+            findings=first.findings + second.findings,
+            reasons=first.reasons + second.reasons,
+            review_queue=stricter.review_queue,
+            double_review=first.double_review or second.double_review,
+            reason_codes=first.reason_codes or second.reason_codes,
+        )
+
+
+class ModerationPort(Protocol):
+    name: str
+
+    def check(
+        self, content: CheckedContent, direction: Direction, policy: str, tenant_id: str
+    ) -> ModerationVerdict: ...
+
+    def readiness_problem(self) -> str | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewSummary:
+    reviewer: str
+    decision: str
+    decided_at: str
+    reason_code: str | None = None
+    reviewers: tuple[str, ...] = ()
+
+
+class ReviewPort(Protocol):
+    name: str
+
+    def enqueue(
+        self,
+        *,
+        generation_id: str,
+        tenant_id: str,
+        kind: ContentKind,
+        prompt: str | None,
+        output_text: str | None,
+        verdict: ModerationVerdict,
+    ) -> str:
+        """Create the review task; returns its id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRef:
+    index: int
+    leaf_hash: str
+
+
+class LedgerPort(Protocol):
+    name: str
+
+    def append(self, record: Mapping[str, Any]) -> LedgerRef | None:
+        """Append one event; ``None`` when no ledger is configured."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class StampSubject:
+    generation_id: str
+    tenant_id: str
+    kind: ContentKind
+    data: bytes
+    media_type: str
+    generator: str
+    model: str
+    model_revision: str
+    label_language: str
+    verdict: ModerationVerdict
+    review: ReviewSummary | None
+    ledger_refs: Sequence[LedgerRef]
+    output_format: str | None = None  # e.g. "jpeg" when the client asked for it
+
+
+@dataclass(frozen=True, slots=True)
+class StampOutcome:
+    data: bytes
+    media_type: str
+    watermark_id: str | None
+    manifest_label: str | None
+    manifest_hash: str | None
+    manifest_bytes: bytes | None  # a sidecar manifest for formats that cannot embed
+    implicit_label: Mapping[str, Any] | None = None
+    steps: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+
+
+class StampPort(Protocol):
+    name: str
+
+    def stamp(self, subject: StampSubject) -> StampOutcome: ...

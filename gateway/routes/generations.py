@@ -1,0 +1,125 @@
+"""Native generation API: create, read, list, and fetch stamped content."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+
+from common.errors import ConflictError, NotFoundError, PayloadTooLargeError
+from common.types import ContentKind
+from gateway.auth import Principal
+from gateway.deps import RuntimeDep, require
+from gateway.models import Generation, Role
+from gateway.pipeline import GenerationOrder
+from gateway.queries import get_generation, list_generations, pipeline_events, tenant_policy
+from gateway.runtime import Runtime
+from gateway.schemas import GenerationCreate, GenerationPublic, generation_public
+
+__all__ = ["public_view", "router"]
+
+router = APIRouter(prefix="/v1/generations", tags=["generations"])
+
+Generator = Annotated[Principal, Depends(require(Role.GENERATE))]
+Reader = Annotated[Principal, Depends(require(Role.GENERATE, Role.AUDIT, Role.REVIEW))]
+
+
+def public_view(runtime: Runtime, generation: Generation) -> GenerationPublic:
+    text = None
+    if generation.kind == ContentKind.TEXT.value and generation.status == "released":
+        text = runtime.store.read(generation.artifact_path or "").decode("utf-8")
+    return generation_public(generation, runtime.settings.public_base_url, text)
+
+
+def check_prompt_length(runtime: Runtime, prompt: str) -> None:
+    limit = runtime.settings.limits.max_prompt_chars
+    if len(prompt) > limit:
+        raise PayloadTooLargeError(
+            f"prompt has {len(prompt)} characters; the limit is {limit}",
+            details={"limit_chars": limit},
+        )
+
+
+@router.post("", status_code=201, response_model=GenerationPublic)
+def create_generation(
+    body: GenerationCreate, principal: Generator, runtime: RuntimeDep
+) -> GenerationPublic:
+    """Moderate the prompt, generate, moderate the output, then release, hold or block."""
+    check_prompt_length(runtime, body.prompt)
+    policy = body.policy or tenant_policy(
+        runtime.engine, principal.tenant_id, runtime.settings.default_policy
+    )
+    order = GenerationOrder(
+        tenant_id=principal.tenant_id,
+        kind=body.kind,
+        prompt=body.prompt,
+        policy=policy,
+        actor=f"key:{principal.key_id}",
+        generator=body.generator,
+        params=body.params,
+        label_language=body.label_language or "zh",
+        callback_url=body.callback_url,
+        output_format=body.output_format,
+    )
+    generation = runtime.pipeline.generate(order)
+    runtime.metrics.generations.labels(generation.kind, generation.status).inc()
+    return public_view(runtime, generation)
+
+
+@router.get("", summary="List generations")
+def list_all(
+    principal: Reader,
+    runtime: RuntimeDep,
+    status: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    rows, next_cursor = list_generations(runtime.engine, principal.tenant_id, status, cursor, limit)
+    items = [generation_public(g, runtime.settings.public_base_url) for g in rows]
+    return {"items": [i.model_dump(mode="json") for i in items], "next_cursor": next_cursor}
+
+
+@router.get("/{generation_id}", response_model=GenerationPublic)
+def read_generation(generation_id: str, principal: Reader, runtime: RuntimeDep) -> GenerationPublic:
+    return public_view(runtime, get_generation(runtime.engine, principal.tenant_id, generation_id))
+
+
+@router.get("/{generation_id}/events", summary="Pipeline events of one generation")
+def read_events(generation_id: str, principal: Reader, runtime: RuntimeDep) -> dict[str, Any]:
+    get_generation(runtime.engine, principal.tenant_id, generation_id)
+    events = pipeline_events(runtime.engine, generation_id)
+    return {
+        "items": [e.model_dump(mode="json", exclude={"id"}) for e in events],
+        "next_cursor": None,
+    }
+
+
+@router.get(
+    "/{generation_id}/content",
+    responses={200: {"content": {"application/octet-stream": {}}}, 409: {}},
+    summary="The stamped artifact (only once released)",
+)
+def read_content(generation_id: str, principal: Reader, runtime: RuntimeDep) -> Response:
+    generation = get_generation(runtime.engine, principal.tenant_id, generation_id)
+    if generation.status != "released" or not generation.artifact_path:
+        raise ConflictError(
+            f"generation {generation_id} is {generation.status}; content is served once released",
+            details={"status": generation.status},
+        )
+    media_type = generation.media_type or "application/octet-stream"
+    if media_type.startswith("text/"):
+        media_type += "; charset=utf-8"
+    return Response(runtime.store.read(generation.artifact_path), media_type=media_type)
+
+
+@router.get(
+    "/{generation_id}/manifest",
+    responses={200: {"content": {"application/c2pa": {}}}},
+    summary="The sidecar C2PA manifest (text and 3D assets)",
+)
+def read_manifest(generation_id: str, principal: Reader, runtime: RuntimeDep) -> Response:
+    generation = get_generation(runtime.engine, principal.tenant_id, generation_id)
+    if not generation.manifest_path:
+        raise NotFoundError(f"generation {generation_id} has no sidecar manifest")
+    return Response(runtime.store.read(generation.manifest_path), media_type="application/c2pa")

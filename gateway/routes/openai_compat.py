@@ -1,0 +1,215 @@
+"""OpenAI-compatible endpoints, so an unchanged OpenAI SDK can call the gateway.
+
+``base_url`` → ``http://host:port/v1``. Every response carries an extra top-level field
+``aigc`` with the generation id, status and provenance. Output held for review answers
+``content: ""`` with ``finish_reason: "content_filter"``; a blocked request answers 400
+with ``code: "content_policy_violation"``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.errors import InvalidInputError
+from common.types import ContentKind
+from gateway.auth import Principal
+from gateway.deps import RuntimeDep, require
+from gateway.models import Generation, Role
+from gateway.pipeline import GenerationOrder
+from gateway.queries import tenant_policy
+from gateway.routes.generations import check_prompt_length, public_view
+from gateway.runtime import Runtime
+
+__all__ = ["ContentPolicyViolationError", "router"]
+
+router = APIRouter(prefix="/v1", tags=["openai-compatible"])
+
+Generator = Annotated[Principal, Depends(require(Role.GENERATE))]
+
+
+class ContentPolicyViolationError(InvalidInputError):
+    http_status = 400
+    code = "content_policy_violation"
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    type: str
+    text: str | None = None
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "".join(part.text or "" for part in self.content if part.type == "text")
+        return self.content or ""
+
+
+class ChatCompletionRequest(BaseModel):
+    # OpenAI's SDK sends fields we do not use (user, metadata …): ignore, don't refuse.
+    model_config = ConfigDict(extra="ignore")
+
+    model: str = "default"
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    seed: int | None = None
+    n: int = Field(default=1, ge=1, le=1)
+    stream: bool = False
+
+
+def _prompt_of(messages: list[ChatMessage]) -> str:
+    # The tiny default LM continues text: the conversation becomes one prompt, the
+    # newest user turn last, so that is what it continues.
+    parts = [m.text() for m in messages if m.role in ("system", "developer", "user")]
+    prompt = "\n".join(p for p in parts if p.strip())
+    if not prompt.strip():
+        raise InvalidInputError("the messages hold no text to respond to")
+    return prompt
+
+
+def _params_of(body: ChatCompletionRequest) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    if max_tokens is not None:
+        params["max_new_tokens"] = max_tokens
+    for name in ("temperature", "top_p", "seed"):
+        value = getattr(body, name)
+        if value is not None:
+            params[name] = value
+    return params
+
+
+def _generator_name(runtime: Runtime, model: str) -> str | None:
+    # "default" or any name we do not know selects the tenant's default text generator.
+    return model if runtime.catalog.kind_of(model) is ContentKind.TEXT else None
+
+
+def _aigc_field(runtime: Runtime, generation: Generation) -> dict[str, Any]:
+    view = public_view(runtime, generation)
+    return {
+        "generation_id": generation.id,
+        "status": generation.status,
+        "moderation": view.moderation.model_dump(mode="json"),
+        "provenance": view.provenance.model_dump(mode="json") if view.provenance else None,
+        "artifact": view.artifact.model_dump(mode="json") if view.artifact else None,
+    }
+
+
+def _raise_if_blocked(generation: Generation) -> None:
+    if generation.status == "blocked":
+        raise ContentPolicyViolationError(
+            "the request was blocked by the content policy",
+            details={"generation_id": generation.id, "reasons": generation.meta.get("reasons", [])},
+        )
+
+
+@router.post("/chat/completions", summary="Chat completion (OpenAI-compatible)")
+def chat_completions(body: ChatCompletionRequest, principal: Generator, runtime: RuntimeDep) -> Any:
+    prompt = _prompt_of(body.messages)
+    check_prompt_length(runtime, prompt)
+    order = GenerationOrder(
+        tenant_id=principal.tenant_id,
+        kind=ContentKind.TEXT,
+        prompt=prompt,
+        policy=tenant_policy(runtime.engine, principal.tenant_id, runtime.settings.default_policy),
+        actor=f"key:{principal.key_id}",
+        generator=_generator_name(runtime, body.model),
+        params=_params_of(body),
+    )
+    generation = runtime.pipeline.generate(order)
+    runtime.metrics.generations.labels(generation.kind, generation.status).inc()
+    _raise_if_blocked(generation)
+    released = generation.status == "released"
+    content = public_view(runtime, generation).output_text if released else ""
+    finish_reason = (
+        str(generation.meta.get("finish_reason", "stop")) if released else ("content_filter")
+    )
+    completion = {
+        "id": f"chatcmpl-{generation.id}",
+        "created": int(generation.created_at.timestamp()),
+        "model": generation.generator or body.model,
+        "system_fingerprint": generation.model_revision,
+        "aigc": _aigc_field(runtime, generation),
+    }
+    usage = {
+        "prompt_tokens": generation.prompt_tokens,
+        "completion_tokens": generation.completion_tokens,
+        "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+    }
+    if body.stream:
+        return StreamingResponse(
+            _stream_chunks(completion, content or "", finish_reason, usage),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    return {
+        **completion,
+        "object": "chat.completion",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "finish_reason": finish_reason,
+                "logprobs": None,
+            }
+        ],
+        "usage": usage,
+    }
+
+
+def _split_for_stream(text: str, pieces: int = 8) -> list[str]:
+    """At least two chunks (contract), split on characters so UTF-8 stays whole."""
+    size = max(1, -(-len(text) // pieces))
+    chunks = [text[i : i + size] for i in range(0, len(text), size)]
+    while len(chunks) < 2:
+        chunks.append("")
+    return chunks
+
+
+def _stream_chunks(
+    completion: dict[str, Any], content: str, finish_reason: str, usage: dict[str, int]
+) -> Iterator[str]:
+    # The whole output was moderated and stamped before the first byte goes out.
+    base = {**completion, "object": "chat.completion.chunk"}
+
+    def event(delta: dict[str, Any], finish: str | None, **extra: Any) -> str:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return f"data: {json.dumps({**base, 'choices': [choice], **extra})}\n\n"
+
+    yield event({"role": "assistant", "content": ""}, None)
+    for piece in _split_for_stream(content):
+        yield event({"content": piece}, None)
+    yield event({}, finish_reason, usage=usage)
+    yield "data: [DONE]\n\n"
+
+
+@router.get("/models", summary="Configured generators (OpenAI-compatible)")
+def list_models(principal: Generator, runtime: RuntimeDep) -> dict[str, Any]:
+    created = int(time.time())
+    return {
+        "object": "list",
+        "data": [
+            {
+                "id": name,
+                "object": "model",
+                "created": created,
+                "owned_by": "aigc-gateway",
+                "kind": str(runtime.catalog.kind_of(name)),
+            }
+            for name in runtime.catalog.names()
+        ],
+    }

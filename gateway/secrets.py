@@ -1,0 +1,34 @@
+"""Secret files: created once, mode 0600, read back on every start.
+
+key = load_or_create_secret(settings.secrets_dir_resolved / "text_watermark_key", nbytes=8)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+__all__ = ["load_or_create_secret", "write_secret_file"]
+
+
+def write_secret_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` readable by the owner only, atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)  # O_CREAT's mode is masked by umask; be explicit
+    os.replace(tmp, path)
+
+
+def load_or_create_secret(path: Path, nbytes: int = 32) -> bytes:
+    """The secret stored at ``path``; a new random one on first use."""
+    if path.exists():
+        return path.read_bytes()
+    write_secret_file(path, secrets.token_bytes(nbytes))
+    return path.read_bytes()

@@ -1,0 +1,74 @@
+"""Settings for one gateway process, read from ``AIGC_*`` environment variables.
+
+Nested sections use ``__``: ``AIGC_LIMITS__MAX_BODY_BYTES=2000000``. Everything has a
+default that works on a fresh machine, rooted at ``AIGC_DATA_DIR`` (default ``./data``)::
+
+    settings = Settings()                       # reads the environment
+    settings = Settings(data_dir=Path("/tmp/x")) # explicit, as the tests do
+    settings.database_url_resolved  # sqlite:////tmp/x/gateway.db
+
+Settings are built once and passed explicitly; nothing reads them at import time.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ExecutionMode", "LimitSettings", "Settings"]
+
+
+class ExecutionMode(StrEnum):
+    IN_PROCESS = "in_process"
+
+
+class LimitSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(default=1_000_000, gt=0)  # JSON bodies
+    max_upload_bytes: int = Field(default=50_000_000, gt=0)  # multipart files
+    max_prompt_chars: int = Field(default=8_000, gt=0)
+    max_image_pixels: int = Field(default=40_000_000, gt=0)  # decompression-bomb guard
+    verify_requests_per_minute: int = Field(default=120, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="AIGC_", env_nested_delimiter="__", extra="forbid")
+
+    data_dir: Path = Path("./data")
+    # SQLite file under data_dir when unset; any SQLAlchemy URL otherwise
+    # (postgresql+psycopg://user@host/db).
+    database_url: str | None = None
+    content_dir: Path | None = None  # default <data_dir>/content
+    models_dir: Path | None = None  # default <data_dir>/models
+    secrets_dir: Path | None = None  # default <data_dir>/secrets
+
+    default_policy: str = "cn-marketing"
+    content_producer: str = "aigc-gateway"
+    execution: ExecutionMode = ExecutionMode.IN_PROCESS
+    verify_public: bool = True
+    public_base_url: str = ""  # prefix for artifact URLs; relative URLs when empty
+    log_level: str = "INFO"
+
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+
+    @property
+    def database_url_resolved(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir.resolve() / 'gateway.db'}"
+
+    @property
+    def content_dir_resolved(self) -> Path:
+        return (self.content_dir or self.data_dir / "content").resolve()
+
+    @property
+    def models_dir_resolved(self) -> Path:
+        return (self.models_dir or self.data_dir / "models").resolve()
+
+    @property
+    def secrets_dir_resolved(self) -> Path:
+        return (self.secrets_dir or self.data_dir / "secrets").resolve()

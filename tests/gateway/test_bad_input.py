@@ -1,0 +1,127 @@
+"""Hostile and malformed requests: each a 4xx in the error shape; the service lives on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.models import Role
+from gateway.runtime import Runtime
+from tests.support.gateway import bearer, issue_key
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def key(runtime: Runtime) -> str:
+    return issue_key(runtime, "acme", Role.GENERATE)
+
+
+@pytest.fixture(autouse=True)
+def still_healthy_after(client: TestClient) -> Iterator[None]:
+    yield
+    assert client.get("/healthz").status_code == 200
+
+
+def assert_error(response: Any, status: int, code: str | None = None) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert set(error) >= {"code", "message", "details", "request_id"}
+    if code:
+        assert error["code"] == code
+
+
+def post_raw(client: TestClient, key: str, body: bytes) -> Any:
+    headers = {**bearer(key), "Content-Type": "application/json"}
+    return client.post("/v1/generations", content=body, headers=headers)
+
+
+def test_malformed_json_is_422(client: TestClient, key: str) -> None:
+    assert_error(post_raw(client, key, b'{"kind": "text", "prompt": '), 422, "invalid_request")
+
+
+def test_invalid_utf8_is_422(client: TestClient, key: str) -> None:
+    assert_error(post_raw(client, key, b'{"kind": "text", "prompt": "\xff\xfe"}'), 422)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"kind": "text", "prompt": 5},
+        {"kind": "video", "prompt": "x"},
+        {"kind": "text", "prompt": "x", "params": []},
+        {"kind": "text"},
+        {"kind": "text", "prompt": "x", "surprise": 1},
+        {"kind": "text", "prompt": "x", "callback_url": "file:///etc/passwd"},
+        [1, 2, 3],
+    ],
+    ids=["prompt-int", "bad-kind", "params-list", "no-prompt", "extra-field", "bad-url", "array"],
+)
+def test_schema_violations_are_422(client: TestClient, key: str, payload: object) -> None:
+    response = client.post("/v1/generations", json=payload, headers=bearer(key))
+    assert_error(response, 422, "invalid_request")
+
+
+@pytest.mark.parametrize("prompt", ["", "   \n "], ids=["empty", "blank"])
+def test_empty_prompt_is_422(client: TestClient, key: str, prompt: str) -> None:
+    response = client.post(
+        "/v1/generations", json={"kind": "text", "prompt": prompt}, headers=bearer(key)
+    )
+    assert_error(response, 422)
+
+
+def test_ten_megabyte_body_is_413(client: TestClient, key: str) -> None:
+    body = b'{"kind": "text", "prompt": "' + b"a" * 10_000_000 + b'"}'
+    assert_error(post_raw(client, key, body), 413, "payload_too_large")
+
+
+def test_chunked_oversized_body_is_413(client: TestClient, key: str) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"kind": "text", "prompt": "'
+        for _ in range(20):
+            yield b"a" * 100_000
+        yield b'"}'
+
+    headers = {**bearer(key), "Content-Type": "application/json"}
+    response = client.post("/v1/generations", content=chunks(), headers=headers)
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_prompt_over_the_length_limit_is_413(
+    client: TestClient, key: str, runtime: Runtime
+) -> None:
+    prompt = "好" * (runtime.settings.limits.max_prompt_chars + 1)
+    response = client.post(
+        "/v1/generations", json={"kind": "text", "prompt": prompt}, headers=bearer(key)
+    )
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_unknown_generator_is_422_listing_known(client: TestClient, key: str) -> None:
+    response = client.post(
+        "/v1/generations",
+        json={"kind": "text", "prompt": "x", "generator": "gpt-17"},
+        headers=bearer(key),
+    )
+    assert_error(response, 422, "unknown_generator")
+    assert response.json()["error"]["details"]["known"] == ["echo-text"]
+
+
+def test_negative_max_new_tokens_is_422(client: TestClient, key: str) -> None:
+    response = client.post(
+        "/v1/generations",
+        json={"kind": "text", "prompt": "x", "params": {"max_new_tokens": -5}},
+        headers=bearer(key),
+    )
+    assert_error(response, 422, "invalid_params")
+
+
+def test_unknown_route_is_404_in_error_shape(client: TestClient) -> None:
+    assert_error(client.get("/v1/nothing-here"), 404, "not_found")
+
+
+def test_wrong_method_is_405_in_error_shape(client: TestClient) -> None:
+    assert_error(client.delete("/healthz"), 405)
