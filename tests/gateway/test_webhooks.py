@@ -1,0 +1,230 @@
+"""Webhook signing and delivery against a real HTTP receiver on loopback."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from gateway.webhooks import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    DeliveryResult,
+    InvalidCallbackUrlError,
+    WebhookSender,
+    WebhookSignatureError,
+    sign_payload,
+    validate_callback_url,
+    verify_signature,
+)
+
+SECRET = b"whsec_test_secret"
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server answering with scripted status codes, then 200."""
+
+    statuses: list[int] = field(default_factory=list)
+    delay_s: float = 0.0
+    requests: list[Received] = field(default_factory=list)
+    url: str = ""
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.requests.append(Received(dict(self.headers.items()), body))
+            time.sleep(state.delay_s)
+            status = state.statuses.pop(0) if state.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:  # keep test output quiet
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    state.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/aigc"
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+def make_sender(results: list[DeliveryResult], **overrides: object) -> WebhookSender:
+    options: dict[str, object] = {
+        "max_attempts": 4,
+        "initial_backoff_s": 0.05,
+        "max_backoff_s": 0.2,
+        "timeout_s": 2.0,
+        "allow_private_networks": True,
+        "jitter": False,
+        "on_result": results.append,
+    }
+    options.update(overrides)
+    return WebhookSender(SECRET, **options)  # type: ignore[arg-type]  # test knobs
+
+
+def test_sign_and_verify_round_trip() -> None:
+    body = b'{"id":"gen_1","status":"released"}'
+    header = sign_payload(SECRET, body, 1_800_000_000)
+    assert header.startswith("t=1800000000,v1=")
+    assert verify_signature(SECRET, body, header, now=1_800_000_010) == 1_800_000_000
+
+
+@pytest.mark.parametrize(
+    ("secret", "body", "header", "now"),
+    [
+        (b"wrong-secret", b"{}", None, 1_800_000_000),  # wrong key
+        (SECRET, b'{"tampered":1}', None, 1_800_000_000),  # body changed in transit
+        (SECRET, b"{}", None, 1_800_000_301),  # too old: a replay
+        (SECRET, b"{}", "v1=abc", 1_800_000_000),  # malformed: no timestamp
+        (SECRET, b"{}", "", 1_800_000_000),  # missing
+    ],
+)
+def test_wrong_signature_is_detected(
+    secret: bytes, body: bytes, header: str | None, now: int
+) -> None:
+    signed = sign_payload(SECRET, b"{}", 1_800_000_000) if header is None else header
+    with pytest.raises(WebhookSignatureError) as error:
+        verify_signature(secret, body, signed, now=now)
+    assert error.value.http_status == 401
+
+
+def test_rotation_accepts_any_matching_v1() -> None:
+    body = b"{}"
+    old = sign_payload(b"old", body, 1_800_000_000).split(",")[1]
+    header = sign_payload(SECRET, body, 1_800_000_000) + "," + old
+    verify_signature(b"old", body, header, now=1_800_000_000)
+    verify_signature(SECRET, body, header, now=1_800_000_000)
+
+
+def test_delivery_is_signed_and_verifiable(receiver: Receiver) -> None:
+    results: list[DeliveryResult] = []
+    with make_sender(results) as sender:
+        delivery_id = sender.send(
+            receiver.url,
+            "generation.released",
+            {"id": "gen_1", "status": "released", "note": "已发布"},
+        )
+        assert sender.wait_idle(10)
+
+    (request,) = receiver.requests
+    verify_signature(SECRET, request.body, request.headers[SIGNATURE_HEADER])
+    assert json.loads(request.body) == {"id": "gen_1", "status": "released", "note": "已发布"}
+    assert request.headers[EVENT_HEADER] == "generation.released"
+    assert request.headers[DELIVERY_HEADER] == delivery_id
+    assert request.headers["Content-Type"] == "application/json"
+    with pytest.raises(WebhookSignatureError):
+        verify_signature(b"not-the-secret", request.body, request.headers[SIGNATURE_HEADER])
+    assert results == [
+        DeliveryResult(
+            delivery_id,
+            receiver.url,
+            "generation.released",
+            delivered=True,
+            attempts=1,
+            status_code=200,
+            error=None,
+        )
+    ]
+
+
+def test_retries_server_errors_with_backoff(receiver: Receiver) -> None:
+    receiver.statuses = [500, 503, 429]
+    results: list[DeliveryResult] = []
+    with make_sender(results) as sender:
+        sender.send(receiver.url, "generation.blocked", {"id": "gen_2"})
+        assert sender.wait_idle(10)
+
+    assert len(receiver.requests) == 4
+    assert len({r.headers[DELIVERY_HEADER] for r in receiver.requests}) == 1
+    assert results[0].delivered
+    assert results[0].attempts == 4
+
+
+def test_attempts_are_bounded(receiver: Receiver) -> None:
+    receiver.statuses = [500] * 10
+    results: list[DeliveryResult] = []
+    with make_sender(results, max_attempts=3) as sender:
+        sender.send(receiver.url, "generation.blocked", {"id": "gen_3"})
+        assert sender.wait_idle(10)
+
+    assert len(receiver.requests) == 3
+    assert (results[0].delivered, results[0].attempts, results[0].status_code) == (False, 3, 500)
+
+
+def test_client_errors_are_not_retried(receiver: Receiver) -> None:
+    receiver.statuses = [401]
+    results: list[DeliveryResult] = []
+    with make_sender(results) as sender:
+        sender.send(receiver.url, "generation.released", {"id": "gen_4"})
+        assert sender.wait_idle(10)
+    assert len(receiver.requests) == 1
+    assert results[0].delivered is False
+
+
+def test_send_never_blocks_on_a_slow_receiver(receiver: Receiver) -> None:
+    receiver.delay_s = 0.3
+    results: list[DeliveryResult] = []
+    with make_sender(results) as sender:
+        started = time.monotonic()
+        for n in range(5):
+            sender.send(receiver.url, "generation.released", {"id": f"gen_{n}"})
+        assert time.monotonic() - started < 0.2
+        assert sender.wait_idle(15)
+    assert len(results) == 5
+
+
+def test_unreachable_receiver_is_retried_then_given_up() -> None:
+    results: list[DeliveryResult] = []
+    with make_sender(results, max_attempts=2) as sender:
+        sender.send("http://127.0.0.1:9/closed-port", "generation.released", {"id": "x"})
+        assert sender.wait_idle(10)
+    assert (results[0].delivered, results[0].attempts) == (False, 2)
+    assert results[0].error == "ConnectError"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/x",
+        "http://127.0.0.1/x",
+        "http://localhost:8000/x",
+        "http://10.1.2.3/x",
+        "http://[::1]/x",
+        "http://169.254.169.254/latest",
+        "https://user:pw@example.com/x",
+        "/relative",
+    ],
+)
+def test_callback_urls_refused(url: str) -> None:
+    with pytest.raises(InvalidCallbackUrlError):
+        validate_callback_url(url)
+
+
+def test_private_hosts_refused_by_default() -> None:
+    sender = WebhookSender(SECRET)
+    with pytest.raises(InvalidCallbackUrlError):
+        sender.send("http://127.0.0.1:8000/hook", "generation.released", {})
+    assert validate_callback_url("https://hooks.example.com/aigc") == (
+        "https://hooks.example.com/aigc"
+    )
