@@ -94,8 +94,10 @@ def install_error_handlers(app: FastAPI) -> None:
             # decode the body (invalid UTF-8 and the like). The contract says malformed
             # JSON is 422.
             body = error_body(
-                "invalid_request", "the request body could not be decoded as UTF-8 JSON",
-                None, request_id_of(request),
+                "invalid_request",
+                "the request body could not be decoded as UTF-8 JSON",
+                None,
+                request_id_of(request),
             )
             return JSONResponse(body, status_code=422)
         code = _STATUS_CODES.get(exc.status_code, "http_error")

@@ -1,0 +1,141 @@
+"""``POST /v1/stamp``: content made elsewhere goes through the same pipeline.
+
+Multipart: ``file`` (PNG, JPEG, WebP, GLB, UTF-8 text, Markdown) and an optional JSON form
+field ``meta`` (``kind``, ``callback_url``, ``label_language``, ``policy``, ``source``,
+``prompt``, ``media_type`` — all optional). The type is sniffed from the bytes: a missing
+file name extension is fine; a declared type or extension that contradicts them is 415.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import PurePosixPath
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from common.errors import InvalidInputError, UnsupportedMediaTypeError
+from common.types import ContentKind, MediaType
+from gateway.auth import Principal
+from gateway.deps import RuntimeDep, require
+from gateway.models import Role
+from gateway.pipeline import StampOrder
+from gateway.queries import tenant_policy
+from gateway.routes.generations import public_view
+from gateway.schemas import GenerationPublic
+from provenance.media import open_media
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["stamp"])
+
+Generator = Annotated[Principal, Depends(require(Role.GENERATE))]
+
+_TYPE_BY_EXTENSION = {
+    ".png": MediaType.PNG,
+    ".jpg": MediaType.JPEG,
+    ".jpeg": MediaType.JPEG,
+    ".webp": MediaType.WEBP,
+    ".glb": MediaType.GLB,
+    ".txt": MediaType.TEXT,
+    ".md": MediaType.MARKDOWN,
+    ".markdown": MediaType.MARKDOWN,
+}
+_KIND_BY_TYPE = {
+    MediaType.PNG: ContentKind.IMAGE,
+    MediaType.JPEG: ContentKind.IMAGE,
+    MediaType.WEBP: ContentKind.IMAGE,
+    MediaType.GLB: ContentKind.MODEL3D,
+    MediaType.TEXT: ContentKind.TEXT,
+    MediaType.MARKDOWN: ContentKind.TEXT,
+}
+_GENERIC_TYPES = {"", "application/octet-stream", "binary/octet-stream"}
+
+
+class StampMeta(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: ContentKind | None = None
+    media_type: str | None = None
+    callback_url: str | None = Field(default=None, max_length=2000, pattern=r"^https?://")
+    label_language: Literal["zh", "en"] = "zh"
+    policy: str | None = None
+    source: str | None = Field(default=None, max_length=64)
+    prompt: str | None = Field(default=None, max_length=100_000)
+
+
+def _parse_meta(raw: str) -> StampMeta:
+    try:
+        return StampMeta.model_validate(json.loads(raw or "{}"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInputError("the meta form field is not valid JSON") from exc
+    except ValidationError as exc:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()]
+        raise InvalidInputError(
+            "the meta form field does not match its schema", details=details
+        ) from exc
+
+
+def _declared_type(upload: UploadFile, meta: StampMeta) -> MediaType | None:
+    """What the client says the file is: meta first, then the part's Content-Type, then
+    the file name's extension. Contradictions between them are the client's error."""
+    claims: list[MediaType] = []
+    for value in (meta.media_type, (upload.content_type or "").split(";")[0].strip()):
+        if value and value not in _GENERIC_TYPES:
+            try:
+                claims.append(MediaType(value))
+            except ValueError as exc:
+                raise UnsupportedMediaTypeError(f"unsupported media type {value}") from exc
+    extension = PurePosixPath(upload.filename or "").suffix.lower()
+    if extension in _TYPE_BY_EXTENSION:
+        claims.append(_TYPE_BY_EXTENSION[extension])
+    text_claims = {c for c in claims if c in (MediaType.TEXT, MediaType.MARKDOWN)}
+    # Markdown is text: a .md file sent as text/plain is not a contradiction.
+    distinct = set(claims) - ({MediaType.TEXT} if MediaType.MARKDOWN in text_claims else set())
+    if len(distinct) > 1:
+        raise UnsupportedMediaTypeError(
+            "the declared types contradict each other",
+            details={"declared": sorted(str(c) for c in distinct)},
+        )
+    return distinct.pop() if distinct else None
+
+
+@router.post("/stamp", status_code=201, response_model=GenerationPublic)
+def stamp(
+    principal: Generator,
+    runtime: RuntimeDep,
+    file: Annotated[UploadFile, File(description="The content to moderate and stamp.")],
+    meta: Annotated[str, Form(description="JSON object of optional settings.")] = "{}",
+) -> GenerationPublic:
+    """Moderate → review → stamp → ledger content made elsewhere; answers like a generation."""
+    parsed = _parse_meta(meta)
+    data = file.file.read()
+    limits = runtime.settings.limits
+    opened = open_media(
+        data,
+        _declared_type(file, parsed),
+        max_bytes=limits.max_upload_bytes,
+        max_image_pixels=limits.max_image_pixels,
+    )
+    kind = _KIND_BY_TYPE[opened.media_type]
+    if parsed.kind is not None and parsed.kind is not kind:
+        raise InvalidInputError(
+            f"meta.kind is {parsed.kind.value} but the file is {opened.media_type.value}"
+        )
+    order = StampOrder(
+        tenant_id=principal.tenant_id,
+        kind=kind,
+        data=data,
+        media_type=opened.media_type.value,
+        policy=parsed.policy
+        or tenant_policy(runtime.engine, principal.tenant_id, runtime.settings.default_policy),
+        actor=f"key:{principal.key_id}",
+        label_language=parsed.label_language,
+        callback_url=parsed.callback_url,
+        prompt=parsed.prompt,
+        meta={"source": parsed.source or "external", "filename": file.filename or ""},
+    )
+    generation = runtime.pipeline.stamp_upload(order)
+    runtime.metrics.generations.labels(generation.kind, generation.status).inc()
+    return public_view(runtime, generation)
