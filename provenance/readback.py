@@ -1,0 +1,282 @@
+"""Read the stamps back: C2PA state, the GB 45438 label, the visible label, the watermark.
+
+Used by the tests and by the verification endpoint; none of these raise on a file that
+simply lacks a stamp — they report it. Bytes that are not a supported type raise the
+same 4xx errors as stamping::
+
+    reading = read_c2pa(data, MediaType.PNG, trust_anchors_pem=anchors)
+    reading.state                       # C2paState.TRUSTED
+    label = read_implicit_label(data, MediaType.PNG)
+    label.fields["ProduceID"], label.reserved_code_ok
+    read_watermark(data, MediaType.PNG, watermarker).watermark_id
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from common.types import MediaType
+from provenance.frontmatter import read_aigc_front_matter, split_front_matter
+from provenance.gb45438 import (
+    charset_ok,
+    parse_label,
+    reserved_code_for_glb,
+    reserved_code_for_image,
+    reserved_code_for_text,
+)
+from provenance.glb import GlbDocument
+from provenance.interface import C2paReading, C2paState, ExplicitLabelReading, ImplicitLabelReading
+from provenance.labels import (
+    DEFAULT_HEIGHT_FRACTION,
+    IMAGE_LABELS,
+    check_image_label,
+    check_text_label,
+)
+from provenance.manifest import (
+    GB45438_ASSERTION,
+    LEDGER_ASSERTION,
+    MODERATION_ASSERTION,
+    REVIEW_ASSERTION,
+    SOFT_BINDING_ASSERTION,
+    decode_soft_binding_value,
+)
+from provenance.media import IMAGE_TYPES, OpenedMedia, open_media
+from provenance.steps.implicit_label import KHR_XMP_JSON_LD
+from provenance.watermark.interface import ImageWatermarker, WatermarkReading
+from provenance.xmp import read_tc260_labels
+
+__all__ = [
+    "check_explicit_label",
+    "read_c2pa",
+    "read_implicit_label",
+    "read_watermark",
+]
+
+_DEFAULT_MAX_BYTES = 64 * 1024 * 1024
+_DEFAULT_MAX_PIXELS = 40_000_000
+_STATES = {
+    "trusted": C2paState.TRUSTED,
+    "valid": C2paState.VALID,
+    "wellformed": C2paState.WELL_FORMED,
+    "invalid": C2paState.INVALID,
+}
+_OUR_ASSERTIONS = (MODERATION_ASSERTION, REVIEW_ASSERTION, LEDGER_ASSERTION, GB45438_ASSERTION)
+
+
+# --- C2PA -------------------------------------------------------------------------------
+
+
+def read_c2pa(
+    data: bytes,
+    media_type: MediaType,
+    sidecar: bytes | None = None,
+    trust_anchors_pem: str | None = None,
+) -> C2paReading:
+    """Validate the embedded (or sidecar) manifest with the given trust anchors."""
+    import c2pa
+
+    try:
+        reader = c2pa.Reader(
+            str(media_type), io.BytesIO(data), sidecar, context=_reader_context(trust_anchors_pem)
+        )
+    except c2pa.C2paError.ManifestNotFound:
+        return _absent()
+    except c2pa.C2paError.NotSupported:
+        if sidecar is None:
+            return _absent()  # text and GLB carry no embedded manifest
+        return _unreadable("c2pa.notSupported")
+    except c2pa.C2paError as exc:
+        return _unreadable(f"c2pa.error: {type(exc).__name__.lstrip('_')}")
+    with reader:
+        return _reading_from(reader)
+
+
+def _reading_from(reader: Any) -> C2paReading:
+    state_text = (reader.get_validation_state() or "invalid").lower()
+    active = reader.get_active_manifest() or {}
+    return C2paReading(
+        present=True,
+        state=_STATES.get(state_text, C2paState.INVALID),
+        validation_status=_status_codes(reader.get_validation_results() or {}),
+        manifest_label=active.get("label"),
+        manifest=_summary(active),
+        soft_binding_ids=_soft_binding_ids(active),
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _reader_context(trust_anchors_pem: str | None) -> Any:
+    import c2pa
+
+    if not trust_anchors_pem:
+        return c2pa.Context()
+    return c2pa.Context(c2pa.Settings.from_dict({"trust": {"trust_anchors": trust_anchors_pem}}))
+
+
+def _status_codes(results: Mapping[str, Any]) -> tuple[str, ...]:
+    active = results.get("activeManifest") or {}
+    # Failures first: they are what a verifier must explain.
+    ordered = (
+        entry.get("code", "")
+        for kind in ("failure", "informational", "success")
+        for entry in active.get(kind) or []
+    )
+    return tuple(dict.fromkeys(code for code in ordered if code))
+
+
+def _summary(active: Mapping[str, Any]) -> dict[str, Any]:
+    assertions = {a.get("label"): a.get("data") for a in active.get("assertions") or []}
+    actions = (assertions.get("c2pa.actions.v2") or assertions.get("c2pa.actions") or {}).get(
+        "actions", []
+    )
+    return {
+        "title": active.get("title"),
+        "claim_generator": active.get("claim_generator_info"),
+        "signature": active.get("signature_info"),
+        "actions": actions,
+        "assertions": {
+            label: assertions[label] for label in _OUR_ASSERTIONS if label in assertions
+        },
+        "assertion_labels": sorted(label for label in assertions if label),
+    }
+
+
+def _soft_binding_ids(active: Mapping[str, Any]) -> tuple[int, ...]:
+    ids: list[int] = []
+    for assertion in active.get("assertions") or []:
+        if assertion.get("label") != SOFT_BINDING_ASSERTION:
+            continue
+        for block in (assertion.get("data") or {}).get("blocks") or []:
+            value = decode_soft_binding_value(str(block.get("value", "")))
+            if value is not None:
+                ids.append(value)
+    return tuple(ids)
+
+
+def _absent() -> C2paReading:
+    return C2paReading(False, C2paState.ABSENT, (), None, {}, ())
+
+
+def _unreadable(code: str) -> C2paReading:
+    return C2paReading(True, C2paState.INVALID, (code,), None, {}, ())
+
+
+# --- GB 45438 implicit label ------------------------------------------------------------
+
+
+def read_implicit_label(
+    data: bytes,
+    media_type: MediaType,
+    response_label: str | None = None,
+    *,
+    max_image_pixels: int = _DEFAULT_MAX_PIXELS,
+) -> ImplicitLabelReading:
+    """Find the label in the file (plain text: pass the ``response_label`` field)."""
+    media = _open(data, media_type, max_image_pixels)
+    labels = _labels_in(data, media, response_label)
+    if not labels:
+        return ImplicitLabelReading(False, {}, False, 0, None)
+    fields = parse_label(labels[0]) or {}
+    return ImplicitLabelReading(
+        found=bool(fields),
+        fields=fields,
+        charset_ok=bool(fields) and charset_ok(fields) and _compact(labels[0]),
+        count=len(labels),
+        reserved_code_ok=_reserved_code_ok(fields, media),
+    )
+
+
+def _labels_in(data: bytes, media: OpenedMedia, response_label: str | None) -> list[str]:
+    if media.media_type in IMAGE_TYPES:
+        return read_tc260_labels(data, media.media_type)
+    if media.glb is not None:
+        return _glb_labels(media.glb)
+    if media.media_type is MediaType.MARKDOWN and media.text is not None:
+        labels, _ = read_aigc_front_matter(media.text)
+        return labels
+    return [response_label] if response_label else []
+
+
+def _glb_labels(doc: GlbDocument) -> list[str]:
+    extras = doc.gltf["asset"].get("extras") or {}
+    packets = ((doc.gltf.get("extensions") or {}).get(KHR_XMP_JSON_LD) or {}).get("packets") or []
+    found = [extras.get("AIGC")] + [p.get("TC260:AIGC") for p in packets if isinstance(p, dict)]
+    # asset.extras mirrors the XMP packet: the same label in two places counts once.
+    return list(dict.fromkeys(label for label in found if isinstance(label, str)))
+
+
+def _reserved_code_ok(fields: Mapping[str, str], media: OpenedMedia) -> bool | None:
+    code = fields.get("ReservedCode1", "")
+    if not code.startswith("sha256:"):
+        return None  # another producer's scheme: not ours to check
+    if media.image is not None:
+        return code == reserved_code_for_image(media.image)
+    if media.glb is not None:
+        return code == reserved_code_for_glb(media.glb)
+    text = media.text or ""
+    if media.media_type is MediaType.MARKDOWN:
+        _, text = split_front_matter(text)
+    return code == reserved_code_for_text(text)
+
+
+def _compact(label: str) -> bool:
+    parsed = json.loads(label)
+    return label == json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
+
+
+# --- explicit label and watermark -------------------------------------------------------
+
+
+def check_explicit_label(
+    data: bytes,
+    media_type: MediaType,
+    *,
+    height_fraction: float = DEFAULT_HEIGHT_FRACTION,
+    max_image_pixels: int = _DEFAULT_MAX_PIXELS,
+) -> ExplicitLabelReading:
+    """Best effort: exact for text and GLB, a corner-contrast heuristic for images."""
+    media = _open(data, media_type, max_image_pixels)
+    if media.image is not None:
+        return check_image_label(media.image, height_fraction)
+    if media.glb is not None:
+        return _check_glb_label(media.glb)
+    text = media.text or ""
+    if media.media_type is MediaType.MARKDOWN:
+        _, text = split_front_matter(text)
+    return check_text_label(text)
+
+
+def _check_glb_label(doc: GlbDocument) -> ExplicitLabelReading:
+    names = _names(doc.gltf.get("scenes")) + _names(doc.gltf.get("nodes"))
+    hits = [name for name in names if any(label in name for label in IMAGE_LABELS.values())]
+    if hits:
+        return ExplicitLabelReading(True, "glb_names", f"label in {hits[0]!r}")
+    return ExplicitLabelReading(False, "glb_names", "no scene or node carries the label")
+
+
+def _names(items: Iterable[Any] | None) -> list[str]:
+    return [str(item.get("name")) for item in items or [] if isinstance(item, dict)]
+
+
+def read_watermark(
+    data: bytes,
+    media_type: MediaType,
+    watermarker: ImageWatermarker,
+    *,
+    max_image_pixels: int = _DEFAULT_MAX_PIXELS,
+) -> WatermarkReading:
+    """Decode the invisible watermark of an image; other media report not present."""
+    media = _open(data, media_type, max_image_pixels)
+    if media.image is None:
+        return WatermarkReading(present=False, watermark_id=None, confidence=0.0)
+    return watermarker.detect(media.image.convert("RGB"))
+
+
+def _open(data: bytes, media_type: MediaType, max_image_pixels: int) -> OpenedMedia:
+    return open_media(
+        data, media_type, max_bytes=_DEFAULT_MAX_BYTES, max_image_pixels=max_image_pixels
+    )

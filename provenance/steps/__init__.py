@@ -1,0 +1,1 @@
+"""Stamping steps: one plugin per module, looked up by name in ``provenance.registry``."""
