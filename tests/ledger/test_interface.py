@@ -1,0 +1,73 @@
+"""Event records: the leaf schema, its validation and its JSON round trip."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from common.errors import InvalidInputError, NotFoundError
+from ledger.interface import (
+    EntryNotFoundError,
+    EventRecord,
+    EventType,
+    InvalidEventError,
+    MalformedBundleError,
+    TreeSizeError,
+)
+from ledger.verify import leaf_data
+
+
+def test_leaf_round_trip(make_record: Callable[..., EventRecord]) -> None:
+    record = make_record(5, attrs={"moderation.findings": 2, "c2pa.state": "valid", "ok": True})
+    assert EventRecord.from_leaf(record.to_leaf()) == record
+
+
+def test_leaf_data_is_rfc8785_canonical(make_record: Callable[..., EventRecord]) -> None:
+    data = leaf_data(make_record(1, attrs={"z": 1, "a": None}).to_leaf())
+    assert data.startswith(b'{"actor":"pipeline","artifact_sha256":"')
+    assert b'"attrs":{"a":null,"z":1}' in data
+    assert b" " not in data
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"type": "launch"},
+        {"time": "2026-11-23 11:00:00"},
+        {"time": "2026-11-23T11:00:00+08:00"},
+        {"artifact_sha256": "AB" * 32},
+        {"manifest_hash": "ab"},
+        {"previous_leaf_hash": "g" * 64},
+        {"tenant": ""},
+        {"actor": "x" * 129},
+        {"attrs": {"Bad Key": 1}},
+        {"attrs": {"score": 0.5}},
+        {"attrs": {"prompt": "x" * 257}},
+    ],
+)
+def test_invalid_records_are_refused(
+    make_record: Callable[..., EventRecord], change: dict[str, Any]
+) -> None:
+    with pytest.raises(InvalidEventError):
+        make_record(1, **change)
+
+
+def test_unknown_leaf_fields_and_versions_are_refused(
+    make_record: Callable[..., EventRecord],
+) -> None:
+    leaf = make_record(1).to_leaf()
+    with pytest.raises(InvalidEventError):
+        EventRecord.from_leaf({**leaf, "prompt": "hi"})
+    with pytest.raises(InvalidEventError):
+        EventRecord.from_leaf({**leaf, "v": 2})
+
+
+def test_errors_map_to_the_contracts_statuses() -> None:
+    assert issubclass(EntryNotFoundError, NotFoundError)
+    assert EntryNotFoundError.http_status == 404
+    assert issubclass(TreeSizeError, InvalidInputError)
+    assert TreeSizeError.http_status == 400
+    assert MalformedBundleError.http_status == 400
+    assert EventType("review_decision") is EventType.REVIEW_DECISION
