@@ -1,0 +1,382 @@
+"""The ledger service: a batching sequencer, signed checkpoints, proofs and lookups.
+
+``Ledger`` is safe to share between threads, and several processes may run one each
+over the same PostgreSQL (or SQLite) database: batches are integrated under a lock on
+the head row, so indices have no gaps or duplicates and follow one total order::
+
+    ledger = Ledger(engine, NoteSigner(settings.origin, key), settings)
+    receipt = ledger.append(record)      # returns once committed and checkpointed
+    note = ledger.latest_checkpoint()    # C2SP tlog-checkpoint signed note
+    proof = ledger.inclusion_proof(receipt.index, tree_size=ledger.size())
+    stamp = ledger.find_latest(artifact_sha256=sha, event_type=EventType.STAMP)
+
+Concurrent ``append`` calls in one process are group-committed: whichever caller holds
+the sequencer lock drains every queued record (up to ``batch_max_entries``) into one
+transaction and one checkpoint, then wakes the callers it served.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from ledger import store
+from ledger.checkpoint import NoteSigner, checkpoint_body
+from ledger.interface import (
+    AnchorReceipt,
+    AppendReceipt,
+    ConsistencyProof,
+    Entry,
+    EntryNotFoundError,
+    EventRecord,
+    EventType,
+    InclusionProof,
+    InvalidEventError,
+    LedgerConfigurationError,
+    LedgerUnavailableError,
+    PublicKeyInfo,
+    TreeSizeError,
+)
+from ledger.merkle import (
+    EMPTY_ROOT,
+    CompactRange,
+    NodeKey,
+    consistency_ranges,
+    fold_subtrees,
+    hash_leaf,
+    inclusion_ranges,
+    perfect_subtrees,
+)
+from ledger.settings import LedgerSettings
+from ledger.verify import leaf_data, make_bundle
+
+__all__ = ["Ledger"]
+
+
+@dataclass(frozen=True, slots=True)
+class _PreparedLeaf:
+    data: bytes
+    leaf_hash: bytes
+    record: EventRecord
+
+
+@dataclass(slots=True)
+class _Pending:
+    """One caller's records waiting for a sequencer; ``done`` is set by the leader."""
+
+    leaves: list[_PreparedLeaf]
+    done: threading.Event = field(default_factory=threading.Event)
+    receipts: list[AppendReceipt] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+class Ledger:
+    """The append-only event log over one database."""
+
+    def __init__(self, engine: Engine, signer: NoteSigner, settings: LedgerSettings) -> None:
+        if signer.name != settings.origin:
+            raise LedgerConfigurationError("the checkpoint key name must equal the origin")
+        self._engine = engine
+        self._signer = signer
+        self._settings = settings
+        self._queue: deque[_Pending] = deque()
+        self._queue_lock = threading.Lock()
+        self._sequencer_lock = threading.Lock()
+        self._head_ready = False
+
+    @property
+    def origin(self) -> str:
+        return self._settings.origin
+
+    # --- appending ---------------------------------------------------------------------
+
+    def append(self, record: EventRecord) -> AppendReceipt:
+        """Append one event; return its index and leaf hash once durable."""
+        return self.append_many([record])[0]
+
+    def append_many(self, records: Sequence[EventRecord]) -> list[AppendReceipt]:
+        """Append events in order, contiguously, in one transaction; durable on return."""
+        if not records:
+            return []
+        pending = _Pending([_prepare(record) for record in records])
+        with self._queue_lock:
+            self._queue.append(pending)
+        while not pending.done.is_set():
+            with self._sequencer_lock:
+                if not pending.done.is_set():
+                    self._integrate_queued()
+        if pending.error is not None:
+            raise LedgerUnavailableError("the ledger could not record the event") from (
+                pending.error
+            )
+        return pending.receipts
+
+    def _integrate_queued(self) -> None:
+        """Run by the caller holding the sequencer lock: write one batch, wake its owners."""
+        if self._settings.batch_wait_ms:
+            time.sleep(self._settings.batch_wait_ms / 1000)
+        batch = self._drain_queue()
+        try:
+            receipts = self._write_batch([leaf for item in batch for leaf in item.leaves])
+        except Exception as exc:  # every waiter must wake, whatever failed
+            for item in batch:
+                item.error = exc
+                item.done.set()
+            return
+        position = 0
+        for item in batch:
+            item.receipts = receipts[position : position + len(item.leaves)]
+            position += len(item.leaves)
+            item.done.set()
+
+    def _drain_queue(self) -> list[_Pending]:
+        limit = self._settings.batch_max_entries
+        batch: list[_Pending] = []
+        count = 0
+        with self._queue_lock:
+            # Always take at least one caller, even one larger than the limit.
+            while self._queue and (not batch or count + len(self._queue[0].leaves) <= limit):
+                item = self._queue.popleft()
+                batch.append(item)
+                count += len(item.leaves)
+        return batch
+
+    def _write_batch(self, leaves: list[_PreparedLeaf]) -> list[AppendReceipt]:
+        self._ensure_head()
+        with self._engine.begin() as conn:
+            size = store.lock_head(conn)
+            frontier_keys = CompactRange.frontier_keys(size)
+            frontier = store.SqlNodes(conn).read_nodes(frontier_keys)
+            tree = CompactRange(size, [frontier[key] for key in frontier_keys])
+            nodes = tree.extend(leaf.leaf_hash for leaf in leaves)
+            store.insert_leaves(conn, [_leaf_row(size + i, leaf) for i, leaf in enumerate(leaves)])
+            store.insert_nodes(conn, nodes)
+            root_hex = tree.root().hex()
+            note = self._signer.sign(checkpoint_body(self.origin, tree.size, tree.root()))
+            store.insert_checkpoint(conn, tree.size, root_hex, note)
+            store.set_head(conn, tree.size, root_hex)
+        return [AppendReceipt(size + i, leaf.leaf_hash.hex()) for i, leaf in enumerate(leaves)]
+
+    def _ensure_head(self) -> None:
+        if not self._head_ready:
+            with self._engine.begin() as conn:
+                store.ensure_head(conn)
+            self._head_ready = True
+
+    # --- reading -----------------------------------------------------------------------
+
+    def size(self) -> int:
+        """The number of leaves covered by the latest checkpoint."""
+        with self._engine.connect() as conn:
+            return store.read_head(conn)[0]
+
+    def latest_checkpoint(self) -> str:
+        """The signed note of the newest checkpoint (an empty-tree note before any append)."""
+        with self._engine.connect() as conn:
+            note = conn.execute(
+                sa.select(store.CHECKPOINTS.c.note)
+                .order_by(store.CHECKPOINTS.c.tree_size.desc())
+                .limit(1)
+            ).scalar()
+        if note is None:
+            return self._signer.sign(checkpoint_body(self.origin, 0, EMPTY_ROOT))
+        return str(note)
+
+    def checkpoint_at(self, tree_size: int) -> str | None:
+        """The signed note issued when the log reached ``tree_size``, if one was."""
+        with self._engine.connect() as conn:
+            note = conn.execute(
+                sa.select(store.CHECKPOINTS.c.note).where(
+                    store.CHECKPOINTS.c.tree_size == tree_size
+                )
+            ).scalar()
+        return None if note is None else str(note)
+
+    def public_key_info(self) -> PublicKeyInfo:
+        return self._signer.public_key_info(self.origin)
+
+    def entry(self, index: int) -> Entry:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(store.LEAVES).where(store.LEAVES.c.leaf_index == index)
+            ).first()
+        if row is None:
+            raise EntryNotFoundError(f"no ledger entry at index {index}")
+        return _entry(row)
+
+    def inclusion_proof(self, index: int, tree_size: int | None = None) -> InclusionProof:
+        """Audit path of leaf ``index`` in the tree of ``tree_size`` (default: the head)."""
+        with self._engine.connect() as conn:
+            head = store.read_head(conn)[0]
+            size = head if tree_size is None else tree_size
+            _check_inclusion_request(index, size, head)
+            ranges = inclusion_ranges(index, size)
+            nodes = _read_ranges(conn, [*ranges, (0, size), (index, index + 1)])
+        hashes = [nodes[r] for r in ranges]
+        return InclusionProof(
+            index=index,
+            tree_size=size,
+            leaf_hash=nodes[(index, index + 1)].hex(),
+            hashes=tuple(h.hex() for h in hashes),
+            root_hash=nodes[(0, size)].hex(),
+        )
+
+    def consistency_proof(self, first: int, second: int | None = None) -> ConsistencyProof:
+        """Proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
+        with self._engine.connect() as conn:
+            head = store.read_head(conn)[0]
+            size = head if second is None else second
+            _check_consistency_request(first, size, head)
+            ranges = consistency_ranges(first, size) if first < size else []
+            nodes = _read_ranges(conn, [*ranges, (0, first), (0, size)])
+        return ConsistencyProof(
+            first=first,
+            second=size,
+            hashes=tuple(nodes[r].hex() for r in ranges),
+            first_root_hash=nodes[(0, first)].hex(),
+            second_root_hash=nodes[(0, size)].hex(),
+        )
+
+    def find_latest(
+        self,
+        *,
+        artifact_sha256: str | None = None,
+        manifest_hash: str | None = None,
+        watermark_id: str | None = None,
+        event_type: EventType | None = None,
+    ) -> Entry | None:
+        """The newest entry carrying exactly one given identifier, or None."""
+        given = {
+            "artifact_sha256": artifact_sha256,
+            "manifest_hash": manifest_hash,
+            "watermark_id": watermark_id,
+        }
+        chosen = [(name, value) for name, value in given.items() if value is not None]
+        if len(chosen) != 1:
+            raise InvalidEventError(
+                "give exactly one of artifact_sha256, manifest_hash, watermark_id"
+            )
+        column, value = store.LEAVES.c[chosen[0][0]], chosen[0][1]
+        query = sa.select(store.LEAVES).where(column == value)
+        if event_type is not None:
+            query = query.where(store.LEAVES.c.event_type == str(event_type))
+        with self._engine.connect() as conn:
+            row = conn.execute(query.order_by(store.LEAVES.c.leaf_index.desc()).limit(1)).first()
+        return None if row is None else _entry(row)
+
+    def events_for_generation(self, generation_id: str) -> list[Entry]:
+        """Every event of one generation in log order: its chain of custody."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(store.LEAVES)
+                .where(store.LEAVES.c.generation_id == generation_id)
+                .order_by(store.LEAVES.c.leaf_index)
+            ).all()
+        return [_entry(row) for row in rows]
+
+    def anchors(self) -> list[AnchorReceipt]:
+        """Stored anchor receipts, oldest first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(sa.select(store.ANCHORS).order_by(store.ANCHORS.c.id)).all()
+        return [_anchor_receipt(row) for row in rows]
+
+    def prove(self, index: int) -> dict[str, Any]:
+        """A self-contained proof bundle for leaf ``index`` (see ``ledger.verify``).
+
+        The proof targets the newest anchored checkpoint covering the leaf, so the bundle
+        carries an anchor receipt; if none covers it yet, the latest checkpoint and no anchor.
+        """
+        entry = self.entry(index)
+        anchor = self._covering_anchor(index)
+        note = self.checkpoint_at(anchor.tree_size) if anchor is not None else None
+        if anchor is None or note is None:
+            anchor, note = None, self.latest_checkpoint()
+        size = int(note.split("\n")[1])
+        proof = self.inclusion_proof(index, size)
+        return make_bundle(entry, proof, note, self.public_key_info(), anchor)
+
+    def _covering_anchor(self, index: int) -> AnchorReceipt | None:
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(store.ANCHORS)
+                .where(store.ANCHORS.c.tree_size > index)
+                .order_by(store.ANCHORS.c.tree_size.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else _anchor_receipt(row)
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _prepare(record: EventRecord) -> _PreparedLeaf:
+    data = leaf_data(record.to_leaf())
+    return _PreparedLeaf(data=data, leaf_hash=hash_leaf(data), record=record)
+
+
+def _leaf_row(index: int, leaf: _PreparedLeaf) -> dict[str, Any]:
+    record = leaf.record
+    return {
+        "leaf_index": index,
+        "leaf_hash": leaf.leaf_hash.hex(),
+        "leaf": leaf.data.decode(),
+        "event_type": str(record.type),
+        "generation_id": record.generation_id,
+        "tenant": record.tenant,
+        "artifact_sha256": record.artifact_sha256,
+        "manifest_hash": record.manifest_hash,
+        "watermark_id": record.watermark_id,
+    }
+
+
+def _entry(row: sa.Row[Any]) -> Entry:
+    return Entry(index=int(row.leaf_index), leaf_hash=row.leaf_hash, leaf=json.loads(row.leaf))
+
+
+def _anchor_receipt(row: sa.Row[Any]) -> AnchorReceipt:
+    return AnchorReceipt(
+        chain_id=int(row.chain_id),
+        contract=row.contract,
+        tx_hash=row.tx_hash,
+        block_number=int(row.block_number),
+        root_hash=row.root_hash,
+        tree_size=int(row.tree_size),
+        anchored_at=row.anchored_at,
+    )
+
+
+def _check_inclusion_request(index: int, tree_size: int, head: int) -> None:
+    if not 0 <= index < head:
+        raise EntryNotFoundError(f"no ledger entry at index {index}")
+    if tree_size > head:
+        raise TreeSizeError(f"tree_size {tree_size} is beyond the head ({head})")
+    if index >= tree_size:
+        raise TreeSizeError(f"index {index} is not inside a tree of {tree_size} leaves")
+
+
+def _check_consistency_request(first: int, second: int, head: int) -> None:
+    if second > head:
+        raise TreeSizeError(f"tree size {second} is beyond the head ({head})")
+    if not 0 < first <= second:
+        raise TreeSizeError("consistency needs 0 < first <= second")
+
+
+def _read_ranges(
+    conn: Connection, ranges: Sequence[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """MTH of each leaf range, from one SELECT of the perfect subtrees they split into."""
+    parts = {r: perfect_subtrees(*r) for r in ranges}
+    wanted: list[NodeKey] = [key for keys in parts.values() for key in keys]
+    stored = store.SqlNodes(conn).read_nodes(wanted)
+    missing = [key for key in wanted if key not in stored]
+    if missing:
+        raise LedgerUnavailableError(f"ledger storage lacks node {missing[0]}")
+    return {r: fold_subtrees([stored[key] for key in keys]) for r, keys in parts.items()}
