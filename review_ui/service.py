@@ -608,6 +608,10 @@ class ReviewService:
                 return None
             cursor = page.next_cursor
 
+    def now(self) -> datetime:
+        """The service's clock (aware UTC); pages use it for ages so tests can move time."""
+        return _to_db(self._clock())
+
     # ------------------------------------------------------------------ internals
 
     def _now_db(self) -> datetime:

@@ -15,7 +15,7 @@ from review_ui.models import create_review_tables
 from review_ui.service import ReviewService
 from review_ui.settings import ReviewSettings
 
-AD_LAW_OUTPUT = "这款面霜是全网最佳的选择，第一品牌。"  # noqa: RUF001 (Chinese punctuation)
+AD_LAW_OUTPUT = "这款面霜是全网最佳的选择，第一品牌。"
 REASON_CODES = {
     "ad_law.absolute_term": "广告法 第九条第三项 / Advertising Law Art. 9(3)",
     "bias.region": "生成式AI暂行办法 第四条第二项",

@@ -1,0 +1,154 @@
+"""Chinese and English strings of the reviewer pages, and picking the language.
+
+lang = pick_language(cookie=None, accept_language="zh-CN,zh;q=0.9,en;q=0.8")  # "zh"
+translate(lang, "approve")  # "通过"
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["STRINGS", "Language", "pick_language", "translate"]
+
+
+class Language(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+
+STRINGS: dict[str, dict[Language, str]] = {
+    "title": {Language.EN: "Review queue", Language.ZH: "人工审核队列"},
+    "sign_in": {Language.EN: "Sign in", Language.ZH: "登录"},
+    "sign_out": {Language.EN: "Sign out", Language.ZH: "退出"},
+    "api_key": {Language.EN: "Reviewer API key", Language.ZH: "审核员 API 密钥"},
+    "bad_key": {
+        Language.EN: "That key is not a reviewer key.",
+        Language.ZH: "该密钥不是有效的审核员密钥。",
+    },
+    "signed_in_as": {Language.EN: "Signed in as", Language.ZH: "当前审核员"},
+    "queue": {Language.EN: "Queue", Language.ZH: "队列"},
+    "all_queues": {Language.EN: "All queues", Language.ZH: "全部队列"},
+    "status": {Language.EN: "Status", Language.ZH: "状态"},
+    "open": {Language.EN: "Open", Language.ZH: "待处理"},
+    "all_statuses": {Language.EN: "All", Language.ZH: "全部"},
+    "category": {Language.EN: "Category", Language.ZH: "类别"},
+    "older_than": {Language.EN: "Older than (min)", Language.ZH: "等待超过（分钟）"},
+    "filter": {Language.EN: "Filter", Language.ZH: "筛选"},
+    "age": {Language.EN: "Age", Language.ZH: "等待时长"},
+    "priority": {Language.EN: "Priority", Language.ZH: "优先级"},
+    "kind": {Language.EN: "Kind", Language.ZH: "类型"},
+    "claimed_by": {Language.EN: "Claimed by", Language.ZH: "认领人"},
+    "open_item": {Language.EN: "Open", Language.ZH: "查看"},
+    "empty_queue": {Language.EN: "Nothing to review.", Language.ZH: "暂无待审核内容。"},
+    "next_page": {Language.EN: "Next page", Language.ZH: "下一页"},
+    "start_next": {
+        Language.EN: "Claim the next item",
+        Language.ZH: "认领下一条",
+    },
+    "nothing_to_claim": {
+        Language.EN: "There is nothing you can claim right now.",
+        Language.ZH: "当前没有可认领的内容。",
+    },
+    "back_to_queue": {Language.EN: "Back to the queue", Language.ZH: "返回队列"},
+    "prompt": {Language.EN: "Prompt", Language.ZH: "提示词"},
+    "output": {Language.EN: "Output", Language.ZH: "生成内容"},
+    "image_preview": {Language.EN: "Image preview", Language.ZH: "图片预览"},
+    "no_preview": {Language.EN: "No preview available.", Language.ZH: "无可用预览。"},
+    "findings": {Language.EN: "Findings", Language.ZH: "检测结果"},
+    "scanner": {Language.EN: "Scanner", Language.ZH: "检测器"},
+    "score": {Language.EN: "Score", Language.ZH: "分数"},
+    "clause": {Language.EN: "Policy clause", Language.ZH: "政策条款"},
+    "evidence": {Language.EN: "Evidence", Language.ZH: "证据"},
+    "policy": {Language.EN: "Policy", Language.ZH: "策略"},
+    "double_review": {
+        Language.EN: "Needs two reviewers",
+        Language.ZH: "需双人审核",
+    },
+    "first_vote_by": {Language.EN: "First vote by", Language.ZH: "首轮审核人"},
+    "claim": {Language.EN: "Claim", Language.ZH: "认领"},
+    "release": {Language.EN: "Release", Language.ZH: "释放"},
+    "lease_until": {Language.EN: "Lease until", Language.ZH: "认领有效至"},
+    "claimed_by_other": {
+        Language.EN: "Another reviewer holds this item.",
+        Language.ZH: "该内容已被其他审核员认领。",
+    },
+    "decided": {Language.EN: "Decided", Language.ZH: "已处理"},
+    "approve": {Language.EN: "Approve", Language.ZH: "通过"},
+    "reject": {Language.EN: "Reject", Language.ZH: "拒绝"},
+    "escalate": {Language.EN: "Escalate", Language.ZH: "升级"},
+    "reason": {Language.EN: "Reason", Language.ZH: "原因"},
+    "choose_reason": {
+        Language.EN: "— choose a reason —",
+        Language.ZH: "— 请选择原因 —",
+    },
+    "reason_needed": {
+        Language.EN: "Choose a reason first, then press the key again.",
+        Language.ZH: "请先选择原因，再按一次快捷键。",
+    },
+    "note": {Language.EN: "Note (optional)", Language.ZH: "备注（可选）"},
+    "shortcuts": {
+        Language.EN: "Keys: a approve · r reject · e escalate · c claim · j/k next/previous",
+        Language.ZH: "快捷键：a 通过 · r 拒绝 · e 升级 · c 认领 · j/k 下一条/上一条",
+    },
+    "history": {Language.EN: "Audit history", Language.ZH: "审核记录"},
+    "time": {Language.EN: "Time", Language.ZH: "时间"},
+    "event": {Language.EN: "Event", Language.ZH: "事件"},
+    "reviewer": {Language.EN: "Reviewer", Language.ZH: "审核员"},
+    "decision": {Language.EN: "Decision", Language.ZH: "决定"},
+    "policy_version": {Language.EN: "Policy version", Language.ZH: "策略版本"},
+    "error": {Language.EN: "Something went wrong", Language.ZH: "出错了"},
+    "forbidden_csrf": {
+        Language.EN: "This form is missing its security token. Reload the page and try again.",
+        Language.ZH: "表单缺少安全令牌，请刷新页面后重试。",
+    },
+    "notice_approved": {Language.EN: "Approved.", Language.ZH: "已通过。"},
+    "notice_rejected": {Language.EN: "Rejected.", Language.ZH: "已拒绝。"},
+    "notice_escalated": {
+        Language.EN: "Escalated to the senior queue.",
+        Language.ZH: "已升级至资深审核队列。",
+    },
+    "notice_awaiting_second_review": {
+        Language.EN: "Vote recorded; a second reviewer decides next.",
+        Language.ZH: "已记录，等待第二位审核员。",
+    },
+    "notice_released": {Language.EN: "Released back to the queue.", Language.ZH: "已释放回队列。"},
+    "status_pending": {Language.EN: "pending", Language.ZH: "待认领"},
+    "status_claimed": {Language.EN: "claimed", Language.ZH: "已认领"},
+    "status_approved": {Language.EN: "approved", Language.ZH: "已通过"},
+    "status_rejected": {Language.EN: "rejected", Language.ZH: "已拒绝"},
+    "status_escalated": {Language.EN: "escalated", Language.ZH: "已升级"},
+    "language_other": {Language.EN: "中文", Language.ZH: "English"},
+}
+
+
+def translate(lang: Language, key: str) -> str:
+    """The string for ``key``; a missing key is a bug, so it fails loudly in tests."""
+    return STRINGS[key][lang]
+
+
+def pick_language(cookie: str | None, accept_language: str | None) -> Language:
+    """The toggle's cookie wins; else the best of zh/en in Accept-Language (RFC 9110
+    §12.5.4 q-values); else English."""
+    if cookie in (Language.ZH, Language.EN):
+        return Language(cookie)
+    best: tuple[float, Language] | None = None
+    for item in (accept_language or "").split(","):
+        tag, _, params = item.strip().partition(";")
+        primary = tag.strip().lower().split("-")[0]
+        if primary not in (Language.ZH, Language.EN):
+            continue
+        quality = _quality(params)
+        if quality > 0 and (best is None or quality > best[0]):
+            best = (quality, Language(primary))
+    return best[1] if best else Language.EN
+
+
+def _quality(params: str) -> float:
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key == "q":
+            try:
+                return float(value)
+            except ValueError:
+                return 0.0
+    return 1.0

@@ -1,0 +1,559 @@
+"""The reviewer pages: a server-rendered FastAPI router the gateway mounts at ``/review``.
+
+Reviewers sign in with their API key (the gateway's callback checks it and says who
+they are); from then on a signed session cookie (HttpOnly, SameSite=Strict) carries
+them, and every state-changing form carries a CSRF token — a POST without a valid one
+is refused with 403. Pages: sign-in, the queue (filters, SLA age colours), one item
+(highlighted findings, image preview, decision buttons with keyboard shortcuts, audit
+history). Strings in Chinese and English. All user-supplied text is escaped by Jinja2's
+autoescaping, and a strict Content-Security-Policy allows only our own script::
+
+    router = build_review_router(
+        service,
+        authenticate_reviewer=lambda key: keys.reviewer_for(key),  # Reviewer | None
+        session_secret=secrets_dir.joinpath("review_session.key").read_bytes(),
+    )
+    app.include_router(router)          # serves /review, /review/queue, /review/static/…
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import TYPE_CHECKING, Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from common.errors import GatewayError, InvalidInputError
+from review_ui.highlight import segment_text
+from review_ui.i18n import STRINGS, Language, pick_language, translate
+from review_ui.interface import (
+    FindingSource,
+    Reviewer,
+    ReviewTaskView,
+    TaskNotFoundError,
+    TaskStatus,
+)
+from review_ui.service import ReviewService
+from review_ui.session import Session, SessionCodec
+
+if TYPE_CHECKING:
+    import jinja2
+
+__all__ = ["PreviewImage", "build_review_router"]
+
+SESSION_COOKIE = "aigc_review_session"
+LANGUAGE_COOKIE = "aigc_review_lang"
+_STATIC_TYPES = {
+    "review.css": "text/css; charset=utf-8",
+    "review.js": "text/javascript; charset=utf-8",
+}
+_PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+_STATUS_FILTERS = ("open", *(s.value for s in TaskStatus), "all")
+# Only our own script and styles run; images may come from wherever the gateway stores
+# previews. form-action and frame-ancestors close the remaining clickjacking/CSRF doors.
+_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": _CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PreviewImage:
+    """Bytes of an image preview the gateway loads for a task (served to its tenant only)."""
+
+    data: bytes
+    media_type: str
+
+
+AuthenticateReviewer = Callable[[str], Reviewer | None]
+PreviewLoader = Callable[[ReviewTaskView], PreviewImage | None]
+
+
+def build_review_router(
+    service: ReviewService,
+    authenticate_reviewer: AuthenticateReviewer,
+    session_secret: bytes,
+    *,
+    prefix: str = "/review",
+    reviewer_still_valid: Callable[[Reviewer], bool] | None = None,
+    load_preview: PreviewLoader | None = None,
+    clock: Callable[[], float] = time.time,
+) -> APIRouter:
+    """The reviewer pages under ``prefix`` (include with ``app.include_router``).
+
+    ``authenticate_reviewer(api_key)`` returns the reviewer for a key holding the review
+    role, or None. ``reviewer_still_valid`` (optional) is asked on every request, so a
+    revoked key ends its sessions at once rather than at cookie expiry. With
+    ``load_preview`` images are served through ``{prefix}/tasks/{id}/preview`` under the
+    session; without it the page shows the task's ``image_url`` as is.
+    """
+    pages = _ReviewPages(
+        service=service,
+        authenticate=authenticate_reviewer,
+        codec=SessionCodec(session_secret, service.settings.session_ttl_s),
+        prefix=prefix.rstrip("/"),
+        still_valid=reviewer_still_valid,
+        load_preview=load_preview,
+        clock=clock,
+    )
+    router = APIRouter(prefix=pages.prefix, include_in_schema=False)
+    router.add_api_route("", pages.home, methods=["GET"])
+    router.add_api_route("/", pages.home, methods=["GET"])
+    router.add_api_route("/login", pages.login_form, methods=["GET"])
+    router.add_api_route("/login", pages.login, methods=["POST"])
+    router.add_api_route("/logout", pages.logout, methods=["POST"])
+    router.add_api_route("/lang/{code}", pages.switch_language, methods=["GET"])
+    router.add_api_route("/queue", pages.queue, methods=["GET"])
+    router.add_api_route("/queue/next", pages.claim_next, methods=["POST"])
+    router.add_api_route("/tasks/{task_id}", pages.task, methods=["GET"])
+    router.add_api_route("/tasks/{task_id}/claim", pages.claim, methods=["POST"])
+    router.add_api_route("/tasks/{task_id}/release", pages.release, methods=["POST"])
+    router.add_api_route("/tasks/{task_id}/decision", pages.decide, methods=["POST"])
+    router.add_api_route("/tasks/{task_id}/preview", pages.preview, methods=["GET"])
+    router.add_api_route("/static/{name}", pages.static, methods=["GET"])
+    return router
+
+
+CsrfField = Annotated[str, Form()]
+
+
+class _ReviewPages:
+    """Request handlers; each one is a few lines over the service."""
+
+    def __init__(
+        self,
+        *,
+        service: ReviewService,
+        authenticate: AuthenticateReviewer,
+        codec: SessionCodec,
+        prefix: str,
+        still_valid: Callable[[Reviewer], bool] | None,
+        load_preview: PreviewLoader | None,
+        clock: Callable[[], float],
+    ) -> None:
+        self.service = service
+        self.settings = service.settings
+        self.authenticate = authenticate
+        self.codec = codec
+        self.prefix = prefix
+        self.still_valid = still_valid
+        self.load_preview = load_preview
+        self.clock = clock
+        self.templates = _template_environment()
+        self.static_files = {name: _read_static(name) for name in _STATIC_TYPES}
+
+    # ------------------------------------------------------------------ sign-in
+
+    def home(self, request: Request) -> Response:
+        target = "/queue" if self._reviewer_session(request) else "/login"
+        return self._redirect(target)
+
+    def login_form(self, request: Request) -> Response:
+        if self._reviewer_session(request):
+            return self._redirect("/queue")
+        session = self._session(request) or self.codec.new_session(None, now=self.clock())
+        response = self._render(request, "login.html", session)
+        self._set_session_cookie(response, session)
+        return response
+
+    def login(
+        self, request: Request, api_key: CsrfField = "", csrf_token: CsrfField = ""
+    ) -> Response:
+        session = self._session(request)
+        if session is None or not self.codec.csrf_ok(session, csrf_token):
+            return self._forbidden(request, session)
+        reviewer = self.authenticate(api_key.strip()) if api_key.strip() else None
+        if reviewer is None:
+            return self._render(request, "login.html", session, status_code=401, bad_key=True)
+        # A fresh nonce on sign-in: any token seen before it is now worthless.
+        signed_in = self.codec.new_session(reviewer, now=self.clock())
+        response = self._redirect("/queue")
+        self._set_session_cookie(response, signed_in)
+        return response
+
+    def logout(self, request: Request, csrf_token: CsrfField = "") -> Response:
+        session = self._session(request)
+        if not self.codec.csrf_ok(session, csrf_token):
+            return self._forbidden(request, session)
+        response = self._redirect("/login")
+        response.delete_cookie(SESSION_COOKIE, path=self.prefix or "/")
+        return response
+
+    def switch_language(self, request: Request, code: str, next: str = "") -> Response:
+        if code not in (Language.ZH, Language.EN):
+            return self._error(
+                request, self._session(request), InvalidInputError("unknown language")
+            )
+        local = next.startswith(self.prefix + "/") and not next.startswith("//")
+        response = RedirectResponse(next if local else f"{self.prefix}/queue", status_code=303)
+        response.set_cookie(
+            LANGUAGE_COOKIE,
+            code,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="strict",
+            secure=self.settings.cookie_secure,
+            path=self.prefix or "/",
+        )
+        return _secured(response)
+
+    # ------------------------------------------------------------------ queue
+
+    def queue(
+        self,
+        request: Request,
+        status: str = "open",
+        queue: str = "",
+        category: str = "",
+        older_than_min: Annotated[str, Query()] = "",
+        cursor: str = "",
+        notice: str = "",
+    ) -> Response:
+        session = self._reviewer_session(request)
+        if session is None or session.reviewer is None:
+            return self._redirect("/login")
+        try:
+            page = self.service.list_tasks(
+                session.reviewer.tenant,
+                status=_status_filter(status),
+                queue=queue or None,
+                category=category.strip() or None,
+                older_than_s=_minutes_to_s(older_than_min),
+                cursor=cursor or None,
+            )
+        except GatewayError as exc:
+            return self._error(request, session, exc)
+        now = self.service.now()
+        rows = [self._queue_row(task, now) for task in page.items]
+        filters = {
+            "status": status,
+            "queue": queue,
+            "category": category,
+            "older_than_min": older_than_min,
+        }
+        next_url = None
+        if page.next_cursor:
+            next_url = f"{self.prefix}/queue?" + urlencode({**filters, "cursor": page.next_cursor})
+        return self._render(
+            request,
+            "queue.html",
+            session,
+            rows=rows,
+            filters=filters,
+            next_url=next_url,
+            status_filters=_STATUS_FILTERS,
+            queues=(self.settings.default_queue, self.settings.senior_queue),
+            notice=_notice_key(notice),
+        )
+
+    def claim_next(
+        self, request: Request, queue: CsrfField = "", csrf_token: CsrfField = ""
+    ) -> Response:
+        session = self._reviewer_session(request)
+        if (
+            session is None
+            or session.reviewer is None
+            or not self.codec.csrf_ok(session, csrf_token)
+        ):
+            return self._forbidden(request, session)
+        reviewer = session.reviewer
+        task = self.service.next_claimable(reviewer.tenant, reviewer.id, queue=queue or None)
+        if task is None:
+            return self._redirect("/queue?notice=nothing_to_claim")
+        return self._redirect(f"/tasks/{task.id}")
+
+    # ------------------------------------------------------------------ one task
+
+    def task(self, request: Request, task_id: str) -> Response:
+        session = self._reviewer_session(request)
+        if session is None or session.reviewer is None:
+            return self._redirect("/login")
+        tenant = session.reviewer.tenant
+        try:
+            view = self.service.get(task_id, tenant)
+            history = self.service.history(task_id, tenant)
+            previous_id, next_id = self.service.neighbours(task_id, tenant, queue=view.queue)
+        except GatewayError as exc:
+            return self._error(request, session, exc)
+        numbered = list(enumerate(view.findings, start=1))
+        return self._render(
+            request,
+            "task.html",
+            session,
+            task=view,
+            numbered=numbered,
+            prompt_segments=segment_text(view.prompt, _from(numbered, FindingSource.PROMPT)),
+            output_segments=segment_text(
+                view.output_text or "", _from(numbered, FindingSource.OUTPUT)
+            ),
+            image_src=self._image_src(view),
+            history=history,
+            mine=view.status is TaskStatus.CLAIMED and view.claimed_by == session.reviewer.id,
+            previous_url=f"{self.prefix}/tasks/{previous_id}" if previous_id else "",
+            next_url=f"{self.prefix}/tasks/{next_id}" if next_id else "",
+            age=_age_label(view.age_s(self.service.now())),
+            age_class=self._sla_class(view.age_s(self.service.now())),
+        )
+
+    def claim(self, request: Request, task_id: str, csrf_token: CsrfField = "") -> Response:
+        def act(reviewer: Reviewer) -> str:
+            self.service.claim(task_id, reviewer=reviewer.id, tenant=reviewer.tenant)
+            return f"/tasks/{task_id}"
+
+        return self._act(request, csrf_token, act)
+
+    def release(self, request: Request, task_id: str, csrf_token: CsrfField = "") -> Response:
+        def act(reviewer: Reviewer) -> str:
+            self.service.release(task_id, reviewer=reviewer.id, tenant=reviewer.tenant)
+            return "/queue?notice=released"
+
+        return self._act(request, csrf_token, act)
+
+    def decide(
+        self,
+        request: Request,
+        task_id: str,
+        decision: CsrfField = "",
+        reason_code: CsrfField = "",
+        note: CsrfField = "",
+        csrf_token: CsrfField = "",
+    ) -> Response:
+        def act(reviewer: Reviewer) -> str:
+            outcome = self.service.decide(
+                task_id,
+                reviewer=reviewer.id,
+                tenant=reviewer.tenant,
+                decision=decision,
+                reason_code=reason_code or None,
+                note=note or None,
+            )
+            return f"/queue?notice={outcome.final.value}"
+
+        return self._act(request, csrf_token, act)
+
+    def preview(self, request: Request, task_id: str) -> Response:
+        session = self._reviewer_session(request)
+        if session is None or session.reviewer is None:
+            return _secured(Response(status_code=401))
+        try:
+            view = self.service.get(task_id, session.reviewer.tenant)
+        except TaskNotFoundError:
+            return _secured(Response(status_code=404))
+        image = self.load_preview(view) if self.load_preview else None
+        if image is None or image.media_type not in _PREVIEW_TYPES:
+            return _secured(Response(status_code=404))
+        response = Response(image.data, media_type=image.media_type)
+        response.headers["Cache-Control"] = "private, max-age=300"
+        return _secured(response, cache=False)
+
+    def static(self, name: str) -> Response:
+        if name not in self.static_files:
+            return Response(status_code=404)
+        response = Response(self.static_files[name], media_type=_STATIC_TYPES[name])
+        response.headers["Cache-Control"] = "public, max-age=3600"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
+    # ------------------------------------------------------------------ helpers
+
+    def _act(
+        self, request: Request, csrf_token: str, action: Callable[[Reviewer], str]
+    ) -> Response:
+        """A state-changing POST: CSRF check, signed-in reviewer, then the action."""
+        session = self._session(request)
+        if not self.codec.csrf_ok(session, csrf_token):
+            return self._forbidden(request, session)
+        session = self._reviewer_session(request)
+        if session is None or session.reviewer is None:
+            return self._redirect("/login")
+        try:
+            return self._redirect(action(session.reviewer))
+        except GatewayError as exc:
+            return self._error(request, session, exc)
+
+    def _session(self, request: Request) -> Session | None:
+        return self.codec.decode(request.cookies.get(SESSION_COOKIE), now=self.clock())
+
+    def _reviewer_session(self, request: Request) -> Session | None:
+        session = self._session(request)
+        if session is None or session.reviewer is None:
+            return None
+        if self.still_valid is not None and not self.still_valid(session.reviewer):
+            return None
+        return session
+
+    def _language(self, request: Request) -> Language:
+        return pick_language(
+            request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language")
+        )
+
+    def _render(
+        self,
+        request: Request,
+        template: str,
+        session: Session | None,
+        *,
+        status_code: int = 200,
+        **context: Any,
+    ) -> Response:
+        lang = self._language(request)
+        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        html = self.templates.get_template(template).render(
+            t=partial(translate, lang),
+            lang=lang.value,
+            other_lang=(Language.EN if lang is Language.ZH else Language.ZH).value,
+            prefix=self.prefix,
+            reviewer=session.reviewer if session else None,
+            csrf_token=self.codec.csrf_token(session) if session else "",
+            here=path,
+            sla_class=self._sla_class,
+            **context,
+        )
+        return _secured(HTMLResponse(html, status_code=status_code))
+
+    def _error(self, request: Request, session: Session | None, exc: GatewayError) -> Response:
+        return self._render(
+            request, "error.html", session, status_code=exc.http_status, error=exc.public_detail()
+        )
+
+    def _forbidden(self, request: Request, session: Session | None) -> Response:
+        detail = {"code": "csrf_failed", "message": "missing or invalid CSRF token"}
+        response = self._render(
+            request, "error.html", session, status_code=403, error=detail, csrf_failed=True
+        )
+        return response
+
+    def _redirect(self, path: str) -> Response:
+        return _secured(RedirectResponse(f"{self.prefix}{path}", status_code=303))
+
+    def _set_session_cookie(self, response: Response, session: Session) -> None:
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.codec.encode(session),
+            max_age=max(1, int(session.expires_at - self.clock())),
+            httponly=True,
+            samesite="strict",
+            secure=self.settings.cookie_secure,
+            path=self.prefix or "/",
+        )
+
+    def _sla_class(self, age_s: float) -> str:
+        if age_s >= self.settings.sla_breach_after_s:
+            return "sla-breach"
+        if age_s >= self.settings.sla_warn_after_s:
+            return "sla-warn"
+        return "sla-ok"
+
+    def _queue_row(self, task: ReviewTaskView, now: datetime) -> dict[str, Any]:
+        age_s = task.age_s(now)
+        return {
+            "task": task,
+            "age": _age_label(age_s),
+            "sla": self._sla_class(age_s),
+            "url": f"{self.prefix}/tasks/{task.id}",
+        }
+
+    def _image_src(self, view: ReviewTaskView) -> str | None:
+        if self.load_preview is not None and view.image_url is not None:
+            return f"{self.prefix}/tasks/{view.id}/preview"
+        return view.image_url if _safe_image_url(view.image_url) else None
+
+
+# ---------------------------------------------------------------------- pure helpers
+
+
+def _template_environment() -> jinja2.Environment:
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("review_ui", "templates"),
+        # Every {{ }} is HTML-escaped: prompts and outputs are attacker-controlled.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _read_static(name: str) -> bytes:
+    return importlib.resources.files("review_ui").joinpath("static", name).read_bytes()
+
+
+def _secured(response: Response, *, cache: bool = True) -> Response:
+    for header, value in _SECURITY_HEADERS.items():
+        if header == "Cache-Control" and not cache:
+            continue
+        response.headers.setdefault(header, value)
+    return response
+
+
+def _status_filter(status: str) -> list[TaskStatus] | TaskStatus | None:
+    if status == "all":
+        return None
+    if status in ("", "open"):
+        return [TaskStatus.PENDING, TaskStatus.CLAIMED]
+    try:
+        return TaskStatus(status)
+    except ValueError as exc:
+        raise _InvalidFilterError(f"unknown status {status!r}") from exc
+
+
+class _InvalidFilterError(InvalidInputError):
+    code = "invalid_filter"
+
+
+def _minutes_to_s(minutes: str) -> float | None:
+    if not minutes.strip():
+        return None
+    try:
+        value = float(minutes)
+    except ValueError as exc:
+        raise _InvalidFilterError("older than: a number of minutes") from exc
+    if value < 0:
+        raise _InvalidFilterError("older than: a number of minutes")
+    return value * 60
+
+
+def _notice_key(notice: str) -> str | None:
+    key = f"notice_{notice}"
+    return key if notice and key in STRINGS else None
+
+
+def _from(numbered: list[tuple[int, Any]], source: FindingSource) -> list[tuple[int, Any]]:
+    return [(n, f) for n, f in numbered if f.source is source]
+
+
+def _safe_image_url(url: str | None) -> bool:
+    """Same-origin paths, http(s) and inline raster images; never javascript: and the like."""
+    if not url:
+        return False
+    if url.startswith("/") and not url.startswith("//"):
+        return True
+    lowered = url.lower()
+    return lowered.startswith(("https://", "http://")) or any(
+        lowered.startswith(f"data:{media};base64,") for media in _PREVIEW_TYPES
+    )
+
+
+def _age_label(age_s: float) -> str:
+    minutes = int(age_s // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours // 24} d"
