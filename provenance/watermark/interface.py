@@ -1,8 +1,8 @@
 """What the stamper and the verifier need from an invisible image watermark.
 
-    marked = watermarker.embed(image, watermark_id=0x1234_5678_9ABC)
-    reading = watermarker.detect(marked)
-    assert reading.watermark_id == 0x1234_5678_9ABC
+marked = watermarker.embed(image, watermark_id=0x1234_5678_9ABC)
+reading = watermarker.detect(marked)
+assert reading.watermark_id == 0x1234_5678_9ABC
 """
 
 from __future__ import annotations
@@ -12,15 +12,26 @@ from typing import Protocol
 
 from PIL import Image
 
-from common.errors import InvalidInputError
+from common.errors import ConfigurationError, InvalidInputError
 
-__all__ = ["ImageTooSmallError", "ImageWatermarker", "WatermarkReading"]
+__all__ = [
+    "ImageTooSmallError",
+    "ImageWatermarker",
+    "UnknownWatermarkerError",
+    "WatermarkReading",
+]
 
 
 class ImageTooSmallError(InvalidInputError):
     """The image cannot carry the watermark; the stamper records this as the reason."""
 
     code = "image_too_small_for_watermark"
+
+
+class UnknownWatermarkerError(ConfigurationError):
+    """The configured watermarker name is not registered, or its key is unusable."""
+
+    code = "unknown_watermarker"
 
 
 @dataclass(frozen=True, slots=True)
