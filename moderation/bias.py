@@ -30,7 +30,7 @@ _ZH_AGE_LIMIT = re.compile(
     r"(?:年龄\s*(?:要求|限制|限|在|须|需|不超过|不得超过|不高于)?\s*)?"
     r"(?:[2-5]\d|60)\s*(?:周?岁)\s*(?:以下|以内|之内|之下|及以下|以前|前)"
     r"|年龄\s*(?:不超过|不得超过|不高于|限)\s*(?:[2-5]\d|60)\s*周?岁?"
-    r"|(?:[2-5]\d|60)\s*(?:周?岁)\s*[-~\uff5e到至]\s*(?:[2-5]\d|60)\s*周?岁"
+    r"|(?:[2-5]\d|60)\s*(?:周?岁)?\s*[-~\uff5e到至]\s*(?:[2-5]\d|60)\s*周?岁"
 )
 _EN_AGE_LIMIT = re.compile(
     r"\b(?:under|below|younger than|no older than|not older than|not over|aged? under|"
