@@ -173,6 +173,7 @@ class ReviewSummary:
     decision: str  # "approve" | "reject" | "escalate"
     decided_at: datetime
     reason_code: str | None = None
+    reviewers: tuple[str, ...] = ()  # every reviewer when the policy asked for two
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +202,9 @@ class StampRequest:
     content_producer: str  # GB 45438 ContentProducer (provider code)
     generator: GeneratorInfo
     moderation: ModerationSummary
-    watermark_id: int
+    # A unique id the ledger maps back to this artifact; None derives one from artifact_id
+    # (see provenance.steps.watermark.derive_watermark_id).
+    watermark_id: int | None = None
     label_language: LabelLanguage = LabelLanguage.ZH
     review: ReviewSummary | None = None
     ledger_refs: tuple[LedgerReference, ...] = ()

@@ -123,6 +123,7 @@ def _review(request: StampRequest) -> dict[str, Any]:
         "decision": review.decision,
         "decided_at": review.decided_at.isoformat(),
         "reason_code": review.reason_code,
+        "reviewers": list(review.reviewers or (review.reviewer_id,)),
     }
 
 

@@ -9,6 +9,7 @@ other stamp and get a recorded reason instead::
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING
 
 from provenance.interface import StampingError, StepName
@@ -18,7 +19,7 @@ from provenance.watermark.interface import ImageTooSmallError, ImageWatermarker
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["WatermarkStep"]
+__all__ = ["WatermarkStep", "derive_watermark_id"]
 
 
 class WatermarkStep:
@@ -39,7 +40,11 @@ class WatermarkStep:
             return self._not_embedded(
                 work, f"image {image.width}x{image.height} is below {self._min_side_px} px"
             )
-        watermark_id = self._checked_id(work.request.watermark_id, self._watermarker.id_bits)
+        id_bits = self._watermarker.id_bits
+        watermark_id = work.request.watermark_id
+        if watermark_id is None:
+            watermark_id = derive_watermark_id(work.request.artifact_id, id_bits)
+        self._check_id(watermark_id, id_bits)
         try:
             work.image = _embed_keeping_alpha(self._watermarker, image, watermark_id)
         except ImageTooSmallError as exc:
@@ -55,10 +60,19 @@ class WatermarkStep:
         return StepOutcome.skipped(reason)
 
     @staticmethod
-    def _checked_id(watermark_id: int, id_bits: int) -> int:
+    def _check_id(watermark_id: int, id_bits: int) -> None:
         if not 0 <= watermark_id < 1 << id_bits:
             raise StampingError(f"watermark id does not fit in {id_bits} bits")
-        return watermark_id
+
+
+def derive_watermark_id(artifact_id: str, id_bits: int) -> int:
+    """A stable id from the artifact id: the top ``id_bits`` of SHA-256.
+
+    Collisions become likely after about 2^(id_bits/2) artifacts (16 M at 48 bits); a
+    deployment at that scale should pass ids allocated by its database instead.
+    """
+    digest = hashlib.sha256(b"aigc-gateway/watermark-id\n" + artifact_id.encode()).digest()
+    return int.from_bytes(digest, "big") >> (256 - id_bits)
 
 
 def _embed_keeping_alpha(

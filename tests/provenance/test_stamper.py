@@ -293,6 +293,7 @@ def test_review_assertion_records_the_human_decision(
         "decision": "approve",
         "decided_at": "2026-11-23T09:30:00+00:00",
         "reason_code": None,
+        "reviewers": ["reviewer-42"],
     }
 
 
@@ -310,3 +311,34 @@ def test_disabled_steps_are_recorded(
     assert result.watermark_reason == "watermark step disabled by policy"
     assert not check_explicit_label(result.data, result.media_type).found
     assert read_c2pa(result.data, result.media_type, None, anchors).state is C2paState.TRUSTED
+
+
+def test_watermark_id_derived_from_the_artifact_when_not_given(
+    stamper: Stamper, make_request: MakeRequest, png_bytes: bytes, anchors: str
+) -> None:
+    from provenance.steps.watermark import derive_watermark_id
+
+    result = stamper.stamp(make_request(png_bytes, MediaType.PNG, watermark_id=None))
+
+    expected = derive_watermark_id(ARTIFACT_ID, 64)
+    assert result.watermark_id == expected
+    assert read_c2pa(result.data, result.media_type, None, anchors).soft_binding_ids == (expected,)
+    assert derive_watermark_id("gen_other", 48) < 2**48
+
+
+def test_text_without_sidecar_reads_absent(anchors: str) -> None:
+    reading = read_c2pa(b"plain words", MediaType.TEXT, None, anchors)
+    assert reading.state is C2paState.ABSENT
+    assert not reading.present
+
+
+def test_sidecar_of_another_artifact_is_invalid(
+    stamper: Stamper, make_request: MakeRequest, anchors: str
+) -> None:
+    first = stamper.stamp(make_request("第一篇".encode(), MediaType.TEXT))
+    second = stamper.stamp(make_request("第二篇".encode(), MediaType.TEXT))
+
+    assert first.manifest_bytes is not None
+    reading = read_c2pa(second.data, MediaType.TEXT, first.manifest_bytes, anchors)
+    assert reading.state is C2paState.INVALID
+    assert any("mismatch" in code for code in reading.validation_status)
