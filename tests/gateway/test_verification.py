@@ -1,0 +1,337 @@
+"""The verifier: verdict logic (pure) and every verdict on real stamped files and a real ledger."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from common.types import MediaType
+from gateway.verification import (
+    ProvenanceSignalReaders,
+    Signals,
+    Verdict,
+    Verifier,
+    custody_of,
+    decide,
+    explain,
+    parse_watermark_id,
+    watermark_id_text,
+)
+from ledger.interface import Entry
+from provenance.interface import (
+    C2paState,
+    InvalidMediaError,
+    MediaTooLargeError,
+    UnsupportedMediaError,
+)
+from provenance.settings import ProvenanceSettings
+from tests.gateway.test_verification_world import (
+    World,
+    build_world,
+    crop_fraction,
+    encode,
+    flip_pixel_bytes,
+    provenance_settings,
+    sample_photo,
+    sign_with_foreign_chain,
+    strip_metadata,
+)
+
+__all__ = ["provenance_settings"]  # a fixture, imported for pytest
+
+
+def signals(**changes: object) -> Signals:
+    base: dict[str, object] = {
+        "c2pa_state": C2paState.ABSENT,
+        "c2pa_claims_ours": False,
+        "record_proven": False,
+        "label_found": False,
+        "label_integrity_ok": None,
+        "watermark_record_proven": False,
+    }
+    base.update(changes)
+    return Signals(**base)  # type: ignore[arg-type]  # test table of known field names
+
+
+# --- the decision, pure --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, Verdict.UNKNOWN),
+        (
+            {"c2pa_state": C2paState.TRUSTED, "c2pa_claims_ours": True, "record_proven": True},
+            Verdict.VERIFIED,
+        ),
+        ({"c2pa_state": C2paState.TRUSTED, "c2pa_claims_ours": True}, Verdict.TAMPERED),
+        ({"c2pa_state": C2paState.TRUSTED}, Verdict.FOREIGN_PROVENANCE),
+        ({"c2pa_state": C2paState.VALID, "c2pa_claims_ours": True}, Verdict.FOREIGN_PROVENANCE),
+        ({"c2pa_state": C2paState.WELL_FORMED}, Verdict.FOREIGN_PROVENANCE),
+        (
+            {"c2pa_state": C2paState.INVALID, "watermark_record_proven": True},
+            Verdict.TAMPERED,
+        ),
+        ({"watermark_record_proven": True}, Verdict.VERIFIED_VIA_WATERMARK),
+        (
+            {"label_found": True, "label_integrity_ok": False, "watermark_record_proven": True},
+            Verdict.TAMPERED,
+        ),
+        ({"label_found": True}, Verdict.LABELED_ONLY),
+        ({"label_found": True, "label_integrity_ok": True}, Verdict.LABELED_ONLY),
+        ({"watermark_decoded": True}, Verdict.UNKNOWN),
+    ],
+)
+def test_decide_covers_every_verdict(changes: dict[str, object], expected: Verdict) -> None:
+    verdict, reason = decide(signals(**changes))
+    assert verdict is expected
+    text = explain(reason, signals(**changes))
+    assert text.zh
+    assert text.en
+
+
+def test_every_verdict_is_reachable_and_explained_in_both_languages() -> None:
+    reached = set()
+    for state in C2paState:
+        for ours in (False, True):
+            for proven in (False, True):
+                for label in (None, False, True):
+                    verdict, _reason = decide(
+                        signals(
+                            c2pa_state=state,
+                            c2pa_claims_ours=ours,
+                            record_proven=proven,
+                            watermark_record_proven=proven,
+                            label_found=label is not None,
+                            label_integrity_ok=label,
+                        )
+                    )
+                    reached.add(verdict)
+    assert reached == set(Verdict)
+
+
+def test_explanation_mentions_a_watermark_without_record() -> None:
+    text = explain("no_signal", signals(watermark_decoded=True))
+    assert "watermark" in text.en
+    assert "水印" in text.zh
+
+
+def test_watermark_id_text_round_trips() -> None:
+    assert watermark_id_text(0x1234_5678_9ABC) == "0000123456789abc"
+    assert parse_watermark_id(watermark_id_text(2**48 - 1)) == 2**48 - 1
+    assert parse_watermark_id("not hex") is None
+
+
+def test_custody_marks_links_to_earlier_events() -> None:
+    first = Entry(0, "aa" * 32, {"type": "generation", "actor": "key:1", "time": "t"})
+    second = Entry(1, "bb" * 32, {"type": "stamp", "previous_leaf_hash": "aa" * 32})
+    stray = Entry(2, "cc" * 32, {"type": "stamp", "previous_leaf_hash": "dd" * 32})
+    events = custody_of([first, second, stray])
+    assert [e.linked for e in events] == [True, True, False]
+    assert events[0].to_dict()["actor"] == "key:1"
+
+
+# --- real files, real ledger ---------------------------------------------------------
+
+
+@pytest.fixture
+def world(database_url: str, provenance_settings: ProvenanceSettings) -> Iterator[World]:
+    yield from build_world(database_url, provenance_settings)
+
+
+@pytest.fixture
+def photo_png() -> bytes:
+    return encode(sample_photo("astronaut", 512), "PNG")
+
+
+@pytest.mark.db
+def test_stamped_image_is_verified_with_proof_and_custody(world: World, photo_png: bytes) -> None:
+    published = world.publish(photo_png, MediaType.PNG)
+    report = world.verifier.verify_file(published.data, "image/png")
+    body = report.to_dict()
+    assert report.verdict is Verdict.VERIFIED, body["explanation"]
+    assert report.generation_id == published.generation_id
+    assert body["c2pa"]["state"] == "trusted"
+    assert body["c2pa"]["recovered"] is False
+    assert body["c2pa"]["manifest"]["assertions"]["org.aigc-gateway.ledger"]["artifact_id"] == (
+        published.generation_id
+    )
+    assert body["ledger"]["found"] is True
+    assert body["ledger"]["proof_ok"] is True
+    assert body["ledger"]["matched_by"] == "content_hash"
+    assert body["ledger"]["checkpoint"].startswith("aigc-gateway.local/ledger\n")
+    assert [e["type"] for e in body["custody"]] == ["generation", "moderation", "stamp"]
+    assert all(e["linked"] for e in body["custody"])
+    assert body["implicit_label"]["found"] is True
+    assert body["implicit_label"]["reserved_code_ok"] is True
+    assert body["explicit_label"]["found"] is True
+    assert body["watermark"]["watermark_id"] == watermark_id_text(published.watermark_id)
+
+
+@pytest.mark.db
+@pytest.mark.parametrize(
+    "transform",
+    [
+        pytest.param(lambda data: strip_metadata(data, "PNG"), id="stripped"),
+        pytest.param(lambda data: strip_metadata(data, "JPEG", quality=75), id="jpeg75"),
+        pytest.param(lambda data: crop_fraction(data, 0.10), id="crop10"),
+    ],
+)
+def test_transformed_image_is_recovered_through_the_watermark(
+    world: World, photo_png: bytes, transform: object
+) -> None:
+    published = world.publish(photo_png, MediaType.PNG)
+    changed = transform(published.data)  # type: ignore[operator]  # a parametrized callable
+    report = world.verifier.verify_file(changed, None)
+    body = report.to_dict()
+    assert report.verdict is Verdict.VERIFIED_VIA_WATERMARK, body["explanation"]
+    assert report.generation_id == published.generation_id
+    assert body["c2pa"] | {"manifest": None} == body["c2pa"] | {
+        "present": False,
+        "recovered": True,
+        "binding": "soft",
+        "state": "trusted",
+        "manifest": None,
+    }
+    assert body["c2pa"]["manifest_label"] == published.result.manifest_label
+    assert body["ledger"]["matched_by"] == "watermark"
+    assert body["ledger"]["proof_ok"] is True
+    assert len(body["custody"]) == 3
+
+
+@pytest.mark.db
+def test_flipped_pixels_in_a_signed_file_are_tampered(world: World, photo_png: bytes) -> None:
+    published = world.publish(photo_png, MediaType.PNG)
+    report = world.verifier.verify_file(flip_pixel_bytes(published.data), "image/png")
+    assert report.verdict is Verdict.TAMPERED
+    assert report.c2pa.state is C2paState.INVALID
+    assert "assertion.dataHash.mismatch" in report.c2pa.validation_status
+
+
+@pytest.mark.db
+def test_foreign_signer_is_foreign_provenance(
+    world: World, photo_png: bytes, tmp_path: Path
+) -> None:
+    signed = sign_with_foreign_chain(photo_png, MediaType.PNG, tmp_path / "other-keys")
+    report = world.verifier.verify_file(signed, "image/png")
+    assert report.verdict is Verdict.FOREIGN_PROVENANCE
+    assert report.c2pa.state is C2paState.VALID
+    assert "signingCredential.untrusted" in report.c2pa.validation_status
+    assert report.generation_id is None
+
+
+@pytest.mark.db
+def test_plain_photo_is_unknown(world: World) -> None:
+    photo = encode(sample_photo("coffee", 400), "JPEG", quality=90)
+    report = world.verifier.verify_file(photo, "image/jpeg")
+    assert report.verdict is Verdict.UNKNOWN
+    assert report.to_dict()["ledger"]["found"] is False
+    assert report.custody == ()
+
+
+@pytest.mark.db
+def test_broken_ledger_record_makes_a_signed_file_tampered(world: World, photo_png: bytes) -> None:
+    published = world.publish(photo_png, MediaType.PNG)
+    with world.ledger._engine.begin() as conn:  # simulate an edited row in storage
+        conn.execute(
+            sa.text(
+                "UPDATE ledger_leaves SET leaf = replace(leaf, 'released', 'blocked!') "
+                "WHERE generation_id = :g AND event_type = 'stamp'"
+            ),
+            {"g": published.generation_id},
+        )
+    report = world.verifier.verify_file(published.data, "image/png")
+    assert report.verdict is Verdict.TAMPERED
+    assert report.reason == "ledger_mismatch"
+    assert report.ledger.proof_ok is False
+
+
+@pytest.mark.db
+def test_text_exact_match_is_verified_edited_label_only_plain_unknown(world: World) -> None:
+    published = world.publish("新品上市，限时优惠。".encode(), MediaType.TEXT)
+    text = published.data.decode("utf-8")
+    exact = world.verifier.verify_text(text)
+    assert exact.verdict is Verdict.VERIFIED, exact.to_dict()["explanation"]
+    assert exact.generation_id == published.generation_id
+    assert exact.c2pa.state is C2paState.TRUSTED
+    edited = world.verifier.verify_text(text.replace("限时", "今日"))
+    assert edited.verdict is Verdict.LABELED_ONLY
+    assert edited.explicit_label is not None
+    assert edited.explicit_label.found
+    assert world.verifier.verify_text("今天天气很好。").verdict is Verdict.UNKNOWN
+
+
+@pytest.mark.db
+def test_glb_with_sidecar_is_verified_and_edited_glb_is_tampered(world: World) -> None:
+    import trimesh
+
+    glb = trimesh.creation.box(extents=(1, 2, 3)).export(file_type="glb")
+    published = world.publish(glb, MediaType.GLB)
+    report = world.verifier.verify_file(published.data, "model/gltf-binary")
+    assert report.verdict is Verdict.VERIFIED, report.to_dict()["explanation"]
+    assert report.generation_id == published.generation_id
+    edited = bytearray(published.data)
+    edited[-5] ^= 0x01  # a vertex byte in the BIN chunk
+    tampered = world.verifier.verify_file(bytes(edited), None)
+    assert tampered.verdict is Verdict.TAMPERED
+    assert tampered.reason == "label_mismatch"
+
+
+@pytest.mark.db
+def test_uploaded_sidecar_is_validated_against_the_file(world: World) -> None:
+    import trimesh
+
+    glb = trimesh.creation.box(extents=(2, 2, 2)).export(file_type="glb")
+    published = world.publish(glb, MediaType.GLB)
+    world.catalog.items.clear()  # the verifier must use the sidecar it was handed
+    report = world.verifier.verify_file(
+        published.data, None, sidecar=published.result.manifest_bytes
+    )
+    assert report.c2pa.present is True
+    assert report.verdict is Verdict.VERIFIED
+
+
+# --- hostile input -------------------------------------------------------------------
+
+
+def _bomb_png() -> bytes:
+    return encode(Image.new("1", (20_000, 20_000)), "PNG")
+
+
+@pytest.mark.db
+@pytest.mark.parametrize(
+    ("make", "declared", "error"),
+    [
+        (lambda: b"", "image/png", InvalidMediaError),
+        (lambda: bytes(range(256)) * 40, "image/png", UnsupportedMediaError),
+        (
+            lambda: encode(sample_photo("astronaut", 300), "JPEG")[:3000],
+            "image/jpeg",
+            InvalidMediaError,
+        ),
+        (_bomb_png, None, MediaTooLargeError),
+    ],
+    ids=["empty", "random-bytes-as-png", "truncated-jpeg", "decompression-bomb"],
+)
+def test_hostile_input_is_refused_with_a_reason(
+    world: World, make: object, declared: str | None, error: type[Exception]
+) -> None:
+    data = make()  # type: ignore[operator]  # a parametrized factory
+    with pytest.raises(error) as raised:
+        world.verifier.verify_file(data, declared)
+    assert 400 <= raised.value.http_status < 500  # type: ignore[attr-defined]
+
+
+def test_image_bytes_of_another_type_are_refused() -> None:
+    png = encode(sample_photo("astronaut", 64), "PNG")
+
+    verifier = Verifier(ProvenanceSignalReaders(None, None), None, None)
+    with pytest.raises(UnsupportedMediaError):
+        verifier.verify_file(png, "image/jpeg")
+    assert verifier.verify_file(png, "application/octet-stream").verdict is Verdict.UNKNOWN
+    assert Image.open(io.BytesIO(png)).size == (64, 64)
