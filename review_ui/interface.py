@@ -151,10 +151,35 @@ class Reviewer:
 
 @dataclass(frozen=True, slots=True)
 class ReasonCode:
-    """One reason a reviewer may give, tied to a policy clause."""
+    """One reason a reviewer may give, tied to a policy clause (texts optional)."""
 
     code: str
     description: str = ""
+    clause: str = ""
+    zh: str = ""
+    en: str = ""
+
+    @classmethod
+    def coerce(cls, raw: ReasonCode | Mapping[str, Any] | object) -> ReasonCode:
+        """Accept a code string, a mapping or an object with these attributes
+        (moderation's ``ReasonCode``: code, clause, zh, en)."""
+        if isinstance(raw, ReasonCode):
+            return raw
+        if isinstance(raw, str):
+            return cls(raw)
+        get = raw.get if isinstance(raw, Mapping) else lambda k: getattr(raw, k, None)
+        return cls(**{name: str(get(name) or "") for name in _REASON_FIELDS})
+
+    def label(self, lang: str) -> str:
+        """The text for a reviewer reading ``lang`` ("zh" or "en"), falling back sensibly."""
+        text = (self.zh if lang == "zh" else self.en) or self.description or self.en or self.zh
+        return f"{text} ({self.clause})" if text and self.clause else text or self.clause
+
+    def to_dict(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in _REASON_FIELDS}
+
+
+_REASON_FIELDS = ("code", "description", "clause", "zh", "en")
 
 
 class FindingSource(StrEnum):
@@ -194,7 +219,7 @@ class ReviewFinding:
             span=(int(span[0]), int(span[1])) if span is not None else None,
             evidence=None if get("evidence") is None else str(get("evidence")),
             clause=None if get("clause") is None else str(get("clause")),
-            source=FindingSource(str(get("source") or FindingSource.OUTPUT)),
+            source=_finding_source(get("source"), get("direction")),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -207,6 +232,13 @@ class ReviewFinding:
             "clause": self.clause,
             "source": self.source.value,
         }
+
+
+def _finding_source(source: object, direction: object) -> FindingSource:
+    """``source`` (prompt|output) or moderation's ``direction`` (input|output)."""
+    if source:
+        return FindingSource(str(source))
+    return FindingSource.PROMPT if str(direction) == "input" else FindingSource.OUTPUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,9 +289,7 @@ class ReviewTaskView:
             "findings": [f.to_dict() for f in self.findings],
             "policy_name": self.policy_name,
             "policy_version": self.policy_version,
-            "reason_codes": [
-                {"code": r.code, "description": r.description} for r in self.reason_codes
-            ],
+            "reason_codes": [r.to_dict() for r in self.reason_codes],
             "double_review": self.double_review,
             "claimed_by": self.claimed_by,
             "lease_expires_at": _iso(self.lease_expires_at),

@@ -19,6 +19,7 @@ resumes the pipeline: stamping, ledger, webhook)::
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -59,6 +60,7 @@ from review_ui.settings import ReviewSettings
 __all__ = ["MAX_NOTE_CHARS", "ReviewService", "priority_from_findings", "utc_now"]
 
 MAX_NOTE_CHARS = 4000
+_log = logging.getLogger(__name__)
 _CAS_ATTEMPTS = 5  # re-read and retry a compare-and-set lost to a concurrent writer
 
 _TASKS = TASKS_TABLE
@@ -113,11 +115,11 @@ class ReviewService:
         generation_id: str,
         tenant: str,
         kind: ContentKind | str,
-        prompt: str,
+        prompt: str | None,
         findings: Iterable[ReviewFinding | Mapping[str, Any] | object],
         policy_name: str,
         policy_version: str,
-        reason_codes: Mapping[str, str] | Sequence[str],
+        reason_codes: Mapping[str, str] | Sequence[str | ReasonCode | Mapping[str, Any] | object],
         output_text: str | None = None,
         image_url: str | None = None,
         double_review: bool | None = None,
@@ -127,11 +129,20 @@ class ReviewService:
         """Put one generation in front of reviewers; returns the new pending task.
 
         ``double_review=None`` lets ``settings.double_review_categories`` decide;
-        ``priority=None`` derives 0-100 from the highest finding score.
+        ``priority=None`` derives 0-100 from the highest finding score. ``reason_codes``
+        are the policy's (strings, code → description, or objects/mappings with code,
+        clause, zh, en); an empty list falls back to ``settings.fallback_reason_codes``.
+        Findings say which text their span points into with ``source`` (prompt|output)
+        or moderation's ``direction`` (input|output); a span outside its text is dropped
+        (logged) rather than highlighting the wrong characters.
         """
-        normalized = tuple(ReviewFinding.coerce(f) for f in findings)
-        _check_spans(normalized, prompt, output_text)
-        codes = _normalize_reason_codes(reason_codes)
+        prompt = prompt or ""
+        normalized = _without_bad_spans(
+            tuple(ReviewFinding.coerce(f) for f in findings), prompt, output_text
+        )
+        codes = _normalize_reason_codes(reason_codes) or tuple(
+            ReasonCode(code) for code in self.settings.fallback_reason_codes
+        )
         now = self._now_db()
         row: dict[str, Any] = {
             "id": uuid.uuid4().hex,
@@ -147,7 +158,7 @@ class ReviewService:
             "findings": [f.to_dict() for f in normalized],
             "policy_name": policy_name,
             "policy_version": policy_version,
-            "reason_codes": [{"code": c.code, "description": c.description} for c in codes],
+            "reason_codes": [c.to_dict() for c in codes],
             "double_review": (
                 self._needs_double_review(normalized) if double_review is None else double_review
             ),
@@ -566,6 +577,13 @@ class ReviewService:
             found.setdefault(name, QueueMetric(name, 0, 0, 0.0))
         return tuple(found[q] for q in sorted(found))
 
+    def queues(self, tenant: str) -> tuple[str, ...]:
+        """Every queue name this tenant has tasks in, plus the default and senior queues."""
+        query = sa.select(_TASKS.c.queue).where(_TASKS.c.tenant == tenant).distinct()
+        with self._engine.connect() as conn:
+            found = set(conn.execute(query).scalars())
+        return tuple(sorted(found | {self.settings.default_queue, self.settings.senior_queue}))
+
     def neighbours(
         self, task_id: str, tenant: str, *, queue: str | None = None
     ) -> tuple[TaskId | None, TaskId | None]:
@@ -884,28 +902,34 @@ def _check_note(note: str | None) -> str | None:
     return note
 
 
-def _normalize_reason_codes(codes: Mapping[str, str] | Sequence[str]) -> tuple[ReasonCode, ...]:
+def _normalize_reason_codes(
+    codes: Mapping[str, str] | Sequence[str | ReasonCode | Mapping[str, Any] | object],
+) -> tuple[ReasonCode, ...]:
     if isinstance(codes, str):
         raise InvalidInputError("reason_codes must be a list or a mapping, not one string")
-    pairs = codes.items() if isinstance(codes, Mapping) else ((c, "") for c in codes)
-    normalized = tuple(ReasonCode(str(code), str(text)) for code, text in pairs)
-    if not normalized:
-        # Reject and escalate need a code, so an empty list would make them impossible.
-        raise InvalidInputError("a review task needs the policy's reason codes")
-    return normalized
+    if isinstance(codes, Mapping):
+        return tuple(ReasonCode(str(code), str(text)) for code, text in codes.items())
+    return tuple(ReasonCode.coerce(code) for code in codes)
 
 
-def _check_spans(findings: Sequence[ReviewFinding], prompt: str, output: str | None) -> None:
+def _without_bad_spans(
+    findings: tuple[ReviewFinding, ...], prompt: str, output: str | None
+) -> tuple[ReviewFinding, ...]:
+    kept = []
     for finding in findings:
-        if finding.span is None:
-            continue
         text = prompt if finding.source is FindingSource.PROMPT else (output or "")
-        start, end = finding.span
-        if not 0 <= start < end <= len(text):
-            raise InvalidInputError(
-                f"finding {finding.category!r} has span {finding.span} outside its "
-                f"{finding.source} text of {len(text)} characters"
+        start, end = finding.span or (0, 1)
+        if finding.span is not None and not 0 <= start < end <= len(text):
+            _log.warning(
+                "finding %s: span %s lies outside its %s text of %d characters; not highlighted",
+                finding.category,
+                finding.span,
+                finding.source,
+                len(text),
             )
+            finding = replace(finding, span=None)
+        kept.append(finding)
+    return tuple(kept)
 
 
 def _category_matches(category: str, wanted: str) -> bool:
@@ -964,7 +988,7 @@ def _view_from_row(row: Mapping[str, Any]) -> ReviewTaskView:
         findings=tuple(ReviewFinding.coerce(f) for f in row["findings"]),
         policy_name=row["policy_name"],
         policy_version=row["policy_version"],
-        reason_codes=tuple(ReasonCode(c["code"], c["description"]) for c in row["reason_codes"]),
+        reason_codes=tuple(ReasonCode.coerce(c) for c in row["reason_codes"]),
         double_review=bool(row["double_review"]),
         claimed_by=row["claimed_by"],
         lease_expires_at=_from_db(row["lease_expires_at"]) if row["lease_expires_at"] else None,

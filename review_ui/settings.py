@@ -20,6 +20,8 @@ class ReviewSettings(BaseModel):
     # Category prefixes that need two distinct reviewers when the caller of ``enqueue``
     # does not say (a policy's own setting, passed as ``double_review=``, wins).
     double_review_categories: list[str] = Field(default_factory=list)
+    # Reason codes offered when a policy hands none over, so reject stays possible.
+    fallback_reason_codes: list[str] = Field(default_factory=lambda: ["other"], min_length=1)
     # SLA colouring of the queue page: older than warn is amber, older than breach red.
     sla_warn_after_s: int = Field(default=1800, gt=0)
     sla_breach_after_s: int = Field(default=7200, gt=0)

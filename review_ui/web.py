@@ -256,7 +256,7 @@ class _ReviewPages:
             filters=filters,
             next_url=next_url,
             status_filters=_STATUS_FILTERS,
-            queues=(self.settings.default_queue, self.settings.senior_queue),
+            queues=self.service.queues(session.reviewer.tenant),
             notice=_notice_key(notice),
         )
 
@@ -307,6 +307,7 @@ class _ReviewPages:
             next_url=f"{self.prefix}/tasks/{next_id}" if next_id else "",
             age=_age_label(view.age_s(self.service.now())),
             age_class=self._sla_class(view.age_s(self.service.now())),
+            senior_queue=self.settings.senior_queue,
         )
 
     def claim(self, request: Request, task_id: str, csrf_token: CsrfField = "") -> Response:

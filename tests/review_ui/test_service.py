@@ -55,20 +55,54 @@ def test_enqueue_accepts_finding_objects_and_checks_spans(service: ReviewService
     assert task.findings[0].category == "pii.cn_mobile"
     assert task.double_review is True  # "pii" is a double-review category in the fixture
 
-    with pytest.raises(Exception, match="outside its output text"):
-        enqueue_text(
-            service, findings=[{"scanner": "x", "category": "x", "score": 1, "span": (5, 500)}]
+    # A span outside its text is kept out of the highlighting, not applied to wrong text.
+    stray = {"scanner": "x", "category": "x", "score": 1, "span": (5, 500)}
+    assert enqueue_text(service, findings=[stray]).findings[0].span is None
+    from_prompt = [
+        {
+            "scanner": "x",
+            "category": "bias.region",
+            "score": 0.5,
+            "span": (0, 2),
+            "source": "prompt",
+        },
+        {
+            "scanner": "x",
+            "category": "bias.region",
+            "score": 0.5,
+            "span": (0, 2),
+            "direction": "input",
+        },
+    ]
+    sources = [f.source for f in enqueue_text(service, findings=from_prompt).findings]
+    assert sources == [FindingSource.PROMPT, FindingSource.PROMPT]
+
+
+def test_reason_codes_from_policy_objects_and_fallback(service: ReviewService) -> None:
+    @dataclass(frozen=True)
+    class PolicyReasonCode:  # the shape of moderation's ReasonCode
+        code: str
+        clause: str
+        zh: str
+        en: str
+
+    policy_codes = [
+        PolicyReasonCode(
+            "ad_law_absolute_term", "《广告法》第九条第三项", "绝对化用语", "Absolute claim"
         )
-    prompt_finding = {
-        "scanner": "x",
-        "category": "bias.region",
-        "score": 0.5,
-        "span": (0, 2),
-        "source": "prompt",
-    }
-    assert enqueue_text(service, findings=[prompt_finding]).findings[0].source is (
-        FindingSource.PROMPT
+    ]
+    task = enqueue_text(service, reason_codes=policy_codes)
+    (code,) = task.reason_codes
+    assert code.label("zh") == "绝对化用语 (《广告法》第九条第三项)"
+    assert code.label("en") == "Absolute claim (《广告法》第九条第三项)"
+
+    bare = enqueue_text(service, reason_codes=())
+    assert [r.code for r in bare.reason_codes] == ["other"]
+    service.claim(bare.id, reviewer="alice", tenant="acme")
+    outcome = service.decide(
+        bare.id, reviewer="alice", tenant="acme", decision="reject", reason_code="other"
     )
+    assert outcome.final is FinalOutcome.REJECTED
 
 
 def test_other_tenant_sees_not_found(service: ReviewService) -> None:
