@@ -418,6 +418,11 @@ class Anchor(Protocol):
         """Send one ``anchor(root, treeSize)`` transaction and wait for its receipt."""
         ...
 
-    def find(self, root_hash: str, tree_size: int) -> list[AnchorReceipt]:
-        """Every ``Anchored`` event on chain carrying exactly this root and size."""
+    def find(
+        self, root_hash: str, tree_size: int, *, block_number: int | None = None
+    ) -> list[AnchorReceipt]:
+        """Every ``Anchored`` event on chain with exactly this root and size.
+
+        ``block_number`` narrows the log search to one block (a stored receipt's).
+        """
         ...

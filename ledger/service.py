@@ -29,10 +29,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from ledger import store
-from ledger.checkpoint import NoteSigner, checkpoint_body
+from ledger.checkpoint import NoteSigner, checkpoint_body, parse_checkpoint_body, split_note
 from ledger.interface import (
     AnchorReceipt,
     AppendReceipt,
+    Checkpoint,
     ConsistencyProof,
     Entry,
     EntryNotFoundError,
@@ -190,6 +191,23 @@ class Ledger:
             return self._signer.sign(checkpoint_body(self.origin, 0, EMPTY_ROOT))
         return str(note)
 
+    def head(self) -> Checkpoint:
+        """The newest checkpoint, parsed (our own note: no signature check needed)."""
+        note = self.latest_checkpoint()
+        origin, size, root = parse_checkpoint_body(split_note(note)[0])
+        return Checkpoint(origin=origin, tree_size=size, root_hash=root.hex(), note=note)
+
+    def record_anchor(self, receipt: AnchorReceipt) -> None:
+        """Store the receipt of an anchoring transaction (see ``ledger.anchor.Anchorer``)."""
+        with self._engine.begin() as conn:
+            conn.execute(sa.insert(store.ANCHORS).values(**receipt.to_dict()))
+
+    def last_anchored_size(self) -> int:
+        """The largest tree size any stored anchor covers (0 when none)."""
+        with self._engine.connect() as conn:
+            size = conn.execute(sa.select(sa.func.max(store.ANCHORS.c.tree_size))).scalar()
+        return int(size or 0)
+
     def checkpoint_at(self, tree_size: int) -> str | None:
         """The signed note issued when the log reached ``tree_size``, if one was."""
         with self._engine.connect() as conn:
@@ -299,7 +317,7 @@ class Ledger:
         note = self.checkpoint_at(anchor.tree_size) if anchor is not None else None
         if anchor is None or note is None:
             anchor, note = None, self.latest_checkpoint()
-        size = int(note.split("\n")[1])
+        size = parse_checkpoint_body(split_note(note)[0])[1]
         proof = self.inclusion_proof(index, size)
         return make_bundle(entry, proof, note, self.public_key_info(), anchor)
 
