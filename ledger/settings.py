@@ -30,7 +30,7 @@ class AnchorSettings(BaseModel):
     chain_id: int | None = None
     # Hex private key of the anchoring account (0600). Required with rpc_url.
     key_file: Path | None = None
-    # Deployed AnchorRegistry; None with rpc_url deploys one on first use.
+    # Deployed AnchorRegistry; required with rpc_url (ledger.anchor.deploy_registry).
     contract_address: str | None = None
     every_entries: int = Field(default=1000, ge=1)
     every_s: float = Field(default=60.0, gt=0)

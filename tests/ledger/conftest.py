@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
@@ -15,23 +14,7 @@ from ledger.interface import EventRecord, EventType
 from ledger.models import create_tables
 from ledger.service import Ledger
 from ledger.settings import LedgerSettings
-
-
-def make_engine(url: str) -> Engine:
-    """The engine the gateway would build (gateway.db): WAL and a busy timeout on SQLite."""
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return engine
+from tests.ledger.writer_process import make_engine
 
 
 def record(n: int, *, generation: str | None = None, **fields: Any) -> EventRecord:

@@ -1,0 +1,86 @@
+"""A ledger writer run as its own process by the crash and multi-process tests.
+
+    python -m tests.ledger.writer_process URL KEY_FILE --count N --threads T --tag P
+
+Prints ``index leaf_hash`` for every acknowledged append (flushed at once), so a parent
+that kills this process knows exactly which appends were acknowledged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from ledger.checkpoint import NoteSigner, load_or_create_signing_key
+from ledger.interface import EventRecord, EventType
+from ledger.models import create_tables
+from ledger.service import Ledger
+from ledger.settings import LedgerSettings
+
+
+def make_engine(url: str) -> Engine:
+    """The engine the gateway would build (gateway.db): WAL and a busy timeout on SQLite."""
+    if not url.startswith("sqlite"):
+        return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @sa.event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    return engine
+
+
+def _record(tag: str, n: int) -> EventRecord:
+    return EventRecord(
+        type=EventType.MODERATION,
+        generation_id=f"{tag}-{n}",
+        tenant="acme",
+        actor=tag,
+        time="2026-11-23T11:00:00Z",
+        decision="allow",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("key_file", type=Path)
+    parser.add_argument("--count", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tag", default="w")
+    args = parser.parse_args()
+    settings = LedgerSettings()
+    engine = make_engine(args.url)
+    create_tables(engine)
+    signer = NoteSigner(settings.origin, load_or_create_signing_key(args.key_file))
+    ledger = Ledger(engine, signer, settings)
+    out = threading.Lock()
+    per_thread = args.count // args.threads
+
+    def work(thread: int) -> None:
+        for i in range(per_thread):
+            receipt = ledger.append(_record(args.tag, thread * per_thread + i))
+            with out:
+                sys.stdout.write(f"{receipt.index} {receipt.leaf_hash}\n")
+                sys.stdout.flush()
+
+    workers = [threading.Thread(target=work, args=(t,)) for t in range(args.threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
+if __name__ == "__main__":
+    main()
