@@ -86,6 +86,7 @@ STRINGS: dict[str, dict[Language, str]] = {
         Language.ZH: "请先选择原因，再按一次快捷键。",
     },
     "note": {Language.EN: "Note (optional)", Language.ZH: "备注（可选）"},
+    "note_column": {Language.EN: "Note", Language.ZH: "备注"},
     "shortcuts": {
         Language.EN: "Keys: a approve · r reject · e escalate · c claim · j/k next/previous",
         Language.ZH: "快捷键：a 通过 · r 拒绝 · e 升级 · c 认领 · j/k 下一条/上一条",

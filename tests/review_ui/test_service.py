@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 
@@ -20,6 +22,7 @@ from review_ui.interface import (
     TaskStatus,
     UnknownReasonCodeError,
 )
+from review_ui.report import format_stats
 from review_ui.service import ReviewService
 from tests.review_ui.conftest import FakeClock, Recorder, enqueue_text
 
@@ -391,7 +394,7 @@ def test_queue_metrics_and_stats(service: ReviewService, clock: FakeClock) -> No
     service.claim(first.id, reviewer="alice", tenant="acme")
     service.decide(first.id, reviewer="alice", tenant="acme", decision="approve")
     service.decide(second.id, reviewer="bob", tenant="acme", decision="reject", reason_code="other")
-    stats = service.stats(since=clock.now - __import__("datetime").timedelta(hours=2))
+    stats = service.stats(since=clock.now - timedelta(hours=2))
     assert (stats.votes, stats.settled, stats.approved, stats.rejected) == (2, 2, 1, 1)
     assert stats.throughput_per_hour == 1.0
     assert stats.agreement_rate is None
@@ -415,3 +418,15 @@ def test_ledger_form_of_event_hides_note(service: ReviewService, recorder: Recor
     assert leaf["note_sha256"] is not None
     assert leaf["reason_code"] == "other"
     assert leaf["type"] == "review.decided"
+
+
+def test_stats_table_for_the_cli(service: ReviewService) -> None:
+    task = enqueue_text(service, double_review=True)
+    for reviewer in ("alice", "bob"):
+        service.claim(task.id, reviewer=reviewer, tenant="acme")
+        service.decide(task.id, reviewer=reviewer, tenant="acme", decision="approve")
+
+    table = format_stats(service.stats())
+    assert "double reviews   1, agreement 100.0%" in table
+    assert re.search(r"alice\s+1\s+0\s+0\s+1", table)
+    assert re.search(r"bob\s+1\s+0\s+0\s+1", table)
