@@ -84,6 +84,19 @@ class CertificateInfo:
     sha256_fingerprint: str  # lowercase hex over the DER certificate
     path: Path
 
+    def as_dict(self) -> dict[str, str]:
+        """JSON-ready, for ``aigc-gateway certs show``."""
+        return {
+            "role": self.role,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "serial": self.serial_hex,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "sha256_fingerprint": self.sha256_fingerprint,
+            "path": str(self.path),
+        }
+
 
 # --- key providers ----------------------------------------------------------------------
 

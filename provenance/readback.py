@@ -53,6 +53,7 @@ __all__ = [
     "check_explicit_label",
     "read_c2pa",
     "read_implicit_label",
+    "read_manifest_store",
     "read_watermark",
 ]
 
@@ -64,6 +65,10 @@ _STATES = {
     "wellformed": C2paState.WELL_FORMED,
     "invalid": C2paState.INVALID,
 }
+# C2PA 2.2 §15.10: the hard-binding failures a detached manifest necessarily shows.
+_HARD_BINDING_FAILURES = frozenset(
+    {"assertion.dataHash.mismatch", "assertion.bmffHash.mismatch", "assertion.boxesHash.mismatch"}
+)
 _OUR_ASSERTIONS = (MODERATION_ASSERTION, REVIEW_ASSERTION, LEDGER_ASSERTION, GB45438_ASSERTION)
 
 
@@ -95,17 +100,54 @@ def read_c2pa(
         return _reading_from(reader)
 
 
-def _reading_from(reader: Any) -> C2paReading:
+def read_manifest_store(manifest_bytes: bytes, trust_anchors_pem: str | None = None) -> C2paReading:
+    """Read a stored manifest on its own, e.g. one recovered through the watermark id.
+
+    Without the asset its hard binding cannot match, so ``assertion.dataHash.mismatch``
+    (or the BMFF/box equivalent) is always among the codes; ``state`` then says how far
+    the *signature* goes (trusted / valid / invalid). The caller must report such a
+    reading as recovered, never as a hard-binding match (C2PA 2.2 soft binding).
+    """
+    import c2pa
+
+    try:
+        reader = c2pa.Reader(
+            "application/c2pa",
+            io.BytesIO(manifest_bytes),
+            context=_reader_context(trust_anchors_pem),
+        )
+    except c2pa.C2paError as exc:
+        return _unreadable(f"c2pa.error: {type(exc).__name__.lstrip('_')}")
+    with reader:
+        return _reading_from(reader, ignore_hard_binding=True)
+
+
+def _reading_from(reader: Any, *, ignore_hard_binding: bool = False) -> C2paReading:
     state_text = (reader.get_validation_state() or "invalid").lower()
+    results = reader.get_validation_results() or {}
+    if ignore_hard_binding:
+        state_text = _signature_state(results)
     active = reader.get_active_manifest() or {}
     return C2paReading(
         present=True,
         state=_STATES.get(state_text, C2paState.INVALID),
-        validation_status=_status_codes(reader.get_validation_results() or {}),
+        validation_status=_status_codes(results),
         manifest_label=active.get("label"),
         manifest=_summary(active),
         soft_binding_ids=_soft_binding_ids(active),
     )
+
+
+def _signature_state(results: Mapping[str, Any]) -> str:
+    active = results.get("activeManifest") or {}
+    failures = {entry.get("code", "") for entry in active.get("failure") or []}
+    # An unknown root still leaves a valid signature (C2PA 2.2 §15.7: valid, not trusted).
+    if failures - _HARD_BINDING_FAILURES - {"signingCredential.untrusted"}:
+        return "invalid"
+    successes = {entry.get("code", "") for entry in active.get("success") or []}
+    if "claimSignature.validated" not in successes:
+        return "invalid"
+    return "trusted" if "signingCredential.trusted" in successes else "valid"
 
 
 @functools.lru_cache(maxsize=8)

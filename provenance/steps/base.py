@@ -127,7 +127,8 @@ def encode_image(image: Image.Image, media_type: MediaType, settings: Provenance
 
 def _encode_png(image: Image.Image, compress_level: int) -> bytes:
     # OpenCV's libpng path is 2-3x faster than Pillow's encoder at the same zlib level
-    # (measured at 1024²: ~80 ms vs ~190 ms) and lossless all the same.
+    # (measured at 1024²: ~80 ms vs ~190 ms) and lossless all the same. Z_RLE: "almost as
+    # fast as Z_HUFFMAN_ONLY, but better compression for PNG image data" (zlib manual).
     import cv2
     import numpy as np
 
@@ -136,7 +137,14 @@ def _encode_png(image: Image.Image, compress_level: int) -> bytes:
     pixels = np.asarray(image)
     conversion = cv2.COLOR_RGBA2BGRA if image.mode == "RGBA" else cv2.COLOR_RGB2BGR
     ok, buffer = cv2.imencode(
-        ".png", cv2.cvtColor(pixels, conversion), [cv2.IMWRITE_PNG_COMPRESSION, compress_level]
+        ".png",
+        cv2.cvtColor(pixels, conversion),
+        [
+            cv2.IMWRITE_PNG_COMPRESSION,
+            compress_level,
+            cv2.IMWRITE_PNG_STRATEGY,
+            cv2.IMWRITE_PNG_STRATEGY_RLE,
+        ],
     )
     if not ok:
         raise StampingError("PNG encoding failed")

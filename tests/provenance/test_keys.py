@@ -76,6 +76,9 @@ def test_second_use_keeps_the_chain(fresh_settings: ProvenanceSettings) -> None:
 
     assert [c.sha256_fingerprint for c in first] == [c.sha256_fingerprint for c in second]
     assert [c.role for c in first] == ["root", "intermediate", "signing"]
+    shown = first[2].as_dict()
+    assert shown["issuer"] == first[1].subject
+    assert shown["not_after"] > shown["not_before"]
 
 
 def test_rotation_keeps_old_manifests_trusted(

@@ -34,6 +34,7 @@ from provenance.readback import (
     check_explicit_label,
     read_c2pa,
     read_implicit_label,
+    read_manifest_store,
     read_watermark,
 )
 from provenance.stamper import Stamper
@@ -342,3 +343,21 @@ def test_sidecar_of_another_artifact_is_invalid(
     reading = read_c2pa(second.data, MediaType.TEXT, first.manifest_bytes, anchors)
     assert reading.state is C2paState.INVALID
     assert any("mismatch" in code for code in reading.validation_status)
+
+
+def test_stored_manifest_reads_on_its_own_for_recovery(
+    stamper: Stamper, make_request: MakeRequest, png_bytes: bytes, anchors: str
+) -> None:
+    result = stamper.stamp(make_request(png_bytes, MediaType.PNG))
+    assert result.manifest_bytes is not None
+    assert result.manifest_hash is not None
+
+    reading = read_manifest_store(result.manifest_bytes, anchors)
+    assert reading.state is C2paState.TRUSTED
+    assert "assertion.dataHash.mismatch" in reading.validation_status
+    assert reading.manifest_label == result.manifest_label
+    assert reading.soft_binding_ids == (WATERMARK_ID,)
+    assert read_manifest_store(result.manifest_bytes, None).state is C2paState.VALID
+    # Rewrite the moderation assertion's policy name: its hashed URI no longer matches.
+    forged = flip_byte(result.manifest_bytes, result.manifest_bytes.index(b"cn-marketing"))
+    assert read_manifest_store(forged, anchors).state is C2paState.INVALID
