@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from common.types import ContentKind
 from review_ui.interface import DecisionOutcome, FinalOutcome, Reviewer
@@ -111,8 +112,6 @@ def site(database_url: str) -> Iterator[Site]:
     import uvicorn
     from fastapi import FastAPI
 
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     engine: sa.Engine = make_engine(database_url)
     create_review_tables(engine)
     pipeline = FakePipeline()
@@ -136,22 +135,28 @@ def site(database_url: str) -> Iterator[Site]:
     engine.dispose()
 
 
-@pytest.fixture
-def page(site: Site) -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """One Chromium for the module; each test gets a fresh context (cookies, storage)."""
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
         )
-        context = browser.new_context(
-            viewport={"width": 1280, "height": 900},
-            locale="en-US",
-            extra_http_headers={"Accept-Language": "en-US,en;q=0.9"},
-        )
-        yield context.new_page()
-        context.close()
+        yield browser
         browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, site: Site) -> Iterator[Page]:
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        locale="en-US",
+        extra_http_headers={"Accept-Language": "en-US,en;q=0.9"},
+    )
+    yield context.new_page()
+    context.close()
 
 
 def enqueue(site: Site, generation_id: str, **overrides: object) -> str:
@@ -170,10 +175,7 @@ def enqueue(site: Site, generation_id: str, **overrides: object) -> str:
     return site.service.enqueue(**args).id  # type: ignore[arg-type]  # test overrides
 
 
-def sign_in(page: object, site: Site) -> None:
-    from playwright.sync_api import Page, expect
-
-    assert isinstance(page, Page)
+def sign_in(page: Page, site: Site) -> None:
     page.goto(f"{site.base_url}/review")
     expect(page).to_have_url(f"{site.base_url}/review/login")
     page.fill("#api_key", REVIEWER_KEY)
@@ -182,10 +184,7 @@ def sign_in(page: object, site: Site) -> None:
     expect(page.locator("#reviewer-name")).to_have_text("Alice Zhang")
 
 
-def test_review_flow_with_keyboard(site: Site, page: object, tmp_path: Path) -> None:
-    from playwright.sync_api import Page, expect
-
-    assert isinstance(page, Page)
+def test_review_flow_with_keyboard(site: Site, page: Page, tmp_path: Path) -> None:
     approve_id = enqueue(site, "gen_approve", priority=90)
     reject_id = enqueue(site, "gen_reject", priority=50)
     sign_in(page, site)
@@ -234,10 +233,7 @@ def test_review_flow_with_keyboard(site: Site, page: object, tmp_path: Path) -> 
     assert history[-2].note == "“全网最佳”“销量第一”无法证实"
 
 
-def test_form_without_csrf_token_is_refused(site: Site, page: object) -> None:
-    from playwright.sync_api import Page, expect
-
-    assert isinstance(page, Page)
+def test_form_without_csrf_token_is_refused(site: Site, page: Page) -> None:
     task_id = enqueue(site, "gen_csrf")
     sign_in(page, site)
     page.goto(f"{site.base_url}/review/tasks/{task_id}")
@@ -249,12 +245,14 @@ def test_form_without_csrf_token_is_refused(site: Site, page: object) -> None:
     assert site.service.get(task_id, "acme").claimed_by is None
 
 
-def test_script_in_prompt_and_output_is_shown_not_run(site: Site, page: object) -> None:
-    from playwright.sync_api import Page, expect
-
-    assert isinstance(page, Page)
+def test_script_in_prompt_and_output_is_shown_not_run(site: Site, page: Page) -> None:
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def record_and_dismiss(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", record_and_dismiss)
     task_id = enqueue(
         site,
         "gen_xss",
@@ -280,10 +278,7 @@ def test_script_in_prompt_and_output_is_shown_not_run(site: Site, page: object) 
     assert dialogs == []
 
 
-def test_language_toggle(site: Site, page: object) -> None:
-    from playwright.sync_api import Page, expect
-
-    assert isinstance(page, Page)
+def test_language_toggle(site: Site, page: Page) -> None:
     sign_in(page, site)
     expect(page.locator("#btn-next")).to_have_text("Claim the next item")
     page.click("#lang-toggle")
