@@ -332,6 +332,22 @@ class DecisionOutcome:
     decided_at: datetime
     escalated_to: TaskId | None = None  # the new senior-queue task, when escalated
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form for the ``POST /v1/reviews/{id}/decision`` response."""
+        return {
+            "task_id": self.task_id,
+            "generation_id": self.generation_id,
+            "final": self.final.value,
+            "decision": self.decision.value,
+            "reason_code": self.reason_code,
+            "note": self.note,
+            "reviewers": list(self.reviewers),
+            "policy_name": self.policy_name,
+            "policy_version": self.policy_version,
+            "decided_at": _iso(self.decided_at),
+            "escalated_to": self.escalated_to,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class ReviewEvent:

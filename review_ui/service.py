@@ -225,6 +225,32 @@ class ReviewService:
             )
             return tuple(_event_from_row(dict(r._mapping)) for r in rows)
 
+    def final_outcome(self, task_id: str, tenant: str) -> DecisionOutcome | None:
+        """The outcome of a settled (approved or rejected) task, None while undecided.
+
+        For replaying ``on_final_decision`` when it failed after the commit (say, stamping
+        broke): the decision stands, and the gateway can resume the pipeline again.
+        """
+        with self._engine.connect() as conn:
+            row = self._load(conn, task_id, tenant)
+            if row["status"] not in (TaskStatus.APPROVED, TaskStatus.REJECTED):
+                return None
+            votes = conn.execute(
+                sa.select(_DECISIONS.c.reviewer, _DECISIONS.c.decision)
+                .where(_DECISIONS.c.task_id == task_id)
+                .order_by(_DECISIONS.c.id)
+            ).all()
+        final = FinalOutcome(row["status"])
+        return self._outcome(
+            row,
+            final,
+            ReviewDecision(votes[-1][1]),
+            row["final_reason_code"],
+            row["final_note"],
+            tuple(reviewer for reviewer, _ in votes),
+            row["decided_at"],
+        )
+
     # ------------------------------------------------------------------ claims
 
     def claim(self, task_id: str, *, reviewer: str, tenant: str) -> ReviewTaskView:

@@ -11,6 +11,7 @@ import pytest
 from common.types import ContentKind
 from review_ui.cursor import InvalidCursorError
 from review_ui.interface import (
+    DecisionOutcome,
     EscalationNotAllowedError,
     FinalOutcome,
     FindingSource,
@@ -24,6 +25,7 @@ from review_ui.interface import (
 )
 from review_ui.report import format_stats
 from review_ui.service import ReviewService
+from review_ui.testing import in_memory_review_service
 from tests.review_ui.conftest import FakeClock, Recorder, enqueue_text
 
 pytestmark = pytest.mark.db
@@ -430,3 +432,33 @@ def test_stats_table_for_the_cli(service: ReviewService) -> None:
     assert "double reviews   1, agreement 100.0%" in table
     assert re.search(r"alice\s+1\s+0\s+0\s+1", table)
     assert re.search(r"bob\s+1\s+0\s+0\s+1", table)
+
+
+def test_final_outcome_can_be_replayed(service: ReviewService, recorder: Recorder) -> None:
+    task = enqueue_text(service, double_review=True)
+    assert service.final_outcome(task.id, "acme") is None
+    for reviewer in ("alice", "bob"):
+        service.claim(task.id, reviewer=reviewer, tenant="acme")
+        service.decide(
+            task.id,
+            reviewer=reviewer,
+            tenant="acme",
+            decision="reject",
+            reason_code="other",
+            note="n",
+        )
+
+    replayed = service.final_outcome(task.id, "acme")
+    assert replayed == recorder.outcomes[-1]
+    assert replayed is not None
+    assert replayed.to_dict()["reviewers"] == ["alice", "bob"]
+
+
+def test_in_memory_service_for_other_packages() -> None:
+    outcomes: list[DecisionOutcome] = []
+    memory = in_memory_review_service(on_final_decision=outcomes.append)
+    task = enqueue_text(memory)
+    memory.claim(task.id, reviewer="alice", tenant="acme")
+    memory.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+    assert [o.final for o in outcomes] == [FinalOutcome.APPROVED]
+    assert memory.get(task.id, "acme").to_dict()["status"] == "approved"
