@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from common.errors import InvalidInputError, NotFoundError
 from common.types import MediaType
 from ledger.interface import BundleVerification, Entry, EventType, PublicKeyInfo
 from ledger.verify import verify_bundle
@@ -43,11 +44,14 @@ from provenance.interface import (
     ExplicitLabelReading,
     ImplicitLabelReading,
 )
-from provenance.manifest import LEDGER_ASSERTION, SOFT_BINDING_ALG
+from provenance.manifest import LEDGER_ASSERTION, SOFT_BINDING_ALG, decode_soft_binding_value
 from provenance.media import IMAGE_TYPES, OpenedMedia, open_media
+from provenance.text_watermark import TextWatermarkReading
 from provenance.watermark.interface import WatermarkReading
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from PIL import Image
     from sqlalchemy.engine import Engine
 
@@ -81,11 +85,36 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+
+class UnsupportedSoftBindingError(InvalidInputError):
+    """A soft-binding query names an algorithm this service does not resolve (400)."""
+
+    http_status = 400
+    code = "unsupported_soft_binding_alg"
+
+
+class ManifestNotFoundError(NotFoundError):
+    """No manifest store is kept under that manifest id (404)."""
+
+    code = "manifest_not_found"
+
+
+@dataclass(frozen=True, slots=True)
+class SoftBindingMatch:
+    """One answer of the C2PA soft-binding resolution API (``c2pa.softBindingQueryResult``)."""
+
+    manifest_id: str
+    similarity_score: int  # 0..100
+    generation_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        # No "endpoint": the manifest is served by this same API (/v1/manifests/{id}).
+        return {"manifestId": self.manifest_id, "similarityScore": self.similarity_score}
+
+
 _IMAGE_LABEL_HEURISTIC = "image_corner_contrast"
 _DEFAULT_MAX_BYTES = 64 * 1024 * 1024
 _DEFAULT_MAX_PIXELS = 40_000_000
-# STANDARDS "Watermarks": z ≥ 4 is the stricter green-list threshold (FPR ≈ 3·10⁻⁵).
-TEXT_WATERMARK_Z_THRESHOLD = 4.0
 
 
 # --- verdicts --------------------------------------------------------------------------
@@ -236,6 +265,11 @@ def parse_watermark_id(text: str) -> int | None:
         return None
 
 
+def _watermark_spellings(watermark_id: int) -> tuple[str, ...]:
+    # The canonical spelling first; the others tolerate rows written before it was fixed.
+    return (watermark_id_text(watermark_id), f"{watermark_id:012x}", str(watermark_id))
+
+
 @dataclass(frozen=True, slots=True)
 class StoredArtifact:
     """A released artifact as the gateway kept it (the upload itself is never stored)."""
@@ -279,13 +313,6 @@ class LedgerReader(Protocol):
     def prove(self, index: int) -> dict[str, Any]: ...
 
     def public_key_info(self) -> PublicKeyInfo: ...
-
-
-@dataclass(frozen=True, slots=True)
-class TextWatermarkReading:
-    z_score: float
-    p_value: float
-    tokens_scored: int
 
 
 class TextWatermarkDetector(Protocol):
@@ -545,6 +572,66 @@ class Verifier:
         )
         return self._verify(data, media, None)
 
+    # --- C2PA soft-binding resolution (decoupled manifests) ---------------------------
+
+    def supported_algorithms(self) -> dict[str, list[dict[str, str]]]:
+        watermarks = [{"alg": SOFT_BINDING_ALG}] if self._resolves_watermarks() else []
+        return {"watermarks": watermarks, "fingerprints": []}
+
+    def matches_by_binding(self, alg: str, value: str) -> list[SoftBindingMatch]:
+        """Manifests whose ``c2pa.soft-binding`` carries ``value`` (base64 watermark id)."""
+        if alg != SOFT_BINDING_ALG:
+            raise UnsupportedSoftBindingError(
+                f"unsupported soft-binding algorithm {alg!r}; supported: {SOFT_BINDING_ALG}"
+            )
+        watermark_id = decode_soft_binding_value(value)
+        if watermark_id is None:
+            raise InvalidInputError("value must be the base64 of an 8-byte watermark id")
+        return self._matches_for_watermark(watermark_id)
+
+    def matches_by_content(self, data: bytes, declared_type: str | None) -> list[SoftBindingMatch]:
+        """Manifests for an asset: exact content first, then its decoded watermark."""
+        media = open_media(
+            data,
+            _declared(declared_type),
+            max_bytes=self.max_bytes,
+            max_image_pixels=self.max_image_pixels,
+        )
+        exact = self._catalog_find("by_sha256", hashlib.sha256(data).hexdigest())
+        if exact is not None and exact.manifest_label:
+            return [SoftBindingMatch(exact.manifest_label, 100, exact.generation_id)]
+        if media.image is None:
+            return []
+        reading = self.readers.read_watermark(media.image)
+        if reading is None or reading.watermark_id is None:
+            return []
+        return self._matches_for_watermark(reading.watermark_id)
+
+    def manifest_store(self, manifest_id: str) -> bytes:
+        """The C2PA manifest store kept for ``manifest_id`` (a claim URN or generation id)."""
+        stored = self._catalog_find("by_manifest_label", manifest_id) or self._catalog_find(
+            "by_generation_id", manifest_id
+        )
+        if stored is None or stored.manifest_bytes is None:
+            raise ManifestNotFoundError(f"no manifest {manifest_id!r}")
+        return stored.manifest_bytes
+
+    def _matches_for_watermark(self, watermark_id: int) -> list[SoftBindingMatch]:
+        for spelling in _watermark_spellings(watermark_id):
+            stored = self._catalog_find("by_watermark_id", spelling)
+            if stored is not None and stored.manifest_label:
+                return [SoftBindingMatch(stored.manifest_label, 100, stored.generation_id)]
+        return []
+
+    def _catalog_find(self, method: str, value: str) -> StoredArtifact | None:
+        if self.catalog is None:
+            return None
+        found: StoredArtifact | None = getattr(self.catalog, method)(value)
+        return found
+
+    def _resolves_watermarks(self) -> bool:
+        return self.catalog is not None and getattr(self.readers, "watermarker", True) is not None
+
     # --- composition -------------------------------------------------------------------
 
     def _verify(self, data: bytes, media: OpenedMedia, sidecar: bytes | None) -> VerificationReport:
@@ -635,8 +722,13 @@ class Verifier:
     def _record_by_watermark(self, watermark_id: str) -> _Record:
         if self.ledger is None:
             return _NO_RECORD
-        entry = self.ledger.find_latest(watermark_id=watermark_id, event_type=EventType.STAMP)
-        return _NO_RECORD if entry is None else self._proven(entry, "watermark")
+        number = parse_watermark_id(watermark_id)
+        spellings = _watermark_spellings(number) if number is not None else (watermark_id,)
+        for spelling in spellings:
+            entry = self.ledger.find_latest(watermark_id=spelling, event_type=EventType.STAMP)
+            if entry is not None:
+                return self._proven(entry, "watermark")
+        return _NO_RECORD
 
     def _proven(self, entry: Entry, matched_by: str) -> _Record:
         assert self.ledger is not None
@@ -768,7 +860,7 @@ def _text_watermark_section(reading: TextWatermarkReading | None) -> WatermarkSe
             "text_green_list",
             detail="not checked (no detector or text too short)",
         )
-    detected = reading.z_score >= TEXT_WATERMARK_Z_THRESHOLD
+    detected = reading.detected
     confidence = max(0.0, min(1.0, 1.0 - reading.p_value))
     return WatermarkSection(
         checked=True,
@@ -778,7 +870,7 @@ def _text_watermark_section(reading: TextWatermarkReading | None) -> WatermarkSe
         method="text_green_list",
         z_score=reading.z_score,
         p_value=reading.p_value,
-        detail=f"{reading.tokens_scored} tokens scored; threshold z ≥ {TEXT_WATERMARK_Z_THRESHOLD}",
+        detail=f"{reading.num_tokens} tokens scored, green fraction {reading.green_fraction:.2f}",
     )
 
 
@@ -826,6 +918,22 @@ class ProvenanceSignalReaders:
 
     def read_text_watermark(self, text: str) -> TextWatermarkReading | None:
         return None if self.text_detector is None else self.text_detector.detect(text)
+
+
+class GreenListTextDetector:
+    """``TextWatermarkDetector`` over ``provenance.text_watermark`` and the text model."""
+
+    def __init__(self, tokenizer_dir: Path, key: int, min_chars: int = 20) -> None:
+        self.tokenizer_dir = tokenizer_dir
+        self.key = key
+        self.min_chars = min_chars
+
+    def detect(self, text: str) -> TextWatermarkReading | None:
+        from provenance.text_watermark import detect_text_watermark_in_text
+
+        if len(text.strip()) < self.min_chars or not self.tokenizer_dir.is_dir():
+            return None
+        return detect_text_watermark_in_text(text, self.tokenizer_dir, self.key)
 
 
 class SqlArtifactCatalog:

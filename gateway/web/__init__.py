@@ -1,0 +1,1 @@
+"""The public ``/verify`` page: its template, strings and static assets (no frameworks)."""
