@@ -196,11 +196,21 @@ class EventRecord:
 
     def to_leaf(self) -> dict[str, Any]:
         """The JSON object whose RFC 8785 canonical form is the leaf data."""
-        leaf = asdict(self)
-        leaf["type"] = str(self.type)
-        leaf["attrs"] = dict(self.attrs)
-        leaf["v"] = LEAF_SCHEMA_VERSION
-        return leaf
+        return {
+            "v": LEAF_SCHEMA_VERSION,
+            "type": str(self.type),
+            "generation_id": self.generation_id,
+            "tenant": self.tenant,
+            "actor": self.actor,
+            "time": self.time,
+            "artifact_sha256": self.artifact_sha256,
+            "manifest_hash": self.manifest_hash,
+            "watermark_id": self.watermark_id,
+            "decision": self.decision,
+            "policy_version": self.policy_version,
+            "previous_leaf_hash": self.previous_leaf_hash,
+            "attrs": dict(self.attrs),
+        }
 
     @classmethod
     def from_leaf(cls, leaf: Mapping[str, Any]) -> EventRecord:

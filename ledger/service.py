@@ -23,10 +23,10 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 from ledger import store
 from ledger.checkpoint import NoteSigner, checkpoint_body, parse_checkpoint_body, split_note
@@ -49,7 +49,6 @@ from ledger.interface import (
 from ledger.merkle import (
     EMPTY_ROOT,
     CompactRange,
-    NodeKey,
     consistency_ranges,
     fold_subtrees,
     hash_leaf,
@@ -231,30 +230,35 @@ class Ledger:
         return _entry(row)
 
     def inclusion_proof(self, index: int, tree_size: int | None = None) -> InclusionProof:
-        """Audit path of leaf ``index`` in the tree of ``tree_size`` (default: the head)."""
-        with self._engine.connect() as conn:
-            head = store.read_head(conn)[0]
-            size = head if tree_size is None else tree_size
-            _check_inclusion_request(index, size, head)
-            ranges = inclusion_ranges(index, size)
-            nodes = _read_ranges(conn, [*ranges, (0, size), (index, index + 1)])
-        hashes = [nodes[r] for r in ranges]
+        """Audit path of leaf ``index`` in the tree of ``tree_size`` (default: the head).
+
+        With an explicit size this is one indexed SELECT: stored nodes exist exactly for
+        the committed tree, so a missing node means the request lies beyond the head.
+        """
+        size = self.size() if tree_size is None else tree_size
+        if not 0 <= index < size:
+            self._raise_bad_request(index, size)
+        ranges = inclusion_ranges(index, size)
+        nodes = self._read_ranges([*ranges, (0, size), (index, index + 1)])
+        if nodes is None:
+            self._raise_bad_request(index, size)
         return InclusionProof(
             index=index,
             tree_size=size,
             leaf_hash=nodes[(index, index + 1)].hex(),
-            hashes=tuple(h.hex() for h in hashes),
+            hashes=tuple(nodes[r].hex() for r in ranges),
             root_hash=nodes[(0, size)].hex(),
         )
 
     def consistency_proof(self, first: int, second: int | None = None) -> ConsistencyProof:
         """Proof that the tree of ``first`` leaves is a prefix of the tree of ``second``."""
-        with self._engine.connect() as conn:
-            head = store.read_head(conn)[0]
-            size = head if second is None else second
-            _check_consistency_request(first, size, head)
-            ranges = consistency_ranges(first, size) if first < size else []
-            nodes = _read_ranges(conn, [*ranges, (0, first), (0, size)])
+        size = self.size() if second is None else second
+        if not 0 < first <= size:
+            raise TreeSizeError("consistency needs 0 < first <= second")
+        ranges = consistency_ranges(first, size) if first < size else []
+        nodes = self._read_ranges([*ranges, (0, first), (0, size)])
+        if nodes is None:
+            raise TreeSizeError(f"tree size {size} is beyond the head ({self.size()})")
         return ConsistencyProof(
             first=first,
             second=size,
@@ -262,6 +266,25 @@ class Ledger:
             first_root_hash=nodes[(0, first)].hex(),
             second_root_hash=nodes[(0, size)].hex(),
         )
+
+    def _raise_bad_request(self, index: int, tree_size: int) -> NoReturn:
+        head = self.size()
+        if not 0 <= index < head:
+            raise EntryNotFoundError(f"no ledger entry at index {index}")
+        if tree_size > head:
+            raise TreeSizeError(f"tree_size {tree_size} is beyond the head ({head})")
+        raise TreeSizeError(f"index {index} is not inside a tree of {tree_size} leaves")
+
+    def _read_ranges(
+        self, ranges: Sequence[tuple[int, int]]
+    ) -> dict[tuple[int, int], bytes] | None:
+        """MTH of each leaf range from one SELECT of its perfect subtrees; None if any is absent."""
+        parts = {r: perfect_subtrees(*r) for r in ranges}
+        with self._engine.connect() as conn:
+            stored = store.SqlNodes(conn).read_nodes([k for keys in parts.values() for k in keys])
+        if any(key not in stored for keys in parts.values() for key in keys):
+            return None
+        return {r: fold_subtrees([stored[key] for key in keys]) for r, keys in parts.items()}
 
     def find_latest(
         self,
@@ -369,32 +392,3 @@ def _anchor_receipt(row: sa.Row[Any]) -> AnchorReceipt:
         tree_size=int(row.tree_size),
         anchored_at=row.anchored_at,
     )
-
-
-def _check_inclusion_request(index: int, tree_size: int, head: int) -> None:
-    if not 0 <= index < head:
-        raise EntryNotFoundError(f"no ledger entry at index {index}")
-    if tree_size > head:
-        raise TreeSizeError(f"tree_size {tree_size} is beyond the head ({head})")
-    if index >= tree_size:
-        raise TreeSizeError(f"index {index} is not inside a tree of {tree_size} leaves")
-
-
-def _check_consistency_request(first: int, second: int, head: int) -> None:
-    if second > head:
-        raise TreeSizeError(f"tree size {second} is beyond the head ({head})")
-    if not 0 < first <= second:
-        raise TreeSizeError("consistency needs 0 < first <= second")
-
-
-def _read_ranges(
-    conn: Connection, ranges: Sequence[tuple[int, int]]
-) -> dict[tuple[int, int], bytes]:
-    """MTH of each leaf range, from one SELECT of the perfect subtrees they split into."""
-    parts = {r: perfect_subtrees(*r) for r in ranges}
-    wanted: list[NodeKey] = [key for keys in parts.values() for key in keys]
-    stored = store.SqlNodes(conn).read_nodes(wanted)
-    missing = [key for key in wanted if key not in stored]
-    if missing:
-        raise LedgerUnavailableError(f"ledger storage lacks node {missing[0]}")
-    return {r: fold_subtrees([stored[key] for key in keys]) for r, keys in parts.items()}

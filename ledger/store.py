@@ -10,8 +10,7 @@ whole batch — lock, leaves, nodes, checkpoint, head — in one transaction::
 
 from __future__ import annotations
 
-import itertools
-from collections import defaultdict
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -58,21 +57,28 @@ class SqlNodes:
         self._conn = conn
 
     def read_nodes(self, keys: Sequence[NodeKey]) -> Mapping[NodeKey, bytes]:
-        if not keys:
-            return {}
-        by_level: dict[int, list[int]] = defaultdict(list)
-        for key in set(keys):
-            by_level[key.level].append(key.index)
-        condition = sa.or_(
-            *(
-                sa.and_(NODES.c.level == level, NODES.c.node_index.in_(indices))
-                for level, indices in by_level.items()
-            )
-        )
-        rows = self._conn.execute(
-            sa.select(NODES.c.level, NODES.c.node_index, NODES.c.hash).where(condition)
-        )
-        return {NodeKey(level, index): bytes(digest) for level, index, digest in rows}
+        unique = list(dict.fromkeys(keys))
+        stored: dict[NodeKey, bytes] = {}
+        for start in range(0, len(unique), _MAX_KEYS_PER_SELECT):
+            chunk = unique[start : start + _MAX_KEYS_PER_SELECT]
+            params: dict[str, int] = {}
+            for n, key in enumerate(chunk):
+                params[f"l{n}"], params[f"i{n}"] = key.level, key.index
+            rows = self._conn.execute(_select_nodes(len(chunk)), params)
+            stored.update((NodeKey(level, index), bytes(digest)) for level, index, digest in rows)
+        return stored
+
+
+# A proof needs ~2·log2(n) keys; larger reads (frontiers of huge batches) are split.
+_MAX_KEYS_PER_SELECT = 200
+
+
+@functools.cache
+def _select_nodes(count: int) -> sa.TextClause:
+    """One cached statement per key count: SQLAlchemy compiles it once, not per proof."""
+    # Primary-key point lookups OR-ed together; both SQLite and PostgreSQL use the index.
+    pairs = " OR ".join(f"(level = :l{n} AND node_index = :i{n})" for n in range(count))
+    return sa.text(f"SELECT level, node_index, hash FROM ledger_nodes WHERE {pairs}")
 
 
 def ensure_head(conn: Connection) -> None:
@@ -98,34 +104,41 @@ def lock_head(conn: Connection) -> int:
     SQLite takes its RESERVED (single-writer) lock. It must be the transaction's first
     statement so that SQLite never has to upgrade a read snapshot (SQLITE_BUSY_SNAPSHOT).
     """
-    locked = conn.execute(
-        sa.update(STATE).where(STATE.c.id == STATE_ROW_ID).values(tree_size=STATE.c.tree_size)
-    )
-    if locked.rowcount != 1:
+    size = conn.execute(_LOCK_HEAD).scalar()
+    if size is None:
         raise LookupError("ledger head row is missing")
-    return int(conn.execute(sa.select(STATE.c.tree_size)).scalar_one())
+    return int(size)
+
+
+_LOCK_HEAD = (
+    sa.update(STATE)
+    .where(STATE.c.id == STATE_ROW_ID)
+    .values(tree_size=STATE.c.tree_size)
+    .returning(STATE.c.tree_size)
+)
+_READ_HEAD = sa.select(STATE.c.tree_size, STATE.c.root_hash).where(STATE.c.id == STATE_ROW_ID)
+_SET_HEAD = (
+    sa.update(STATE)
+    .where(STATE.c.id == STATE_ROW_ID)
+    .values(tree_size=sa.bindparam("size"), root_hash=sa.bindparam("root"))
+)
+_INSERT = {table.name: sa.insert(table) for table in (LEAVES, NODES, CHECKPOINTS)}
 
 
 def read_head(conn: Connection) -> tuple[int, str]:
-    row = conn.execute(
-        sa.select(STATE.c.tree_size, STATE.c.root_hash).where(STATE.c.id == STATE_ROW_ID)
-    ).first()
+    row = conn.execute(_READ_HEAD).first()
     if row is None:
         return 0, EMPTY_ROOT.hex()
     return int(row.tree_size), str(row.root_hash)
 
 
 def set_head(conn: Connection, tree_size: int, root_hash: str) -> None:
-    conn.execute(
-        sa.update(STATE)
-        .where(STATE.c.id == STATE_ROW_ID)
-        .values(tree_size=tree_size, root_hash=root_hash)
-    )
+    conn.execute(_SET_HEAD, {"size": tree_size, "root": root_hash})
 
 
 def _insert_chunked(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
     for start in range(0, len(rows), _INSERT_CHUNK):
-        conn.execute(sa.insert(table), list(rows[start : start + _INSERT_CHUNK]))
+        conn.execute(_INSERT[table.name], list(rows[start : start + _INSERT_CHUNK]))
 
 
 def insert_leaves(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
@@ -171,9 +184,3 @@ def iter_nodes(conn: Connection, level: int, *, page: int = 5000) -> Iterator[tu
             return
         yield from ((int(index), bytes(digest)) for index, digest in rows)
         last = rows[-1].node_index
-
-
-def chunked(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
-    iterator = iter(items)
-    while chunk := tuple(itertools.islice(iterator, size)):
-        yield chunk
