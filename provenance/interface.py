@@ -197,7 +197,7 @@ class StampOptions:
 @dataclass(frozen=True, slots=True)
 class StampRequest:
     data: bytes
-    media_type: MediaType  # declared; the bytes are sniffed and must agree
+    media_type: MediaType | None  # declared (None: sniffed); the bytes must agree
     artifact_id: str  # our generation id → GB 45438 ProduceID
     content_producer: str  # GB 45438 ContentProducer (provider code)
     generator: GeneratorInfo

@@ -12,7 +12,12 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, ObjectIdentifier
 
 from common.types import MediaType
 from provenance.fake import FakeWatermarker
-from provenance.interface import C2paState, CertificateError, StampRequest
+from provenance.interface import (
+    C2paState,
+    CertificateError,
+    SigningUnavailableError,
+    StampRequest,
+)
 from provenance.keys import (
     CHAIN,
     ROOT_CERT,
@@ -163,3 +168,35 @@ def test_trust_own_root_can_be_turned_off(
     no_own = settings.model_copy(update={"trust_own_root": False})
     assert trust_anchors_pem(no_own, key_provider) == ""
     assert "BEGIN CERTIFICATE" in trust_anchors_pem(settings, key_provider)
+
+
+class _UnreachableHsm:
+    """A KeyProvider whose device is down: every signature request fails."""
+
+    algorithm = "es256"
+
+    def __init__(self, chain_pem: str) -> None:
+        self._chain_pem = chain_pem
+
+    def certificate_chain_pem(self) -> str:
+        return self._chain_pem
+
+    def sign(self, data: bytes) -> bytes:
+        raise ConnectionError("HSM unreachable")
+
+    def own_trust_anchor_pem(self) -> str | None:
+        return None
+
+
+def test_failing_key_provider_is_503(
+    settings: ProvenanceSettings,
+    key_provider: KeyProvider,
+    make_request: MakeRequest,
+    png_bytes: bytes,
+) -> None:
+    provider = _UnreachableHsm(key_provider.certificate_chain_pem())
+    stamper = build_stamper(settings, FakeWatermarker(), provider)
+
+    with pytest.raises(SigningUnavailableError) as caught:
+        stamper.stamp(make_request(png_bytes, MediaType.PNG))
+    assert caught.value.http_status == 503

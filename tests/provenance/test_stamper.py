@@ -361,3 +361,24 @@ def test_stored_manifest_reads_on_its_own_for_recovery(
     # Rewrite the moderation assertion's policy name: its hashed URI no longer matches.
     forged = flip_byte(result.manifest_bytes, result.manifest_bytes.index(b"cn-marketing"))
     assert read_manifest_store(forged, anchors).state is C2paState.INVALID
+
+
+def test_one_stamper_serves_concurrent_requests(
+    stamper: Stamper, make_request: MakeRequest, png_bytes: bytes, anchors: str
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def stamp_one(index: int) -> C2paState:
+        result = stamper.stamp(make_request(png_bytes, MediaType.PNG, artifact_id=f"gen_{index}"))
+        return read_c2pa(result.data, result.media_type, None, anchors).state
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        states = list(pool.map(stamp_one, range(8)))
+    assert states == [C2paState.TRUSTED] * 8
+
+
+def test_undeclared_type_is_sniffed(
+    stamper: Stamper, make_request: MakeRequest, glb_bytes: bytes
+) -> None:
+    result = stamper.stamp(make_request(glb_bytes, None))
+    assert result.media_type is MediaType.GLB
