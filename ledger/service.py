@@ -23,13 +23,20 @@ import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ledger import store
-from ledger.checkpoint import NoteSigner, checkpoint_body, parse_checkpoint_body, split_note
+from ledger.checkpoint import (
+    NoteSigner,
+    checkpoint_body,
+    load_or_create_signing_key,
+    parse_checkpoint_body,
+    split_note,
+)
 from ledger.interface import (
     AnchorReceipt,
     AppendReceipt,
@@ -58,7 +65,7 @@ from ledger.merkle import (
 from ledger.settings import LedgerSettings
 from ledger.verify import leaf_data, make_bundle
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "open_ledger"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,3 +399,9 @@ def _anchor_receipt(row: sa.Row[Any]) -> AnchorReceipt:
         tree_size=int(row.tree_size),
         anchored_at=row.anchored_at,
     )
+
+
+def open_ledger(engine: Engine, settings: LedgerSettings, data_dir: Path) -> Ledger:
+    """The gateway's ledger: the signing key under ``data_dir`` (created 0600 on first use)."""
+    key = load_or_create_signing_key(settings.signing_key_path(data_dir))
+    return Ledger(engine, NoteSigner(settings.origin, key), settings)

@@ -6,6 +6,7 @@ import copy
 import json
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -23,7 +24,7 @@ from ledger.interface import (
     TreeSizeError,
 )
 from ledger.merkle import MemoryTree, hash_leaf, tree_root
-from ledger.service import Ledger
+from ledger.service import Ledger, open_ledger
 from ledger.settings import LedgerSettings
 from ledger.verify import (
     leaf_data,
@@ -238,3 +239,18 @@ def test_proof_bundle_verifies_offline_and_rejects_tampering(
     assert not verify_bundle(bundle, trusted_vkey=other.vkey).ok
     assert not verify_bundle("not a bundle").ok
     assert not verify_bundle([]).ok
+
+
+def test_open_ledger_creates_the_key_under_the_data_dir(
+    engine: Engine, data_dir: Path, make_record: Record
+) -> None:
+    settings = LedgerSettings()
+    ledger = open_ledger(engine, settings, data_dir)
+    ledger.append(make_record(0))
+    key_path = data_dir / "keys" / "ledger-ed25519.pem"
+    assert key_path.exists()
+    again = open_ledger(engine, settings, data_dir)
+    assert again.public_key_info() == ledger.public_key_info()
+    info = ledger.public_key_info()
+    assert info.vkey.startswith(f"{settings.origin}+{info.key_id}+")
+    verify_checkpoint(again.latest_checkpoint(), info.vkey)
