@@ -130,7 +130,7 @@ def _report_view(
         "verdict_title": VERDICT_TITLES[verdict][language],
         "explanation": report["explanation"][language.value],
         "generation_id": report.get("generation_id"),
-        "checks": _checks(t, report),
+        "checks": checklist(language, report),
         "manifest": _manifest_rows(t, report["c2pa"]),
         "label_fields": sorted((report["implicit_label"].get("fields") or {}).items()),
         "custody": report.get("custody") or [],
@@ -138,7 +138,9 @@ def _report_view(
     }
 
 
-def _checks(t: Mapping[str, str], report: Mapping[str, Any]) -> list[CheckItem]:
+def checklist(language: Language, report: Mapping[str, Any]) -> list[CheckItem]:
+    """One line per signal of a report (``VerificationReport.to_dict()``)."""
+    t = {key: value[language] for key, value in STRINGS.items()}
     return [
         _c2pa_check(t, report["c2pa"]),
         _implicit_check(t, report["implicit_label"]),
