@@ -45,10 +45,23 @@ class Recorder:
 
 
 def make_engine(database_url: str) -> sa.Engine:
+    """An engine configured like the gateway's (WAL, busy timeout, foreign keys)."""
     if database_url.startswith("sqlite"):
         # Writers queue on SQLite's file lock; wait instead of failing with "locked".
-        return sa.create_engine(database_url, connect_args={"timeout": 30})
+        engine = sa.create_engine(
+            database_url, connect_args={"timeout": 30, "check_same_thread": False}
+        )
+        sa.event.listen(engine, "connect", _configure_sqlite)
+        return engine
     return sa.create_engine(database_url, pool_size=10, max_overflow=20)
+
+
+def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
 
 
 @pytest.fixture
