@@ -72,6 +72,10 @@ STRINGS: dict[str, dict[Language, str]] = {
         Language.EN: "Another reviewer holds this item.",
         Language.ZH: "该内容已被其他审核员认领。",
     },
+    "you_voted_first": {
+        Language.EN: "You cast the first vote; a second reviewer decides this item.",
+        Language.ZH: "您已完成首轮审核，需由另一位审核员复核。",
+    },
     "decided": {Language.EN: "Decided", Language.ZH: "已处理"},
     "approve": {Language.EN: "Approve", Language.ZH: "通过"},
     "reject": {Language.EN: "Reject", Language.ZH: "拒绝"},

@@ -128,7 +128,7 @@ def build_review_router(
     return router
 
 
-CsrfField = Annotated[str, Form()]
+FormField = Annotated[str, Form()]
 
 
 class _ReviewPages:
@@ -171,7 +171,7 @@ class _ReviewPages:
         return response
 
     def login(
-        self, request: Request, api_key: CsrfField = "", csrf_token: CsrfField = ""
+        self, request: Request, api_key: FormField = "", csrf_token: FormField = ""
     ) -> Response:
         session = self._session(request)
         if session is None or not self.codec.csrf_ok(session, csrf_token):
@@ -185,7 +185,7 @@ class _ReviewPages:
         self._set_session_cookie(response, signed_in)
         return response
 
-    def logout(self, request: Request, csrf_token: CsrfField = "") -> Response:
+    def logout(self, request: Request, csrf_token: FormField = "") -> Response:
         session = self._session(request)
         if not self.codec.csrf_ok(session, csrf_token):
             return self._forbidden(request, session)
@@ -193,13 +193,17 @@ class _ReviewPages:
         response.delete_cookie(SESSION_COOKIE, path=self.prefix or "/")
         return response
 
-    def switch_language(self, request: Request, code: str, next: str = "") -> Response:
+    def switch_language(
+        self, request: Request, code: str, next_path: Annotated[str, Query(alias="next")] = ""
+    ) -> Response:
         if code not in (Language.ZH, Language.EN):
             return self._error(
                 request, self._session(request), InvalidInputError("unknown language")
             )
-        local = next.startswith(self.prefix + "/") and not next.startswith("//")
-        response = RedirectResponse(next if local else f"{self.prefix}/queue", status_code=303)
+        # Only back into the review pages: an open redirect would help phishing.
+        local = next_path.startswith(self.prefix + "/") and not next_path.startswith("//")
+        target = next_path if local else f"{self.prefix}/queue"
+        response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             LANGUAGE_COOKIE,
             code,
@@ -261,7 +265,7 @@ class _ReviewPages:
         )
 
     def claim_next(
-        self, request: Request, queue: CsrfField = "", csrf_token: CsrfField = ""
+        self, request: Request, queue: FormField = "", csrf_token: FormField = ""
     ) -> Response:
         session = self._reviewer_session(request)
         if (
@@ -310,14 +314,14 @@ class _ReviewPages:
             senior_queue=self.settings.senior_queue,
         )
 
-    def claim(self, request: Request, task_id: str, csrf_token: CsrfField = "") -> Response:
+    def claim(self, request: Request, task_id: str, csrf_token: FormField = "") -> Response:
         def act(reviewer: Reviewer) -> str:
             self.service.claim(task_id, reviewer=reviewer.id, tenant=reviewer.tenant)
             return f"/tasks/{task_id}"
 
         return self._act(request, csrf_token, act)
 
-    def release(self, request: Request, task_id: str, csrf_token: CsrfField = "") -> Response:
+    def release(self, request: Request, task_id: str, csrf_token: FormField = "") -> Response:
         def act(reviewer: Reviewer) -> str:
             self.service.release(task_id, reviewer=reviewer.id, tenant=reviewer.tenant)
             return "/queue?notice=released"
@@ -328,10 +332,10 @@ class _ReviewPages:
         self,
         request: Request,
         task_id: str,
-        decision: CsrfField = "",
-        reason_code: CsrfField = "",
-        note: CsrfField = "",
-        csrf_token: CsrfField = "",
+        decision: FormField = "",
+        reason_code: FormField = "",
+        note: FormField = "",
+        csrf_token: FormField = "",
     ) -> Response:
         def act(reviewer: Reviewer) -> str:
             outcome = self.service.decide(

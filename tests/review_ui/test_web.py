@@ -304,3 +304,28 @@ def test_unsafe_image_urls_are_not_rendered(service: ReviewService) -> None:
         page = client.get(f"/review/tasks/{task.id}").text
     assert "javascript:" not in page
     assert "No preview available." in page
+
+
+def test_double_review_through_the_pages(service: ReviewService) -> None:
+    task = enqueue_text(service, double_review=True)
+    app = build_app(service)
+    with (
+        TestClient(app, follow_redirects=False) as alice,
+        TestClient(app, follow_redirects=False) as bob,
+    ):
+        token = sign_in(alice)
+        alice.post(f"/review/tasks/{task.id}/claim", data={"csrf_token": token})
+        first = alice.post(
+            f"/review/tasks/{task.id}/decision", data={"csrf_token": token, "decision": "approve"}
+        )
+        assert first.headers["location"] == "/review/queue?notice=awaiting_second_review"
+        assert 'id="voted-first"' in alice.get(f"/review/tasks/{task.id}").text
+
+        bob_token = sign_in(bob, "key-bob")
+        bob.post(f"/review/tasks/{task.id}/claim", data={"csrf_token": bob_token})
+        second = bob.post(
+            f"/review/tasks/{task.id}/decision",
+            data={"csrf_token": bob_token, "decision": "approve"},
+        )
+        assert second.headers["location"] == "/review/queue?notice=approved"
+    assert service.get(task.id, "acme").status is TaskStatus.APPROVED
