@@ -10,7 +10,7 @@ survives; an existing front-matter block gets the key as its first line::
 from __future__ import annotations
 
 import json
-from typing import Any
+import re
 
 __all__ = [
     "add_aigc_front_matter",
@@ -20,6 +20,7 @@ __all__ = [
 ]
 
 _FENCE = "---"
+_AIGC_LINE = re.compile(r"^AIGC:[ \t]*(.+?)[ \t\r]*$")
 
 
 def split_front_matter(text: str) -> tuple[str | None, str]:
@@ -48,19 +49,30 @@ def add_aigc_front_matter(text: str, label_json: str) -> str:
 
 
 def read_aigc_front_matter(text: str) -> tuple[list[str], str]:
-    """The AIGC label texts in the front matter (compact JSON) and the body after it."""
-    import yaml
+    """The AIGC label texts in the front matter (compact JSON) and the body after it.
 
+    Only top-level ``AIGC:`` lines are read, without a YAML parser: uploads reach this
+    through the public verify endpoint, and YAML aliases can expand without bound.
+    """
     block, body = split_front_matter(text)
     if block is None:
         return [], text
-    try:
-        parsed: Any = yaml.safe_load(block)
-    except yaml.YAMLError:
-        return [], body
-    value = parsed.get("AIGC") if isinstance(parsed, dict) else None
-    if isinstance(value, str):
-        return [value], body
-    if isinstance(value, dict):
-        return [json.dumps({"AIGC": value}, separators=(",", ":"))], body
-    return [], body
+    labels = [
+        _scalar(match.group(1))
+        for match in map(_AIGC_LINE.match, block.split("\n"))
+        if match is not None
+    ]
+    return [label for label in labels if label], body
+
+
+def _scalar(raw: str) -> str:
+    value = raw.strip()
+    if len(value) >= 2 and value[0] == value[-1] == "'":
+        return value[1:-1].replace("''", "'")  # YAML 1.2 §7.3.2 single-quoted style
+    if len(value) >= 2 and value[0] == value[-1] == '"':
+        try:
+            decoded = json.loads(value)  # JSON strings are valid YAML double-quoted scalars
+        except json.JSONDecodeError:
+            return ""
+        return decoded if isinstance(decoded, str) else ""
+    return value

@@ -81,7 +81,7 @@ def _iter_chunks(data: bytes) -> list[tuple[int, bytes]]:
 def _decode_json_chunk(body: bytes) -> dict[str, Any]:
     try:
         gltf = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InvalidMediaError("GLB JSON chunk is not valid UTF-8 JSON") from exc
     if not isinstance(gltf, dict) or not isinstance(gltf.get("asset"), dict):
         raise InvalidMediaError("GLB JSON chunk has no glTF 'asset' object")

@@ -28,6 +28,7 @@ Error tree (all subclass :mod:`common.errors`)::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -221,6 +222,15 @@ class StepResult:
     detail: str  # what was done, or why not
     duration_ms: float
 
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready, for the ledger event and the generation record."""
+        return {
+            "name": str(self.name),
+            "applied": self.applied,
+            "detail": self.detail,
+            "duration_ms": self.duration_ms,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class StampResult:
@@ -241,6 +251,14 @@ class StampResult:
 
     def step(self, name: StepName) -> StepResult | None:
         return next((s for s in self.steps if s.name is name), None)
+
+    @property
+    def implicit_label_fields(self) -> dict[str, str] | None:
+        """The seven GB 45438 fields of ``implicit_label``, parsed."""
+        if self.implicit_label is None:
+            return None
+        fields: dict[str, str] = json.loads(self.implicit_label)["AIGC"]
+        return fields
 
 
 # --- read-back --------------------------------------------------------------------------

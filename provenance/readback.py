@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import io
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from common.types import MediaType
@@ -244,9 +244,11 @@ def _labels_in(data: bytes, media: OpenedMedia, response_label: str | None) -> l
 
 
 def _glb_labels(doc: GlbDocument) -> list[str]:
-    extras = doc.gltf["asset"].get("extras") or {}
-    packets = ((doc.gltf.get("extensions") or {}).get(KHR_XMP_JSON_LD) or {}).get("packets") or []
-    found = [extras.get("AIGC")] + [p.get("TC260:AIGC") for p in packets if isinstance(p, dict)]
+    # Uploaded files may put anything anywhere: look only through dicts and lists.
+    extras = _dict(_dict(doc.gltf.get("asset")).get("extras"))
+    packets = _dict(_dict(doc.gltf.get("extensions")).get(KHR_XMP_JSON_LD)).get("packets")
+    packet_labels = [_dict(p).get("TC260:AIGC") for p in packets or [] if isinstance(packets, list)]
+    found = [extras.get("AIGC"), *packet_labels]
     # asset.extras mirrors the XMP packet: the same label in two places counts once.
     return list(dict.fromkeys(label for label in found if isinstance(label, str)))
 
@@ -300,8 +302,14 @@ def _check_glb_label(doc: GlbDocument) -> ExplicitLabelReading:
     return ExplicitLabelReading(False, "glb_names", "no scene or node carries the label")
 
 
-def _names(items: Iterable[Any] | None) -> list[str]:
-    return [str(item.get("name")) for item in items or [] if isinstance(item, dict)]
+def _names(items: Any) -> list[str]:
+    if not isinstance(items, list):
+        return []
+    return [str(item.get("name")) for item in items if isinstance(item, dict)]
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def read_watermark(

@@ -58,3 +58,9 @@ class ProvenanceSettings(BaseModel):
     claim_generator: str = "aigc-gateway"
     claim_generator_version: str = "0.1.0"
     c2pa_thumbnail: bool = False  # RECIPES: the thumbnail dominates signing cost
+
+    def with_data_dir(self, data_dir: Path) -> ProvenanceSettings:
+        """A copy whose unset ``keys_dir`` becomes ``data_dir / "keys"`` (contract default)."""
+        if self.keys_dir is not None:
+            return self
+        return self.model_copy(update={"keys_dir": data_dir / "keys"})

@@ -138,7 +138,16 @@ def _png_xmp_packets(data: bytes) -> Iterator[bytes]:
         compressed = rest[0] == 1
         # skip flag, method, then the two NUL-terminated strings
         text = rest[2:].split(b"\x00", 2)[2]
-        yield zlib.decompress(text, bufsize=_MAX_PACKET_BYTES) if compressed else text
+        packet = _bounded_inflate(text) if compressed else text
+        if packet is not None:
+            yield packet
+
+
+def _bounded_inflate(data: bytes) -> bytes | None:
+    # A zlib bomb in an iTXt chunk must not take the verifier down with it.
+    inflater = zlib.decompressobj()
+    packet = inflater.decompress(data, _MAX_PACKET_BYTES)
+    return None if inflater.unconsumed_tail else packet
 
 
 # --- JPEG (ISO 10918-1 §B.2; XMP Part 3 §1.1.3 APP1) -----------------------------------

@@ -200,3 +200,10 @@ def test_failing_key_provider_is_503(
     with pytest.raises(SigningUnavailableError) as caught:
         stamper.stamp(make_request(png_bytes, MediaType.PNG))
     assert caught.value.http_status == 503
+
+
+def test_keys_dir_defaults_under_the_data_dir(tmp_path: Path) -> None:
+    resolved = ProvenanceSettings().with_data_dir(tmp_path)
+    assert resolved.keys_dir == tmp_path / "keys"
+    explicit = ProvenanceSettings(keys_dir=tmp_path / "elsewhere").with_data_dir(tmp_path)
+    assert explicit.keys_dir == tmp_path / "elsewhere"

@@ -382,3 +382,16 @@ def test_undeclared_type_is_sniffed(
 ) -> None:
     result = stamper.stamp(make_request(glb_bytes, None))
     assert result.media_type is MediaType.GLB
+
+
+def test_result_helpers_for_the_gateway(
+    stamper: Stamper, make_request: MakeRequest, png_bytes: bytes
+) -> None:
+    result = stamper.stamp(make_request(png_bytes, MediaType.PNG))
+
+    fields = result.implicit_label_fields
+    assert fields is not None
+    assert fields["ProduceID"] == ARTIFACT_ID
+    steps = [step.as_dict() for step in result.steps]
+    assert steps[0]["name"] == "explicit_label"
+    assert json.dumps(steps)  # JSON-ready
