@@ -253,9 +253,13 @@ def explain(reason: str, signals: Signals) -> Explanation:
 # --- what the verifier needs -----------------------------------------------------------
 
 
-def watermark_id_text(watermark_id: int) -> str:
-    """The ledger's and the generations table's spelling of a watermark id: 16 hex digits."""
-    return f"{watermark_id:016x}"
+def watermark_id_text(watermark_id: int, id_bits: int = 48) -> str:
+    """The spelling outside ``provenance`` (ledger leaves, generation rows, responses).
+
+    Lowercase hex, zero-padded to the watermarker's width (as ``gateway.adapters.stamping``
+    writes it): 12 digits for the 48-bit ``tiled-ss`` ids.
+    """
+    return f"{watermark_id:0{(id_bits + 3) // 4}x}"
 
 
 def parse_watermark_id(text: str) -> int | None:
@@ -267,7 +271,8 @@ def parse_watermark_id(text: str) -> int | None:
 
 def _watermark_spellings(watermark_id: int) -> tuple[str, ...]:
     # The canonical spelling first; the others tolerate rows written before it was fixed.
-    return (watermark_id_text(watermark_id), f"{watermark_id:012x}", str(watermark_id))
+    spellings = (watermark_id_text(watermark_id, 48), watermark_id_text(watermark_id, 64))
+    return tuple(dict.fromkeys((*spellings, str(watermark_id))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -697,12 +702,17 @@ class Verifier:
 
     def _read_watermark(self, media: OpenedMedia) -> WatermarkSection:
         if media.image is not None:
-            return _image_watermark_section(self.readers.read_watermark(media.image))
+            reading = self.readers.read_watermark(media.image)
+            return _image_watermark_section(reading, self._watermark_id_bits())
         if media.text is not None:
             return _text_watermark_section(self.readers.read_text_watermark(media.text))
         return WatermarkSection(
             False, False, None, 0.0, detail=f"no watermark for {media.media_type}"
         )
+
+    def _watermark_id_bits(self) -> int:
+        watermarker = getattr(self.readers, "watermarker", None)
+        return int(getattr(watermarker, "id_bits", 48))
 
     # --- ledger ------------------------------------------------------------------------
 
@@ -840,12 +850,12 @@ def _declared(declared_type: str | None) -> MediaType | None:
         return None
 
 
-def _image_watermark_section(reading: WatermarkReading | None) -> WatermarkSection:
+def _image_watermark_section(reading: WatermarkReading | None, id_bits: int) -> WatermarkSection:
     if reading is None:
         return WatermarkSection(
             False, False, None, 0.0, "image", detail="no watermarker configured"
         )
-    wid = None if reading.watermark_id is None else watermark_id_text(reading.watermark_id)
+    wid = None if reading.watermark_id is None else watermark_id_text(reading.watermark_id, id_bits)
     detail = "id recovered, check value verified" if wid else "no id with a valid check value"
     return WatermarkSection(True, reading.present, wid, reading.confidence, "image", detail=detail)
 

@@ -122,7 +122,8 @@ def test_explanation_mentions_a_watermark_without_record() -> None:
 
 
 def test_watermark_id_text_round_trips() -> None:
-    assert watermark_id_text(0x1234_5678_9ABC) == "0000123456789abc"
+    assert watermark_id_text(0x1234_5678_9ABC) == "123456789abc"
+    assert watermark_id_text(0xABC, 64) == "0000000000000abc"
     assert parse_watermark_id(watermark_id_text(2**48 - 1)) == 2**48 - 1
     assert parse_watermark_id("not hex") is None
 
