@@ -97,7 +97,7 @@ def _resolve_type(sniffed: MediaType | None, declared: MediaType | None) -> Medi
 
 
 def _decode_image(data: bytes, media_type: MediaType, max_image_pixels: int) -> Image.Image:
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     try:
         # Opening reads only the header; Pillow's own bomb check fires at 2x its limit.
@@ -116,7 +116,8 @@ def _decode_image(data: bytes, media_type: MediaType, max_image_pixels: int) -> 
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidMediaError(f"truncated or corrupt {media_type} data") from exc
-    return normalise_mode(image)
+    # Stamped files carry no EXIF: bake the orientation in so the picture looks the same.
+    return normalise_mode(ImageOps.exif_transpose(image))
 
 
 def normalise_mode(image: Image.Image) -> Image.Image:

@@ -171,3 +171,14 @@ def test_stamper_refuses_bad_input_with_4xx_and_stays_usable(
         stamper.stamp(make_request(make_bad(png_bytes), MediaType.PNG))
     assert 400 <= caught.value.http_status < 500
     assert stamper.stamp(make_request(png_bytes, MediaType.PNG)).manifest_label
+
+
+def test_exif_orientation_is_applied_before_stamping() -> None:
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to display
+    data = encode(gradient_image(80, 40), "JPEG", exif=exif.tobytes())
+    media = open_media(data, MediaType.JPEG, **LIMITS)
+    assert media.image is not None
+    assert media.image.size == (40, 80)
