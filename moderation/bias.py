@@ -52,15 +52,19 @@ _EN_GROUPS = {
     "occupation": r"farmers|migrant workers|cleaners|laborers|labourers|delivery drivers",
     "region": r"locals|outsiders|southerners|northerners|country folk",
 }
-_EN_EXCLUSION = {
-    attribute: re.compile(
-        rf"\b(?:no|not hiring|never hire|don'?t hire|we do not hire|not for)\s+(?:{group})\b"
-        rf"|\b(?:{group})\s+(?:need not apply|are not welcome|not welcome|not allowed|"
-        rf"should stay home|can'?t (?:lead|drive|code|manage))\b",
-        re.IGNORECASE,
-    )
-    for attribute, group in _EN_GROUPS.items()
+_ANY_GROUP = "|".join(f"(?:{group})" for group in _EN_GROUPS.values())
+# One pass for every attribute; the attribute is looked up only for a match (rare).
+_EN_EXCLUSION = re.compile(
+    r"\b(?:no|not hiring|never hire|don'?t hire|we do not hire|not for)"
+    rf"\s+(?P<after>{_ANY_GROUP})\b"
+    rf"|\b(?P<before>{_ANY_GROUP})\s+(?:need not apply|are not welcome|not welcome|not allowed|"
+    rf"should stay home|can'?t (?:lead|drive|code|manage))\b",
+    re.IGNORECASE,
+)
+_GROUP_ATTRIBUTE = {
+    attribute: re.compile(group, re.IGNORECASE) for attribute, group in _EN_GROUPS.items()
 }
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 
 class BiasScanner:
@@ -88,18 +92,29 @@ class BiasScanner:
 def _age_limits(text: str) -> list[Finding]:
     # Age limits are only discriminatory in hiring (就业促进法 Art. 3); a cosmetic "for
     # under 35s" or a toy's "3岁以上" is not, so a hiring cue must appear in the text.
-    matches = [*_ZH_AGE_LIMIT.finditer(text), *_EN_AGE_LIMIT.finditer(text)]
+    matches = [*_ZH_AGE_LIMIT.finditer(text)]
+    if _ASCII_LETTER.search(text) is not None:
+        matches.extend(_EN_AGE_LIMIT.finditer(text))
     if not matches or _HIRING_CUE.search(text) is None:
         return []
     return [_finding("bias.age", match) for match in matches]
 
 
 def _english_exclusions(text: str) -> list[Finding]:
+    if _ASCII_LETTER.search(text) is None:
+        return []
     return [
-        _finding(f"bias.{attribute}", match)
-        for attribute, pattern in _EN_EXCLUSION.items()
-        for match in pattern.finditer(text)
+        _finding(f"bias.{_attribute_of(match.group('after') or match.group('before'))}", match)
+        for match in _EN_EXCLUSION.finditer(text)
     ]
+
+
+def _attribute_of(group_word: str) -> str:
+    return next(
+        attribute
+        for attribute, pattern in _GROUP_ATTRIBUTE.items()
+        if pattern.fullmatch(group_word)
+    )
 
 
 def _finding(category: str, match: re.Match[str]) -> Finding:

@@ -41,7 +41,7 @@ _MOBILE = re.compile(r"(?<![\d+])(?:\+?86[-\s]?)?1[3-9]\d(?:[-\s]?\d{4}){2}(?!\d
 _CARD = re.compile(r"(?<![\d-])\d{4}(?:[-\s]?\d{2,4}){2,4}(?:[-\s]?\d{1,3})?(?![\d-])")
 _CARD_ISSUER_PREFIX = re.compile(r"62|4|5[1-5]|2[2-7]|3[47]|35|6011|65")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
-_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+_IPV4 = re.compile(r"(?<![A-Za-z0-9_.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
 _IPV6 = re.compile(r"(?<![0-9A-Fa-f:])[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}(?![0-9A-Fa-f:])")
 # ICAO 9303 document numbers; Chinese passports are E/G + 8 characters. Only counted with
 # a passport keyword nearby, since bare letter+digits codes are mostly product codes.
@@ -56,6 +56,8 @@ class _Detector:
     pattern: re.Pattern[str]
     score: float
     accept: Callable[[str, str, int], bool]  # (match text, whole text, match start)
+    # A cheap test on the whole text that must hold for any match (skips the regex).
+    may_match: Callable[[str], bool] = lambda text: True
 
 
 def is_valid_cn_resident_id(number: str) -> bool:
@@ -115,16 +117,24 @@ class PersonalDataScanner:
             _Detector("pii.cn_resident_id", _RESIDENT_ID, 0.99, _resident_id_ok),
             _Detector("pii.bank_card", _CARD, 0.95, _card_ok),
             _Detector("pii.cn_mobile", _MOBILE, 0.9, _always),
-            _Detector("pii.email", _EMAIL, 0.9, _always),
-            _Detector("pii.passport", _PASSPORT, 0.85, _passport_context),
-            _Detector("pii.ip_address", _IPV4, 0.7, _ip_ok),
-            _Detector("pii.ip_address", _IPV6, 0.7, _ipv6_ok),
+            _Detector("pii.email", _EMAIL, 0.9, _always, lambda text: "@" in text),
+            _Detector(
+                "pii.passport",
+                _PASSPORT,
+                0.85,
+                _passport_context,
+                lambda text: _PASSPORT_KEYWORD.search(text) is not None,
+            ),
+            _Detector("pii.ip_address", _IPV4, 0.7, _ip_ok, lambda text: text.count(".") >= 3),
+            _Detector("pii.ip_address", _IPV6, 0.7, _ipv6_ok, lambda text: text.count(":") >= 2),
         )
 
     def scan(self, text: str) -> list[Finding]:
         findings: list[Finding] = []
         taken: list[tuple[int, int]] = []
         for detector in self._detectors:
+            if not detector.may_match(text):
+                continue
             for match in detector.pattern.finditer(text):
                 span = match.span()
                 if _overlaps(span, taken) or not detector.accept(match.group(), text, span[0]):

@@ -55,8 +55,8 @@ def detoxify_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
         num_attention_heads=2,
         intermediate_size=32,
         max_position_embeddings=64,
-        num_labels=len(DETOXIFY_CLASSES),
     )
+    config.num_labels = len(DETOXIFY_CLASSES)
     torch.manual_seed(0)
     model = BertForSequenceClassification(config)
     config.save_pretrained(base)
