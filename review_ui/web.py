@@ -31,6 +31,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from common.errors import GatewayError, InvalidInputError
+from common.types import ContentKind
 from review_ui.highlight import segment_text
 from review_ui.i18n import STRINGS, Language, pick_language, translate
 from review_ui.interface import (
@@ -473,7 +474,7 @@ class _ReviewPages:
         }
 
     def _image_src(self, view: ReviewTaskView) -> str | None:
-        if self.load_preview is not None and view.image_url is not None:
+        if self.load_preview is not None and view.kind is ContentKind.IMAGE:
             return f"{self.prefix}/tasks/{view.id}/preview"
         return view.image_url if _safe_image_url(view.image_url) else None
 

@@ -260,12 +260,12 @@ def test_queue_filters_and_sla_colours(
 
 
 def test_claim_next_and_image_preview(client: TestClient, service: ReviewService) -> None:
+    # No image_url needed: with load_preview the page serves the preview itself.
     image = enqueue_text(
         service,
         kind=ContentKind.IMAGE,
         output_text=None,
         findings=[],
-        image_url="/v1/generations/g/content",
     )
     token = sign_in(client)
     response = client.post("/review/queue/next", data={"csrf_token": token, "queue": ""})
