@@ -17,6 +17,7 @@ import functools
 import io
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from common.types import MediaType
@@ -50,10 +51,12 @@ from provenance.watermark.interface import ImageWatermarker, WatermarkReading
 from provenance.xmp import read_tc260_labels
 
 __all__ = [
+    "ProvenanceSignals",
     "check_explicit_label",
     "read_c2pa",
     "read_implicit_label",
     "read_manifest_store",
+    "read_signals",
     "read_watermark",
 ]
 
@@ -218,7 +221,12 @@ def read_implicit_label(
     max_image_pixels: int = _DEFAULT_MAX_PIXELS,
 ) -> ImplicitLabelReading:
     """Find the label in the file (plain text: pass the ``response_label`` field)."""
-    media = _open(data, media_type, max_image_pixels)
+    return _implicit_label_of(data, _open(data, media_type, max_image_pixels), response_label)
+
+
+def _implicit_label_of(
+    data: bytes, media: OpenedMedia, response_label: str | None
+) -> ImplicitLabelReading:
     labels = _labels_in(data, media, response_label)
     if not labels:
         return ImplicitLabelReading(False, {}, False, 0, None)
@@ -283,7 +291,10 @@ def check_explicit_label(
     max_image_pixels: int = _DEFAULT_MAX_PIXELS,
 ) -> ExplicitLabelReading:
     """Best effort: exact for text and GLB, a corner-contrast heuristic for images."""
-    media = _open(data, media_type, max_image_pixels)
+    return _explicit_label_of(_open(data, media_type, max_image_pixels), height_fraction)
+
+
+def _explicit_label_of(media: OpenedMedia, height_fraction: float) -> ExplicitLabelReading:
     if media.image is not None:
         return check_image_label(media.image, height_fraction)
     if media.glb is not None:
@@ -326,7 +337,46 @@ def read_watermark(
     return watermarker.detect(media.image.convert("RGB"))
 
 
-def _open(data: bytes, media_type: MediaType, max_image_pixels: int) -> OpenedMedia:
+def _open(data: bytes, media_type: MediaType | None, max_image_pixels: int) -> OpenedMedia:
     return open_media(
         data, media_type, max_bytes=_DEFAULT_MAX_BYTES, max_image_pixels=max_image_pixels
+    )
+
+
+# --- everything at once -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceSignals:
+    """What the verification endpoint needs from one uploaded file."""
+
+    media_type: MediaType  # as sniffed (Markdown only when declared)
+    c2pa: C2paReading
+    implicit_label: ImplicitLabelReading
+    explicit_label: ExplicitLabelReading
+    watermark: WatermarkReading
+
+
+def read_signals(
+    data: bytes,
+    media_type: MediaType | None,
+    watermarker: ImageWatermarker | None,
+    *,
+    sidecar: bytes | None = None,
+    trust_anchors_pem: str | None = None,
+    response_label: str | None = None,
+    max_image_pixels: int = _DEFAULT_MAX_PIXELS,
+) -> ProvenanceSignals:
+    """Sniff and validate once, then read every signal; bad bytes raise the 4xx errors."""
+    media = _open(data, media_type, max_image_pixels)
+    resolved = media.media_type
+    mark = WatermarkReading(present=False, watermark_id=None, confidence=0.0)
+    if media.image is not None and watermarker is not None:
+        mark = watermarker.detect(media.image.convert("RGB"))
+    return ProvenanceSignals(
+        media_type=resolved,
+        c2pa=read_c2pa(data, resolved, sidecar, trust_anchors_pem),
+        implicit_label=_implicit_label_of(data, media, response_label),
+        explicit_label=_explicit_label_of(media, DEFAULT_HEIGHT_FRACTION),
+        watermark=mark,
     )

@@ -395,3 +395,26 @@ def test_result_helpers_for_the_gateway(
     steps = [step.as_dict() for step in result.steps]
     assert steps[0]["name"] == "explicit_label"
     assert json.dumps(steps)  # JSON-ready
+
+
+def test_read_signals_bundles_every_reading(
+    stamper: Stamper,
+    make_request: MakeRequest,
+    png_bytes: bytes,
+    anchors: str,
+    watermarker: FakeWatermarker,
+) -> None:
+    from provenance.readback import read_signals
+
+    result = stamper.stamp(make_request(png_bytes, MediaType.PNG))
+
+    signals = read_signals(result.data, None, watermarker, trust_anchors_pem=anchors)
+    assert signals.media_type is MediaType.PNG
+    assert signals.c2pa.state is C2paState.TRUSTED
+    assert signals.implicit_label.reserved_code_ok is True
+    assert signals.explicit_label.found
+    assert signals.watermark.watermark_id == WATERMARK_ID
+    bare = read_signals(png_bytes, MediaType.PNG, None, trust_anchors_pem=anchors)
+    assert bare.c2pa.state is C2paState.ABSENT
+    assert not bare.implicit_label.found
+    assert not bare.watermark.present
