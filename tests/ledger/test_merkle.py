@@ -131,7 +131,7 @@ def test_compact_range_resumes_from_a_stored_frontier() -> None:
     assert all(whole.read_nodes([key])[key] == digest for key, digest in completed.items())
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=25, deadline=None, database=None)
 @given(size=st.integers(1, 2000), salt=st.integers(0, 2**16))
 @example(size=2000, salt=7)
 def test_every_leaf_proves_inclusion(size: int, salt: int) -> None:
@@ -144,7 +144,7 @@ def test_every_leaf_proves_inclusion(size: int, salt: int) -> None:
         verify_inclusion(leaf_hash, index=index, tree_size=size, proof=proof, root=root)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, database=None)
 @given(data=st.data(), size=st.integers(1, 2000))
 def test_every_pair_of_sizes_proves_consistency(data: st.DataObject, size: int) -> None:
     tree = MemoryTree(leaves(size))
@@ -180,7 +180,7 @@ def flip(value: bytes, bit: int) -> bytes:
     return bytes(flipped)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, database=None)
 @given(data=st.data(), size=st.integers(2, 600), bit=st.integers(0, 255))
 def test_any_flipped_bit_fails_inclusion(data: st.DataObject, size: int, bit: int) -> None:
     hashes = leaves(size)
@@ -201,7 +201,7 @@ def test_any_flipped_bit_fails_inclusion(data: st.DataObject, size: int, bit: in
         verify_inclusion(args[0], index=index, tree_size=size, proof=args[1], root=args[2])
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=80, deadline=None, database=None)
 @given(data=st.data(), size=st.integers(3, 600), bit=st.integers(0, 255))
 def test_any_flipped_bit_fails_consistency(data: st.DataObject, size: int, bit: int) -> None:
     tree = MemoryTree(leaves(size))
