@@ -82,7 +82,7 @@ class CertificateInfo:
     not_before: datetime
     not_after: datetime
     sha256_fingerprint: str  # lowercase hex over the DER certificate
-    path: Path
+    path: Path | None  # None when an HSM/KMS provider presents the chain
 
     def as_dict(self) -> dict[str, str]:
         """JSON-ready, for ``aigc-gateway certs show``."""
@@ -94,7 +94,7 @@ class CertificateInfo:
             "not_before": self.not_before.isoformat(),
             "not_after": self.not_after.isoformat(),
             "sha256_fingerprint": self.sha256_fingerprint,
-            "path": str(self.path),
+            "path": "" if self.path is None else str(self.path),
         }
 
 
@@ -224,7 +224,13 @@ def rotate_signing_certificate(settings: ProvenanceSettings) -> CertificateInfo:
     """Issue a new signing key and certificate under the existing intermediate.
 
     The root stays, so manifests signed before the rotation still validate as trusted.
+    Only the local chain rotates here; a brought or HSM-held key rotates where it lives.
     """
+    if settings.key_provider != "local":
+        raise CertificateError(
+            f"key_provider {settings.key_provider!r} is managed outside the gateway; "
+            "rotate it there and update the configured chain"
+        )
     keys_dir = ensure_local_chain(settings)
     with _locked(keys_dir):
         _issue_signing_certificate(keys_dir, settings)
@@ -232,9 +238,11 @@ def rotate_signing_certificate(settings: ProvenanceSettings) -> CertificateInfo:
 
 
 def show_certificates(settings: ProvenanceSettings) -> tuple[CertificateInfo, ...]:
-    """Root, intermediate and signing certificate of the local chain (created if missing)."""
-    if settings.key_provider == "files" and settings.cert_chain_path is not None:
-        return _describe_chain_file(settings.cert_chain_path)
+    """The signing chain in use: for ``local`` root, intermediate and signing certificate
+    (created if missing); otherwise the chain the configured provider presents."""
+    if settings.key_provider != "local":
+        chain_pem = build_key_provider(settings).certificate_chain_pem()
+        return _describe_chain(chain_pem.encode(), settings.cert_chain_path)
     keys_dir = ensure_local_chain(settings)
     return tuple(
         _describe(role, keys_dir / name)
@@ -483,15 +491,15 @@ def _describe(role: str, path: Path) -> CertificateInfo:
     return _info(role, x509.load_pem_x509_certificate(path.read_bytes()), path)
 
 
-def _describe_chain_file(path: Path) -> tuple[CertificateInfo, ...]:
+def _describe_chain(chain_pem: bytes, path: Path | None) -> tuple[CertificateInfo, ...]:
     from cryptography import x509
 
-    certs = x509.load_pem_x509_certificates(path.read_bytes())
+    certs = x509.load_pem_x509_certificates(chain_pem)
     roles = ["signing"] + ["intermediate"] * (len(certs) - 1)
     return tuple(_info(role, cert, path) for role, cert in zip(roles, certs, strict=True))
 
 
-def _info(role: str, cert: x509.Certificate, path: Path) -> CertificateInfo:
+def _info(role: str, cert: x509.Certificate, path: Path | None) -> CertificateInfo:
     from cryptography.hazmat.primitives import hashes
 
     return CertificateInfo(

@@ -207,3 +207,14 @@ def test_keys_dir_defaults_under_the_data_dir(tmp_path: Path) -> None:
     assert resolved.keys_dir == tmp_path / "keys"
     explicit = ProvenanceSettings(keys_dir=tmp_path / "elsewhere").with_data_dir(tmp_path)
     assert explicit.keys_dir == tmp_path / "elsewhere"
+
+
+def test_only_the_local_chain_rotates_here(settings: ProvenanceSettings) -> None:
+    plugin = settings.model_copy(
+        update={"key_provider": "tests.provenance._hsm_provider:make_provider"}
+    )
+    with pytest.raises(CertificateError, match="managed outside"):
+        rotate_signing_certificate(plugin)
+    shown = show_certificates(plugin)
+    assert [c.role for c in shown] == ["signing", "intermediate"]
+    assert shown[0].path is None
