@@ -28,7 +28,12 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 # Every module that declares tables. Alembic's autogenerate and the test helpers import
 # them so that SQLModel.metadata is complete.
-MODEL_MODULES: tuple[str, ...] = ("gateway.models",)
+MODEL_MODULES: tuple[str, ...] = (
+    "gateway.models",
+    "moderation.models",
+    "review_ui.models",
+    "ledger.models",
+)
 
 # Any fixed 64-bit number: all gateway processes agree on it to serialise migrations.
 _MIGRATION_LOCK_ID = 0x41494743_4D494752

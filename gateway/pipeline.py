@@ -62,6 +62,15 @@ _SUFFIX_BY_MEDIA_TYPE = {
 }
 
 
+# Which ledger event each pipeline stage appends (for re-reading references later).
+_LEDGER_EVENT_OF_STAGE = {
+    "ledger_generation": "generation",
+    "decision": "moderation",
+    "review": "review_decision",
+    "ledger": "stamp",
+}
+
+
 def new_generation_id() -> str:
     return f"gen_{secrets.token_hex(12)}"
 
@@ -232,14 +241,14 @@ class Pipeline:
         refs = self._ledger_refs(generation)
         with events.stage("review", "review_ui") as record:
             ref = self._append_ledger(
-                "review",
+                "review_decision",
                 generation,
                 refs,
                 actor=summary.reviewer,
                 decision=summary.decision,
                 extra={
                     "reason_code": summary.reason_code or "",
-                    "reviewers": list(summary.reviewers),
+                    "reviewers": ",".join(summary.reviewers),
                 },
             )
             record["ledger"] = ref
@@ -430,7 +439,7 @@ class Pipeline:
                 refs,
                 actor="gateway",
                 decision="released",
-                extra={"policy_version": generation.policy_version or ""},
+                extra={"manifest_label": generation.manifest_label or ""},
             )
             record["ledger"] = ref
         if ref:
@@ -502,7 +511,9 @@ class Pipeline:
         with session_scope(self.engine) as session:
             rows = session.exec(query).all()
         return [
-            LedgerRef(r.ledger_index, r.leaf_hash or "") for r in rows if r.ledger_index is not None
+            LedgerRef(r.ledger_index, r.leaf_hash or "", _LEDGER_EVENT_OF_STAGE.get(r.stage, ""))
+            for r in rows
+            if r.ledger_index is not None
         ]
 
     def _create(self, generation: Generation) -> Generation:

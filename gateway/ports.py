@@ -64,7 +64,8 @@ class ModerationVerdict:
     reasons: tuple[str, ...] = ()
     review_queue: str = "default"
     double_review: bool = False
-    reason_codes: tuple[str, ...] = ()
+    # The policy's reviewer reason codes: {code, clause, zh, en}.
+    reason_codes: tuple[Mapping[str, Any], ...] = ()
     redacted_text: str | None = None  # input with personal data masked, when the policy says so
 
     @staticmethod
@@ -123,6 +124,7 @@ class ReviewPort(Protocol):
 class LedgerRef:
     index: int
     leaf_hash: str
+    event: str = ""  # the ledger event type: generation, moderation, review_decision …
 
 
 class LedgerPort(Protocol):

@@ -1,7 +1,7 @@
 """Everything one gateway process holds, built from ``Settings`` — no globals.
 
     runtime = build_runtime(settings)
-    runtime.start()          # directories, migrations, first-start admin key
+    runtime.start()          # directories, migrations, first-start admin key, anchoring
     runtime.pipeline.generate(order)
     runtime.close()
 
@@ -18,22 +18,23 @@ from pathlib import Path
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from gateway.adapters.review import QueueReview
 from gateway.auth import create_api_key, ensure_tenant
 from gateway.catalog import GeneratorCatalog
 from gateway.content_store import ContentStore
 from gateway.db import create_engine_for, migrate, session_scope
 from gateway.metrics import GatewayMetrics
 from gateway.models import ApiKey, Role
-from gateway.passthrough import (
-    LedgerNotConfigured,
-    ModerationNotConfigured,
-    ReviewNotConfigured,
-    StampingNotConfigured,
-)
 from gateway.pipeline import Pipeline, PipelineHooks
 from gateway.ports import LedgerPort, ModerationPort, ReviewPort, StampPort
-from gateway.secrets import load_or_create_secret, write_secret_file
+from gateway.secrets import write_secret_file
 from gateway.settings import Settings
+from gateway.wiring import DomainWiring, SecretFiles, TenantWebhooks
+from ledger.anchor.anchorer import Anchorer
+from ledger.service import Ledger
+from provenance.stamper import Stamper
+from provenance.watermark import ImageWatermarker
+from review_ui.service import ReviewService
 
 __all__ = ["ADMIN_TENANT", "Runtime", "build_runtime"]
 
@@ -54,29 +55,50 @@ class Runtime:
     review: ReviewPort
     stamping: StampPort
     ledger: LedgerPort
+    review_service: ReviewService
+    domains: DomainWiring
+    secrets: SecretFiles
+    webhooks: TenantWebhooks
     started: bool = field(default=False)
 
     @property
     def admin_key_path(self) -> Path:
         return self.settings.secrets_dir_resolved / "admin_api_key"
 
+    @property
+    def ledger_service(self) -> Ledger:
+        return self.domains.ledger_service
+
+    @property
+    def anchorer(self) -> Anchorer | None:
+        return self.domains.anchorer
+
+    @property
+    def watermarker(self) -> ImageWatermarker:
+        return self.domains.watermarker
+
+    @property
+    def stamper(self) -> Stamper:
+        return self.domains.stamper
+
     def start(self) -> None:
-        """Create directories, apply migrations, and issue the first admin key if needed."""
+        """Create directories, apply migrations, issue the first admin key, start anchoring."""
         if self.started:
             return
         for directory in (self.settings.data_dir, self.settings.content_dir_resolved):
             directory.mkdir(parents=True, exist_ok=True)
         migrate(self.engine)
         self._bootstrap_admin_key()
+        if self.anchorer is not None:
+            self.anchorer.start()
         self.started = True
 
     def close(self) -> None:
+        if self.started and self.anchorer is not None:
+            self.anchorer.stop()
+        self.webhooks.close()
         self.engine.dispose()
-
-    def text_watermark_key(self) -> int:
-        """The secret hashing key of the green-list text watermark (64 bits)."""
-        raw = load_or_create_secret(self.settings.secrets_dir_resolved / "text_watermark_key", 8)
-        return int.from_bytes(raw[:8], "big")
+        self.started = False
 
     def readiness_problems(self) -> list[str]:
         problems = self.catalog.readiness_problems()
@@ -108,15 +130,25 @@ def build_runtime(
     stamping: StampPort | None = None,
     ledger: LedgerPort | None = None,
 ) -> Runtime:
+    """Wire every domain from settings; a part passed in replaces the configured one."""
     engine = create_engine_for(settings.database_url_resolved)
     store = ContentStore(settings.content_dir_resolved)
     metrics = GatewayMetrics()
-    catalog = catalog or _default_catalog(settings)
-    moderation = moderation or ModerationNotConfigured()
-    review = review or ReviewNotConfigured()
-    stamping = stamping or StampingNotConfigured()
-    ledger = ledger or LedgerNotConfigured()
-    hooks = PipelineHooks(on_stage=metrics.observe_stage)
+    secrets = SecretFiles(settings.secrets_dir_resolved)
+    domains = DomainWiring(settings, engine, secrets)
+    catalog = catalog or domains.generator_catalog()
+    ledger = ledger or domains.ledger_port()
+    moderation = moderation or domains.moderation_port()
+    stamping = stamping or domains.stamping_port()
+    webhooks = TenantWebhooks(settings.webhooks, secrets)
+    hooks = PipelineHooks(on_stage=metrics.observe_stage, on_final=webhooks.notify)
+    # The review service resumes the pipeline on approval, and the pipeline enqueues
+    # into the review service: the late-bound reference closes that loop.
+    pipeline_ref: list[Pipeline] = []
+    review_service = domains.review_service(
+        ledger, lambda *args: pipeline_ref[0].complete_review(*args)
+    )
+    review = review or QueueReview(review_service)
     pipeline = Pipeline(
         engine=engine,
         store=store,
@@ -127,6 +159,8 @@ def build_runtime(
         ledger=ledger,
         hooks=hooks,
     )
+    pipeline_ref.append(pipeline)
+    _publish_review_metrics(metrics, review_service)
     return Runtime(
         settings=settings,
         engine=engine,
@@ -138,8 +172,17 @@ def build_runtime(
         review=review,
         stamping=stamping,
         ledger=ledger,
+        review_service=review_service,
+        domains=domains,
+        secrets=secrets,
+        webhooks=webhooks,
     )
 
 
-def _default_catalog(settings: Settings) -> GeneratorCatalog:
-    return GeneratorCatalog({}, {}, {})
+def _publish_review_metrics(metrics: GatewayMetrics, service: ReviewService) -> None:
+    def refresh() -> None:
+        for metric in service.queue_metrics():
+            metrics.review_queue_depth.labels(metric.queue).set(metric.depth)
+            metrics.review_oldest_age.labels(metric.queue).set(metric.oldest_age_s)
+
+    metrics.on_collect(refresh)

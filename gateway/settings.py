@@ -18,6 +18,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.webhooks import WebhookSettings
+from generators.settings import GeneratorSettings
+from ledger.settings import LedgerSettings
+from moderation.settings import ModerationSettings
+from provenance.settings import ProvenanceSettings
+from provenance.watermark.settings import WatermarkSettings
+from review_ui.settings import ReviewSettings
+
 __all__ = ["ExecutionMode", "LimitSettings", "Settings"]
 
 
@@ -54,6 +62,14 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    # Each domain owns its section (AIGC_<SECTION>__<FIELD>).
+    generators: GeneratorSettings = Field(default_factory=GeneratorSettings)
+    moderation: ModerationSettings = Field(default_factory=ModerationSettings)
+    provenance: ProvenanceSettings = Field(default_factory=ProvenanceSettings)
+    watermark: WatermarkSettings = Field(default_factory=WatermarkSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
+    webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
 
     @property
     def database_url_resolved(self) -> str:
@@ -72,3 +88,23 @@ class Settings(BaseSettings):
     @property
     def secrets_dir_resolved(self) -> Path:
         return (self.secrets_dir or self.data_dir / "secrets").resolve()
+
+    @property
+    def generators_resolved(self) -> GeneratorSettings:
+        """Generator settings with the models directory filled in."""
+        if self.generators.models_dir is not None:
+            return self.generators
+        return self.generators.model_copy(update={"models_dir": self.models_dir_resolved})
+
+    @property
+    def provenance_resolved(self) -> ProvenanceSettings:
+        """Provenance settings with the key directory under the data directory."""
+        if self.provenance.keys_dir is not None:
+            return self.provenance
+        keys_dir = (self.data_dir / "keys").resolve()
+        return self.provenance.model_copy(
+            update={
+                "keys_dir": keys_dir,
+                "max_image_pixels": self.limits.max_image_pixels,
+            }
+        )

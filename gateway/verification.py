@@ -32,6 +32,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from common.errors import InvalidInputError, NotFoundError
@@ -50,8 +51,6 @@ from provenance.text_watermark import TextWatermarkReading
 from provenance.watermark.interface import WatermarkReading
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from PIL import Image
     from sqlalchemy.engine import Engine
 
@@ -64,21 +63,27 @@ __all__ = [
     "C2paSection",
     "CustodyEvent",
     "Explanation",
+    "GreenListTextDetector",
     "LedgerReader",
     "LedgerSection",
+    "ManifestNotFoundError",
     "ProvenanceSignalReaders",
     "SignalReaders",
     "Signals",
+    "SoftBindingMatch",
     "SqlArtifactCatalog",
     "StoredArtifact",
     "TextWatermarkDetector",
     "TextWatermarkReading",
+    "UnsupportedSoftBindingError",
     "Verdict",
     "VerificationReport",
     "Verifier",
     "WatermarkSection",
     "build_verifier",
+    "custody_of",
     "decide",
+    "explain",
     "parse_watermark_id",
     "watermark_id_text",
 ]
@@ -1009,19 +1014,20 @@ class SqlArtifactCatalog:
 
 
 def build_verifier(runtime: Any) -> Verifier:
-    """The verifier for a gateway ``Runtime``; attributes are read duck-typed.
+    """The verifier for a gateway ``Runtime``; its attributes are read duck-typed.
 
     Uses ``runtime.settings`` (limits), ``runtime.engine`` and ``runtime.store`` (the
-    artifact catalog), ``runtime.ledger_service`` (a ``ledger.service.Ledger``; absent →
-    no ledger checks), ``runtime.watermarker`` (absent → no image watermark) and
-    ``runtime.trust_anchors_pem`` (str, or a callable returning it), and optionally
-    ``runtime.text_watermark_detector``.
+    artifact catalog), ``runtime.ledger_service`` (``ledger.service.Ledger``; absent → no
+    ledger checks), ``runtime.watermarker`` (absent → no image watermark), the trust
+    anchors (``runtime.trust_anchors_pem`` if set, else the configured anchor files plus
+    the stamper's own root) and, optionally, ``runtime.text_watermark_detector`` (else
+    one is built from ``runtime.secrets.text_watermark_key()`` and the text model).
     """
     settings = runtime.settings
     readers = ProvenanceSignalReaders(
         _trust_anchors(runtime),
         getattr(runtime, "watermarker", None),
-        getattr(runtime, "text_watermark_detector", None),
+        _text_detector(runtime),
         max_image_pixels=settings.limits.max_image_pixels,
     )
     ledger = getattr(runtime, "ledger_service", None)
@@ -1038,4 +1044,26 @@ def _trust_anchors(runtime: Any) -> str | None:
     anchors = getattr(runtime, "trust_anchors_pem", None)
     if callable(anchors):
         anchors = anchors()
-    return anchors if isinstance(anchors, str) else None
+    if isinstance(anchors, str):
+        return anchors
+    stamper = getattr(runtime, "stamper", None)
+    if stamper is None:
+        return None
+    from provenance.keys import trust_anchors_pem
+
+    # Ours plus any configured list (ProvenanceSettings.trust_anchor_paths).
+    return trust_anchors_pem(stamper.settings, stamper.key_provider) or None
+
+
+def _text_detector(runtime: Any) -> TextWatermarkDetector | None:
+    detector: TextWatermarkDetector | None = getattr(runtime, "text_watermark_detector", None)
+    if detector is not None:
+        return detector
+    secrets = getattr(runtime, "secrets", None)
+    generators = getattr(runtime.settings, "generators_resolved", None)
+    if secrets is None or generators is None or not getattr(generators, "text_watermark", True):
+        return None
+    source = generators.text_model_source()
+    if source.path is None:
+        return None
+    return GreenListTextDetector(Path(source.path), int(secrets.text_watermark_key()))

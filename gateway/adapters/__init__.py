@@ -1,0 +1,1 @@
+"""Adapters: the pipeline's ports (``gateway.ports``) implemented over the domain packages."""

@@ -1,0 +1,52 @@
+"""The ledger port over ``ledger.service.Ledger``: pipeline records become leaves.
+
+The pipeline speaks plain mappings; this adapter builds the ledger's validated
+``EventRecord`` (RFC 8785 canonical JSON, hashes and ids only) and returns the receipt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gateway.ports import LedgerRef
+from ledger.interface import AttrValue, EventRecord, EventType
+from ledger.service import Ledger
+
+__all__ = ["MerkleLedger"]
+
+_FIELDS = (
+    "artifact_sha256",
+    "manifest_hash",
+    "watermark_id",
+    "decision",
+    "policy_version",
+    "previous_leaf_hash",
+)
+
+
+class MerkleLedger:
+    name = "merkle-ledger"
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def append(self, record: Mapping[str, Any]) -> LedgerRef | None:
+        receipt = self.ledger.append(event_record(record))
+        return LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
+
+
+def event_record(record: Mapping[str, Any]) -> EventRecord:
+    attrs: dict[str, AttrValue] = {
+        str(k): v for k, v in dict(record.get("attrs") or {}).items() if v not in ("", None)
+    }
+    optional = {name: record.get(name) or None for name in _FIELDS}
+    return EventRecord(
+        type=EventType(record["type"]),
+        generation_id=str(record["generation_id"]),
+        tenant=str(record["tenant"]),
+        actor=str(record["actor"]),
+        time=str(record["time"]),
+        attrs=attrs,
+        **optional,
+    )

@@ -1,0 +1,121 @@
+"""The moderation port over ``moderation.ModerationEngine`` and the tenant's brand lists.
+
+port = EngineModeration(build_engine(settings), BrandListService(db), ImageRegistryService(db))
+verdict = port.check(CheckedContent(kind=ContentKind.TEXT, text="全网最佳"),
+                     Direction.OUTPUT, "cn-marketing", "acme")
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from common.errors import InvalidInputError
+from common.types import ContentKind
+from gateway.ports import Action, CheckedContent, Direction, ModerationVerdict
+from moderation.engine import ModerationEngine
+from moderation.interface import Decision
+from moderation.interface import Direction as ModerationDirection
+from moderation.models import BrandListService, ImageRegistryService
+from moderation.policy import Policy, load_policy, shipped_policy_names
+
+__all__ = ["EngineModeration", "UnknownPolicyError"]
+
+_POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class UnknownPolicyError(InvalidInputError):
+    code = "unknown_policy"
+
+
+class EngineModeration:
+    name = "moderation-engine"
+
+    def __init__(
+        self,
+        engine: ModerationEngine,
+        brand_lists: BrandListService,
+        images: ImageRegistryService,
+        policy_dir: Path | None = None,
+    ) -> None:
+        self.engine = engine
+        self.brand_lists = brand_lists
+        self.images = images
+        self.policy_dir = policy_dir
+
+    def known_policies(self) -> list[str]:
+        local = sorted(p.stem for p in self.policy_dir.glob("*.yaml")) if self.policy_dir else []
+        return sorted({*local, *shipped_policy_names()})
+
+    def policy(self, name: str) -> Policy:
+        # Only plain names: a request must never make us read a path of its choosing.
+        if not _POLICY_NAME.match(name) or name not in self.known_policies():
+            raise UnknownPolicyError(
+                f"unknown policy {name!r}", details={"known": self.known_policies()}
+            )
+        return load_policy(name, self.policy_dir)
+
+    def decide(
+        self, content: CheckedContent, direction: Direction, policy: Policy, tenant_id: str
+    ) -> Decision:
+        """The domain decision for one piece of content (also used by /v1/moderations)."""
+        moderation_direction = ModerationDirection(direction.value)
+        if content.text is not None:
+            return self.engine.moderate_text(
+                content.text,
+                moderation_direction,
+                policy,
+                tenant_lists=self.brand_lists.tenant_lists(tenant_id),
+            )
+        if content.kind is ContentKind.IMAGE and content.data is not None:
+            return self.engine.moderate_image(
+                content.data,
+                moderation_direction,
+                policy,
+                tenant_images=self.images.tenant_images(tenant_id),
+            )
+        # 3D assets carry no text or pixels our scanners read; their prompt (or meta
+        # prompt) was moderated. The decision records that nothing else was scanned.
+        return policy.decide([], moderation_direction)
+
+    def check(
+        self, content: CheckedContent, direction: Direction, policy: str, tenant_id: str
+    ) -> ModerationVerdict:
+        loaded = self.policy(policy)
+        return verdict_from_decision(self.decide(content, direction, loaded, tenant_id), loaded)
+
+    def readiness_problem(self) -> str | None:
+        return self.engine.readiness_problem()
+
+
+def verdict_from_decision(decision: Decision, policy: Policy) -> ModerationVerdict:
+    clauses = {reason.finding_index: reason for reason in decision.reasons}
+    findings: list[dict[str, Any]] = []
+    for index, finding in enumerate(decision.findings):
+        reason = clauses.get(index)
+        findings.append(
+            {
+                "scanner": finding.scanner,
+                "category": finding.category,
+                "score": round(finding.score, 4),
+                "span": list(finding.span) if finding.span else None,
+                "evidence": finding.evidence,
+                "direction": decision.direction.value,
+                "action": reason.action.value if reason else "allow",
+                "clause": reason.clause if reason else None,
+            }
+        )
+    return ModerationVerdict(
+        action=Action(decision.action.value),
+        policy_name=decision.policy_name,
+        policy_version=decision.policy_version,
+        findings=tuple(findings),
+        reasons=tuple(f"{r.category}: {r.action.value} ({r.clause})" for r in decision.reasons),
+        review_queue=decision.review_queue,
+        double_review=decision.double_review,
+        reason_codes=tuple(
+            {"code": c.code, "clause": c.clause, "zh": c.zh, "en": c.en}
+            for c in policy.reason_codes
+        ),
+    )

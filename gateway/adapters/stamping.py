@@ -1,0 +1,113 @@
+"""The stamping port over ``provenance.stamper.Stamper``.
+
+Translates the pipeline's subject (verdict, review, ledger references) into the
+provenance request, and the result back. Watermark ids travel as lowercase hex, zero
+padded to the watermarker's width, everywhere outside ``provenance`` (ledger leaves,
+generation rows, verify responses): ``format_watermark_id(0xabc, 48) == "000000000abc"``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from common.types import MediaType
+from gateway.ports import StampOutcome, StampSubject
+from provenance.interface import (
+    GeneratorInfo,
+    LabelLanguage,
+    LedgerReference,
+    ModerationSummary,
+    ReviewSummary,
+    StampOptions,
+    StampRequest,
+    StampResult,
+)
+from provenance.stamper import Stamper
+
+__all__ = ["ProvenanceStamping", "format_watermark_id", "parse_watermark_id"]
+
+_OUTPUT_TYPES = {"png": MediaType.PNG, "jpeg": MediaType.JPEG, "webp": MediaType.WEBP}
+
+
+def format_watermark_id(watermark_id: int, id_bits: int) -> str:
+    return f"{watermark_id:0{(id_bits + 3) // 4}x}"
+
+
+def parse_watermark_id(text: str) -> int:
+    return int(text, 16)
+
+
+class ProvenanceStamping:
+    name = "provenance-stamper"
+
+    def __init__(self, stamper: Stamper, content_producer: str, watermark_id_bits: int) -> None:
+        self.stamper = stamper
+        self.content_producer = content_producer
+        self.watermark_id_bits = watermark_id_bits
+
+    def stamp(self, subject: StampSubject) -> StampOutcome:
+        result = self.stamper.stamp(self._request(subject))
+        return self._outcome(result)
+
+    def _request(self, subject: StampSubject) -> StampRequest:
+        counts = Counter(str(f.get("category")) for f in subject.verdict.findings)
+        return StampRequest(
+            data=subject.data,
+            media_type=MediaType(subject.media_type),
+            artifact_id=subject.generation_id,
+            content_producer=self.content_producer,
+            generator=GeneratorInfo(subject.generator, subject.model, subject.model_revision),
+            moderation=ModerationSummary(
+                decision=subject.verdict.action.value,
+                policy_name=subject.verdict.policy_name,
+                policy_version=subject.verdict.policy_version,
+                findings=dict(counts),
+            ),
+            label_language=LabelLanguage(subject.label_language),
+            review=_review_summary(subject),
+            ledger_refs=tuple(
+                LedgerReference(event=_event_name(r.event), index=r.index, leaf_hash=r.leaf_hash)
+                for r in subject.ledger_refs
+            ),
+            options=StampOptions(output_media_type=_OUTPUT_TYPES.get(subject.output_format or "")),
+        )
+
+    def _outcome(self, result: StampResult) -> StampOutcome:
+        watermark = (
+            format_watermark_id(result.watermark_id, self.watermark_id_bits)
+            if result.watermark_id is not None
+            else None
+        )
+        steps: list[dict[str, Any]] = [
+            {"name": s.name.value, "applied": s.applied, "detail": s.detail, "ms": s.duration_ms}
+            for s in result.steps
+        ]
+        return StampOutcome(
+            data=result.data,
+            media_type=result.media_type.value,
+            watermark_id=watermark,
+            manifest_label=result.manifest_label,
+            manifest_hash=result.manifest_hash,
+            # Images embed their manifest; only sidecars need storing apart.
+            manifest_bytes=None if result.manifest_embedded else result.manifest_bytes,
+            implicit_label={"json": result.implicit_label} if result.implicit_label else None,
+            steps=tuple(steps),
+        )
+
+
+def _review_summary(subject: StampSubject) -> ReviewSummary | None:
+    if subject.review is None:
+        return None
+    return ReviewSummary(
+        reviewer_id=subject.review.reviewer,
+        decision="approve" if subject.review.decision == "approved" else subject.review.decision,
+        decided_at=datetime.fromisoformat(subject.review.decided_at),
+        reason_code=subject.review.reason_code,
+        reviewers=subject.review.reviewers,
+    )
+
+
+def _event_name(event: str) -> str:
+    return "review" if event.startswith("review") else event or "event"

@@ -1,0 +1,188 @@
+"""Builds each domain's objects from settings for ``gateway.runtime.build_runtime``.
+
+Heavy parts (models, the EVM, signing keys) are built when first asked for, so a CLI
+command that needs only the database pays for nothing else.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Callable
+from functools import cached_property, partial
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from common.types import ContentKind
+from gateway.adapters.ledger import MerkleLedger
+from gateway.adapters.moderation import EngineModeration
+from gateway.adapters.review import ledger_event_hook, resume_hook
+from gateway.adapters.stamping import ProvenanceStamping
+from gateway.catalog import GeneratorCatalog
+from gateway.models import Generation
+from gateway.ports import LedgerPort, ReviewSummary
+from gateway.secrets import load_or_create_secret
+from gateway.settings import Settings
+from gateway.webhooks import WebhookSender, WebhookSettings
+from generators.registry import GENERATORS, build_generator
+from ledger.anchor.anchorer import Anchorer
+from ledger.service import Ledger, open_ledger
+from provenance.stamper import Stamper, build_stamper
+from provenance.watermark import ImageWatermarker, build_watermarker
+from review_ui.service import ReviewService
+
+__all__ = ["DomainWiring", "SecretFiles", "TenantWebhooks"]
+
+
+class SecretFiles:
+    """The gateway's own secrets, each a 0600 file under the secrets directory."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def get(self, name: str, nbytes: int = 32) -> bytes:
+        return load_or_create_secret(self.directory / name, nbytes)
+
+    def text_watermark_key(self) -> int:
+        return int.from_bytes(self.get("text_watermark_key", 8)[:8], "big")
+
+    def image_watermark_key(self) -> bytes:
+        return self.get("image_watermark_key", 32)
+
+    def session_key(self) -> bytes:
+        return self.get("review_session_key", 32)
+
+    def webhook_secret(self, tenant_id: str) -> str:
+        """Each tenant's webhook signing secret, derived from one master secret."""
+        master = self.get("webhook_master_key", 32)
+        return hmac.new(master, f"webhook:{tenant_id}".encode(), sha256).hexdigest()
+
+
+class TenantWebhooks:
+    """Signed callbacks for final generation states, one sender (secret) per tenant."""
+
+    def __init__(self, settings: WebhookSettings, secrets: SecretFiles) -> None:
+        self.settings = settings
+        self.secrets = secrets
+        self._senders: dict[str, WebhookSender] = {}
+        self._lock = threading.Lock()
+        self.payload_of: Callable[[Generation], dict[str, Any]] = lambda g: {"id": g.id}
+
+    def sender(self, tenant_id: str) -> WebhookSender:
+        with self._lock:
+            if tenant_id not in self._senders:
+                secret = self.secrets.webhook_secret(tenant_id)
+                self._senders[tenant_id] = WebhookSender.from_settings(self.settings, secret)
+            return self._senders[tenant_id]
+
+    def notify(self, generation: Generation) -> None:
+        if generation.callback_url:
+            self.sender(generation.tenant_id).send(
+                generation.callback_url,
+                f"generation.{generation.status}",
+                self.payload_of(generation),
+            )
+
+    def close(self) -> None:
+        with self._lock:
+            for sender in self._senders.values():
+                sender.close()
+
+
+class DomainWiring:
+    def __init__(self, settings: Settings, engine: Engine, secrets: SecretFiles) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.secrets = secrets
+
+    # ------------------------------------------------------------------ generators
+
+    def generator_catalog(self) -> GeneratorCatalog:
+        generator_settings = self.settings.generators_resolved
+        names = self.configured_generator_names()
+        factories = {name: partial(self._build_generator, name) for name in names}
+        defaults = {kind: generator_settings.default_generator(kind) for kind in ContentKind}
+        kinds = {name: GENERATORS[name].kind for name in names}
+        return GeneratorCatalog(factories, defaults, kinds)
+
+    def configured_generator_names(self) -> list[str]:
+        """The kind defaults, plus the upstream and external hooks once configured."""
+        generator_settings = self.settings.generators_resolved
+        names = {generator_settings.default_generator(kind) for kind in ContentKind}
+        if generator_settings.upstream_base_url:
+            names.add("openai-upstream")
+        if generator_settings.external_3d_command:
+            names.add("external-3d")
+        return sorted(names)
+
+    def _build_generator(self, name: str) -> Any:
+        key = self.secrets.text_watermark_key() if self.settings.generators.text_watermark else None
+        return build_generator(name, self.settings.generators_resolved, watermark_key=key)
+
+    # ------------------------------------------------------------------ moderation
+
+    def moderation_port(self) -> EngineModeration:
+        from moderation.engine import build_engine
+        from moderation.models import BrandListService, ImageRegistryService
+
+        return EngineModeration(
+            build_engine(self.settings.moderation),
+            BrandListService(self.engine),
+            ImageRegistryService(self.engine),
+            self.settings.moderation.policy_dir,
+        )
+
+    # ------------------------------------------------------------------ provenance
+
+    @cached_property
+    def watermarker(self) -> ImageWatermarker:
+        return build_watermarker(
+            self.settings.watermark.watermarker,
+            key=self.secrets.image_watermark_key(),
+            settings=self.settings.watermark,
+        )
+
+    @cached_property
+    def stamper(self) -> Stamper:
+        return build_stamper(self.settings.provenance_resolved, self.watermarker)
+
+    def stamping_port(self) -> ProvenanceStamping:
+        return ProvenanceStamping(
+            self.stamper, self.settings.content_producer, self.watermarker.id_bits
+        )
+
+    # ------------------------------------------------------------------ ledger
+
+    @cached_property
+    def ledger_service(self) -> Ledger:
+        return open_ledger(self.engine, self.settings.ledger, self.settings.data_dir.resolve())
+
+    @cached_property
+    def anchorer(self) -> Anchorer | None:
+        from ledger.anchor.registry import build_anchor
+
+        anchor_settings = self.settings.ledger.anchor
+        if not anchor_settings.enabled:
+            return None
+        anchor = build_anchor(self.settings.ledger, self.settings.data_dir.resolve())
+        return Anchorer(self.ledger_service, anchor, anchor_settings)
+
+    def ledger_port(self) -> MerkleLedger:
+        return MerkleLedger(self.ledger_service)
+
+    # ------------------------------------------------------------------ review
+
+    def review_service(
+        self,
+        ledger: LedgerPort,
+        complete_review: Callable[[str, bool, ReviewSummary, str | None], object],
+    ) -> ReviewService:
+        return ReviewService(
+            self.engine,
+            self.settings.review,
+            on_final_decision=resume_hook(complete_review),
+            on_event=ledger_event_hook(ledger),
+        )

@@ -1,0 +1,159 @@
+"""Verification over real HTTP (uvicorn on loopback): every verdict, hostile uploads.
+
+The files are published by the test world (real stamper, real ledger, the same database
+as the server's runtime), then verified through ``POST /v1/verify`` like any client would.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from common.types import MediaType
+from gateway.runtime import Runtime
+from provenance.settings import ProvenanceSettings
+from tests.e2e.conftest import free_port
+from tests.gateway.test_verification_http import app_with_verifier
+from tests.gateway.test_verification_world import (
+    World,
+    build_world,
+    crop_fraction,
+    encode,
+    flip_pixel_bytes,
+    provenance_settings,
+    sample_photo,
+    sign_with_foreign_chain,
+    strip_metadata,
+)
+
+__all__ = ["provenance_settings"]  # a fixture, imported for pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.db]
+
+
+@pytest.fixture
+def world(database_url: str, provenance_settings: ProvenanceSettings) -> Iterator[World]:
+    yield from build_world(database_url, provenance_settings)
+
+
+@pytest.fixture
+def server(runtime: Runtime, world: World) -> Iterator[str]:
+    runtime.settings.limits.max_upload_bytes = 8_000_000
+    port = free_port()
+    config = uvicorn.Config(
+        app_with_verifier(runtime, world), host="127.0.0.1", port=port, log_level="warning"
+    )
+    instance = uvicorn.Server(config)
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield base_url
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+def verify_file(base_url: str, data: bytes, name: str, media_type: str) -> dict[str, object]:
+    response = httpx.post(
+        f"{base_url}/v1/verify", files={"file": (name, data, media_type)}, timeout=60
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def test_every_image_verdict_over_http(server: str, world: World, tmp_path: Path) -> None:
+    published = world.publish(encode(sample_photo("astronaut", 512), "PNG"), MediaType.PNG)
+    gid = published.generation_id
+    cases = {
+        "verified": (published.data, "image/png"),
+        "stripped": (strip_metadata(published.data, "PNG"), "image/png"),
+        "jpeg75": (strip_metadata(published.data, "JPEG", quality=75), "image/jpeg"),
+        "crop10": (crop_fraction(published.data, 0.10), "image/png"),
+        "tampered": (flip_pixel_bytes(published.data), "image/png"),
+        "foreign": (
+            sign_with_foreign_chain(
+                encode(sample_photo("rocket", 400), "PNG"), MediaType.PNG, tmp_path / "other"
+            ),
+            "image/png",
+        ),
+        "photo": (encode(sample_photo("coffee", 400), "JPEG", quality=90), "image/jpeg"),
+    }
+    expected = {
+        "verified": ("verified", gid),
+        "stripped": ("verified_via_watermark", gid),
+        "jpeg75": ("verified_via_watermark", gid),
+        "crop10": ("verified_via_watermark", gid),
+        "tampered": ("tampered", gid),
+        "foreign": ("foreign_provenance", None),
+        "photo": ("unknown", None),
+    }
+    seen = {
+        name: verify_file(server, data, f"{name}.bin", media_type)
+        for name, (data, media_type) in cases.items()
+    }
+    assert {name: (b["verdict"], b["generation_id"]) for name, b in seen.items()} == expected
+    assert seen["stripped"]["c2pa"] == seen["stripped"]["c2pa"] | {"recovered": True}  # type: ignore[operator]
+
+
+def test_text_and_glb_over_http(server: str, world: World) -> None:
+    import trimesh
+
+    text = world.publish("夏日清凉饮品，买一送一。".encode(), MediaType.TEXT)
+    body = httpx.post(
+        f"{server}/v1/verify", json={"text": text.data.decode("utf-8")}, timeout=60
+    ).json()
+    assert (body["verdict"], body["generation_id"]) == ("verified", text.generation_id)
+    glb = world.publish(
+        trimesh.creation.icosphere(subdivisions=1).export(file_type="glb"), MediaType.GLB
+    )
+    body = verify_file(server, glb.data, "model.glb", "model/gltf-binary")
+    assert (body["verdict"], body["generation_id"]) == ("verified", glb.generation_id)
+    unlabelled = trimesh.creation.box().export(file_type="glb")
+    assert verify_file(server, unlabelled, "box.glb", "model/gltf-binary")["verdict"] == "unknown"
+
+
+def test_200_mb_upload_is_refused_before_the_body_is_read(server: str) -> None:
+    host, port = server.removeprefix("http://").split(":")
+    declared = 200 * 1024 * 1024
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(
+            b"POST /v1/verify HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: multipart/form-data; boundary=b\r\n"
+            + f"Content-Length: {declared}\r\n\r\n".encode()
+            + b"--b\r\n"
+        )
+        started = time.monotonic()
+        answer = sock.recv(65536).decode("latin-1")
+    assert answer.startswith("HTTP/1.1 413"), answer[:200]
+    assert "payload_too_large" in answer
+    assert time.monotonic() - started < 5
+
+
+def test_hostile_uploads_are_4xx_and_the_worker_lives(server: str) -> None:
+    from PIL import Image
+
+    bomb = encode(Image.new("1", (20_000, 20_000)), "PNG")
+    truncated = encode(sample_photo("astronaut", 300), "JPEG")[:2000]
+    cases = [
+        (b"", "empty.png", "image/png", 422),
+        (bomb, "bomb.png", "image/png", 413),
+        (truncated, "cut.jpg", "image/jpeg", 422),
+        (bytes(range(256)) * 100, "noise.jpg", "image/jpeg", 415),
+    ]
+    for data, name, media_type, status in cases:
+        response = httpx.post(
+            f"{server}/v1/verify", files={"file": (name, data, media_type)}, timeout=60
+        )
+        assert response.status_code == status, (name, response.text)
+        assert response.json()["error"]["message"]
+    assert httpx.get(f"{server}/healthz", timeout=10).status_code == 200
