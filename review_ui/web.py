@@ -243,7 +243,8 @@ class _ReviewPages:
         except GatewayError as exc:
             return self._error(request, session, exc)
         now = self.service.now()
-        rows = [self._queue_row(task, now) for task in page.items]
+        lang = self._language(request)
+        rows = [self._queue_row(task, now, lang) for task in page.items]
         filters = {
             "status": status,
             "queue": queue,
@@ -310,7 +311,7 @@ class _ReviewPages:
             mine=view.status is TaskStatus.CLAIMED and view.claimed_by == session.reviewer.id,
             previous_url=f"{self.prefix}/tasks/{previous_id}" if previous_id else "",
             next_url=f"{self.prefix}/tasks/{next_id}" if next_id else "",
-            age=_age_label(view.age_s(self.service.now())),
+            age=_age_label(view.age_s(self.service.now()), self._language(request)),
             age_class=self._sla_class(view.age_s(self.service.now())),
             senior_queue=self.settings.senior_queue,
         )
@@ -464,11 +465,11 @@ class _ReviewPages:
             return "sla-warn"
         return "sla-ok"
 
-    def _queue_row(self, task: ReviewTaskView, now: datetime) -> dict[str, Any]:
+    def _queue_row(self, task: ReviewTaskView, now: datetime, lang: Language) -> dict[str, Any]:
         age_s = task.age_s(now)
         return {
             "task": task,
-            "age": _age_label(age_s),
+            "age": _age_label(age_s, lang),
             "sla": self._sla_class(age_s),
             "url": f"{self.prefix}/tasks/{task.id}",
         }
@@ -555,11 +556,12 @@ def _safe_image_url(url: str | None) -> bool:
     )
 
 
-def _age_label(age_s: float) -> str:
+def _age_label(age_s: float, lang: Language) -> str:
+    t = partial(translate, lang)
     minutes = int(age_s // 60)
     if minutes < 60:
-        return f"{minutes} min"
+        return f"{minutes} {t('unit_min')}"
     hours, minutes = divmod(minutes, 60)
     if hours < 48:
-        return f"{hours} h {minutes:02d} min"
-    return f"{hours // 24} d"
+        return f"{hours} {t('unit_h')} {minutes:02d} {t('unit_min')}"
+    return f"{hours // 24} {t('unit_d')}"
