@@ -51,6 +51,7 @@ class Stamper:
         self.key_provider = key_provider
 
     def stamp(self, request: StampRequest) -> StampResult:
+        """Validate, stamp and return the released bytes; bad input raises a 4xx error."""
         media = open_media(
             request.data,
             request.media_type,
@@ -58,28 +59,20 @@ class Stamper:
             max_image_pixels=self.settings.max_image_pixels,
         )
         work = self._new_work(request, media)
-        active = [s for s in self.steps if s.name not in request.options.disabled_steps]
-        if not active:
+        records = self._run_steps(work, request.options.disabled_steps)
+        return _result_of(work, records)
+
+    def _run_steps(self, work: StampWork, disabled: frozenset[StepName]) -> list[StepResult]:
+        enabled = [step for step in self.steps if step.name not in disabled]
+        if not enabled:
             raise ConfigurationError("the policy disabled every stamping step")
         records: list[StepResult] = []
         for step in self.steps:
+            # Pixels are encoded once, between the pixel steps and the metadata steps.
             if step.phase > StepPhase.PIXELS and work.encoded is None and work.is_image:
                 records.append(_encode(work))
-            records.append(self._run(step, work, step in active))
-        data = work.output_bytes()
-        return StampResult(
-            data=data,
-            media_type=work.media_type,
-            sha256=hashlib.sha256(data).hexdigest(),
-            watermark_id=work.watermark_id,
-            watermark_reason=work.watermark_reason,
-            manifest_label=work.manifest_label,
-            manifest_hash=_sha256_or_none(work.manifest_bytes),
-            manifest_bytes=work.manifest_bytes,
-            manifest_embedded=work.manifest_embedded,
-            implicit_label=work.implicit_label,
-            steps=tuple(records),
-        )
+            records.append(self._run(step, work, step in enabled))
+        return records
 
     def _new_work(self, request: StampRequest, media: OpenedMedia) -> StampWork:
         output_type = _output_type(request, media.media_type)
@@ -118,6 +111,23 @@ def build_stamper(
     provider = key_provider or build_key_provider(settings)
     steps = build_steps(settings.steps, StepContext(settings, provider, watermarker))
     return Stamper(settings, steps, provider)
+
+
+def _result_of(work: StampWork, records: list[StepResult]) -> StampResult:
+    data = work.output_bytes()
+    return StampResult(
+        data=data,
+        media_type=work.media_type,
+        sha256=hashlib.sha256(data).hexdigest(),
+        watermark_id=work.watermark_id,
+        watermark_reason=work.watermark_reason,
+        manifest_label=work.manifest_label,
+        manifest_hash=_sha256_or_none(work.manifest_bytes),
+        manifest_bytes=work.manifest_bytes,
+        manifest_embedded=work.manifest_embedded,
+        implicit_label=work.implicit_label,
+        steps=tuple(records),
+    )
 
 
 def _output_type(request: StampRequest, input_type: MediaType) -> MediaType:
