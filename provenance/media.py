@@ -28,6 +28,7 @@ __all__ = [
     "OpenedMedia",
     "normalise_mode",
     "open_media",
+    "parse_media_type",
     "sniff_media_type",
 ]
 
@@ -43,6 +44,34 @@ class OpenedMedia:
     image: Image.Image | None = None  # decoded, RGB or RGBA
     text: str | None = None
     glb: GlbDocument | None = None
+
+
+_ALIASES = {
+    "png": MediaType.PNG,
+    "jpeg": MediaType.JPEG,
+    "jpg": MediaType.JPEG,
+    "webp": MediaType.WEBP,
+    "glb": MediaType.GLB,
+    "txt": MediaType.TEXT,
+    "text": MediaType.TEXT,
+    "md": MediaType.MARKDOWN,
+    "markdown": MediaType.MARKDOWN,
+    "image/jpg": MediaType.JPEG,
+    "text/x-markdown": MediaType.MARKDOWN,
+}
+
+
+def parse_media_type(value: str | None) -> MediaType | None:
+    """A declared type or format name ("image/png", "jpeg", "md"); None stays None."""
+    if value is None or value in ("", "application/octet-stream"):
+        return None
+    normalised = value.split(";", 1)[0].strip().lower()
+    try:
+        return _ALIASES.get(normalised) or MediaType(normalised)
+    except ValueError as exc:
+        raise UnsupportedMediaError(
+            f"{value!r} is not a type we stamp", details={"declared": value}
+        ) from exc
 
 
 def sniff_media_type(data: bytes) -> MediaType | None:

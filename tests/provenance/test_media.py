@@ -182,3 +182,15 @@ def test_exif_orientation_is_applied_before_stamping() -> None:
     media = open_media(data, MediaType.JPEG, **LIMITS)
     assert media.image is not None
     assert media.image.size == (40, 80)
+
+
+def test_parse_media_type_accepts_names_and_parameters() -> None:
+    from provenance.media import parse_media_type
+
+    assert parse_media_type("image/png") is MediaType.PNG
+    assert parse_media_type("JPEG") is MediaType.JPEG
+    assert parse_media_type("text/markdown; charset=utf-8") is MediaType.MARKDOWN
+    assert parse_media_type("application/octet-stream") is None
+    assert parse_media_type(None) is None
+    with pytest.raises(UnsupportedMediaError):
+        parse_media_type("image/gif")
