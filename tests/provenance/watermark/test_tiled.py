@@ -154,3 +154,15 @@ def test_different_ids_give_different_marks(
     other = watermarker.embed(photo, WATERMARK_ID ^ 1)
     assert other.tobytes() != marked_photo.tobytes()
     assert watermarker.detect(other).watermark_id == WATERMARK_ID ^ 1
+
+
+@pytest.mark.parametrize("colour", ["white", "black", "gray"])
+def test_flat_images_read_as_absent(watermarker: ImageWatermarker, colour: str) -> None:
+    reading = watermarker.detect(Image.new("RGB", (600, 400), colour))
+    assert reading.watermark_id is None
+    assert not reading.present
+
+
+def test_a_marked_flat_image_still_carries_the_id(watermarker: ImageWatermarker) -> None:
+    marked = watermarker.embed(Image.new("RGB", (512, 512), (200, 180, 160)), WATERMARK_ID)
+    assert watermarker.detect(reencoded(marked, "JPEG", 75)).watermark_id == WATERMARK_ID
