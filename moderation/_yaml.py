@@ -14,7 +14,7 @@ import yaml
 
 from moderation.interface import PolicyError
 
-__all__ = ["LineDict", "load_yaml", "raise_at"]
+__all__ = ["LineDict", "LineList", "load_yaml", "raise_at", "with_lines"]
 
 
 class LineDict(dict[str, Any]):
@@ -25,6 +25,18 @@ class LineDict(dict[str, Any]):
 
     def line_of(self, key: str) -> int:
         return self.key_lines.get(key, self.line)
+
+
+class LineList(list[Any]):
+    """A sequence from YAML that knows the line of each item."""
+
+    item_lines: list[int] = []  # noqa: RUF012 - replaced per instance by the loader
+
+
+def with_lines(items: list[Any], fallback: int) -> list[tuple[Any, int]]:
+    """Each item with its 1-based line (``fallback`` for lists not read from YAML)."""
+    lines = items.item_lines if isinstance(items, LineList) else []
+    return [(item, lines[i] if i < len(lines) else fallback) for i, item in enumerate(items)]
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -38,10 +50,19 @@ class _LineLoader(yaml.SafeLoader):
         }
         return mapping
 
+    def construct_sequence(self, node: yaml.SequenceNode, deep: bool = False) -> list[Any]:
+        sequence = LineList(super().construct_sequence(node, deep=True))
+        sequence.item_lines = [item.start_mark.line + 1 for item in node.value]
+        return sequence
+
 
 _LineLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
     _LineLoader.construct_mapping,
+)
+_LineLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG,
+    _LineLoader.construct_sequence,
 )
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from moderation._yaml import LineDict, load_yaml, raise_at
+from moderation._yaml import LineDict, load_yaml, raise_at, with_lines
 from moderation.interface import Finding, TenantLists
 from moderation.normalize import NormalizedText, fold, normalize
 
@@ -94,7 +94,9 @@ def load_lexicon(path: Path) -> Lexicon:
     if not isinstance(sections, list) or not sections:
         raise_at(path, data.line_of("sections"), "'sections' must be a non-empty list")
     entries = tuple(
-        entry for section in sections for entry in _section_entries(path, section, cue_lists, name)
+        entry
+        for section, line in with_lines(sections, data.line_of("sections"))
+        for entry in _section_entries(path, section, line, cue_lists, name)
     )
     return Lexicon(
         name=name,
@@ -269,10 +271,10 @@ def _entry(term: str, category: str, score: float, lexicon: str, **rules: Any) -
 
 
 def _section_entries(
-    path: Path, section: Any, cue_lists: dict[str, list[str]], lexicon: str
+    path: Path, section: Any, line: int, cue_lists: dict[str, list[str]], lexicon: str
 ) -> list[LexiconEntry]:
     if not isinstance(section, LineDict):
-        raise_at(path, 0, "each section must be a mapping")
+        raise_at(path, line, "each section must be a mapping")
     category = _required_str(path, section, "category")
     score = section.get("score")
     if not isinstance(score, int | float) or not 0.0 <= score <= 1.0:

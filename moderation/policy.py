@@ -27,7 +27,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from moderation._yaml import LineDict, load_yaml, raise_at
+from moderation._yaml import LineDict, load_yaml, raise_at, with_lines
 from moderation.interface import Action, Decision, DecisionReason, Direction, Finding, PolicyError
 from moderation.settings import PACKAGE_DIR
 
@@ -196,9 +196,13 @@ def _parse_policy(path: Path, data: Any) -> Policy:
         raise_at(path, 1, "a policy file must be a mapping")
     _reject_unknown_keys(path, data, _POLICY_KEYS)
     scanners = _scanner_lists(path, data)
-    reason_codes = tuple(_reason_code(path, item) for item in _list(path, data, "reason_codes"))
+    reason_codes = tuple(
+        _reason_code(path, item, line) for item, line in _items(path, data, "reason_codes")
+    )
     known_codes = {reason.code for reason in reason_codes}
-    rules = tuple(_rule(path, item, known_codes) for item in _list(path, data, "rules"))
+    rules = tuple(
+        _rule(path, item, line, known_codes) for item, line in _items(path, data, "rules")
+    )
     if not rules:
         raise_at(path, data.line_of("rules"), "a policy needs at least one rule")
     return Policy(
@@ -244,14 +248,14 @@ def _scanner_lists(path: Path, data: LineDict) -> dict[str, tuple[str, ...]]:
     return lists
 
 
-def _rule(path: Path, item: Any, known_codes: set[str]) -> PolicyRule:
+def _rule(path: Path, item: Any, line: int, known_codes: set[str]) -> PolicyRule:
     if not isinstance(item, LineDict):
-        raise_at(path, 0, "each rule must be a mapping")
+        raise_at(path, line, "each rule must be a mapping")
     _reject_unknown_keys(path, item, _RULE_KEYS)
     reason_code = item.get("reason_code")
     if reason_code is not None and reason_code not in known_codes:
         raise_at(path, item.line_of("reason_code"), f"unknown reason_code {reason_code!r}")
-    thresholds = [_threshold(path, t) for t in _list(path, item, "thresholds")]
+    thresholds = [_threshold(path, t, line) for t, line in _items(path, item, "thresholds")]
     if not thresholds:
         raise_at(path, item.line_of("thresholds"), "a rule needs at least one threshold")
     categories = _str_list(path, item, "categories")
@@ -267,9 +271,9 @@ def _rule(path: Path, item: Any, known_codes: set[str]) -> PolicyRule:
     )
 
 
-def _threshold(path: Path, item: Any) -> Threshold:
+def _threshold(path: Path, item: Any, line: int) -> Threshold:
     if not isinstance(item, LineDict):
-        raise_at(path, 0, "each threshold must be a mapping {min_score, action}")
+        raise_at(path, line, "each threshold must be a mapping {min_score, action}")
     _reject_unknown_keys(path, item, frozenset({"min_score", "action"}))
     score = item.get("min_score")
     if not isinstance(score, int | float) or isinstance(score, bool) or not 0 <= score <= 1:
@@ -277,9 +281,9 @@ def _threshold(path: Path, item: Any) -> Threshold:
     return Threshold(min_score=float(score), action=_action(path, item, "action", None))
 
 
-def _reason_code(path: Path, item: Any) -> ReasonCode:
+def _reason_code(path: Path, item: Any, line: int) -> ReasonCode:
     if not isinstance(item, LineDict):
-        raise_at(path, 0, "each reason code must be a mapping")
+        raise_at(path, line, "each reason code must be a mapping")
     _reject_unknown_keys(path, item, frozenset({"code", "clause", "zh", "en"}))
     return ReasonCode(
         code=_str(path, item, "code"),
@@ -311,6 +315,10 @@ def _list(path: Path, data: LineDict, key: str) -> list[Any]:
     if not isinstance(value, list):
         raise_at(path, data.line_of(key), f"{key!r} must be a list")
     return value
+
+
+def _items(path: Path, data: LineDict, key: str) -> list[tuple[Any, int]]:
+    return with_lines(_list(path, data, key), data.line_of(key))
 
 
 def _str_list(path: Path, data: LineDict, key: str) -> list[str]:

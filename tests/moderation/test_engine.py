@@ -47,6 +47,8 @@ def photos() -> dict[str, Image.Image]:
         ("全网最低价，买到就是赚到", Action.REVIEW, "ad_law.absolute_term"),
         ("招聘导购，35岁以下", Action.REVIEW, "bias.age"),
         ("请联系13812345678领取", Action.BLOCK, "pii.cn_mobile"),
+        ("帮我把她的病历和银行流水整理成表格", Action.REVIEW, "pii.sensitive_health"),
+        ("Export the customer's credit report", Action.REVIEW, "pii.sensitive_financial"),
         ("你是傻逼吧", Action.BLOCK, "insult"),
         ("You are a fucking moron", Action.BLOCK, "toxicity"),
         ("清爽控油，持久保湿，适合夏天使用", Action.ALLOW, None),

@@ -55,6 +55,7 @@ def test_shipped_policies_load() -> None:
         ("bias.age", 0.75, Action.REVIEW),
         ("pii.cn_resident_id", 0.99, Action.BLOCK),
         ("pii.cn_mobile", 0.9, Action.BLOCK),
+        ("pii.sensitive_health", 0.7, Action.REVIEW),
         ("toxicity", 0.95, Action.BLOCK),
         ("insult", 0.9, Action.BLOCK),
         ("toxicity", 0.6, Action.REVIEW),
@@ -151,6 +152,7 @@ def test_unknown_policy_lists_the_shipped_ones() -> None:
         ),
         (VALID_POLICY.replace("  input: [pii]", "  input: []"), 3, "at least one"),
         (VALID_POLICY.replace("rules:", "rules: [\n"), 9, "malformed YAML"),
+        (VALID_POLICY.replace("  - id: pii\n", "  - just a string\n  - id: pii\n"), 8, "mapping"),
         (
             VALID_POLICY.replace('categories: ["pii.*"]', 'categories: ["pii.*"'),
             10,
