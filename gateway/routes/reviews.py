@@ -1,0 +1,143 @@
+"""The review queue over HTTP (role ``review``) and the reviewer pages at ``/review``.
+
+Reviewer identity is the API key id: claims, decisions and ledger events name it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.types import ContentKind
+from gateway.auth import Principal, authenticate
+from gateway.db import session_scope
+from gateway.deps import RuntimeDep, require
+from gateway.models import ApiKey, Generation, Role
+from gateway.runtime import Runtime
+from review_ui.interface import ReviewDecision, Reviewer, ReviewTaskView
+from review_ui.web import PreviewImage, build_review_router
+
+__all__ = ["build_reviewer_pages", "router"]
+
+router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
+
+ReviewerKey = Annotated[Principal, Depends(require(Role.REVIEW))]
+
+
+class DecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    decision: Literal["approve", "reject", "escalate"]
+    reason_code: str | None = Field(
+        default=None, max_length=64, description="From the policy's list; required to reject."
+    )
+    note: str | None = Field(default=None, max_length=4000)
+
+
+def _reviewer_id(principal: Principal) -> str:
+    return f"key:{principal.key_id}"
+
+
+@router.get("", summary="Review tasks of the caller's tenant, most urgent first")
+def list_reviews(
+    principal: ReviewerKey,
+    runtime: RuntimeDep,
+    status: str | None = None,
+    queue: str | None = None,
+    category: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    page = runtime.review_service.list_tasks(
+        principal.tenant_id,
+        status=status,
+        queue=queue,
+        category=category,
+        cursor=cursor,
+        limit=limit,
+    )
+    return {"items": [t.to_dict() for t in page.items], "next_cursor": page.next_cursor}
+
+
+@router.get("/{task_id}", summary="One review task")
+def read_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
+    return runtime.review_service.get(task_id, principal.tenant_id).to_dict()
+
+
+@router.get("/{task_id}/history", summary="The task's audit events")
+def review_history(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
+    events = runtime.review_service.history(task_id, principal.tenant_id)
+    return {"items": [jsonable_encoder(asdict(e)) for e in events], "next_cursor": None}
+
+
+@router.post("/{task_id}/claim", summary="Claim (lease) a task; your own re-claim renews")
+def claim_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
+    view = runtime.review_service.claim(
+        task_id, reviewer=_reviewer_id(principal), tenant=principal.tenant_id
+    )
+    return view.to_dict()
+
+
+@router.post("/{task_id}/release", summary="Give a claimed task back to the queue")
+def release_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
+    view = runtime.review_service.release(
+        task_id, reviewer=_reviewer_id(principal), tenant=principal.tenant_id
+    )
+    return view.to_dict()
+
+
+@router.post("/{task_id}/decision", summary="Approve, reject or escalate a claimed task")
+def decide_review(
+    task_id: str, body: DecisionBody, principal: ReviewerKey, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Approval resumes the pipeline (stamp, ledger) before this answers."""
+    outcome = runtime.review_service.decide(
+        task_id,
+        reviewer=_reviewer_id(principal),
+        tenant=principal.tenant_id,
+        decision=ReviewDecision(body.decision),
+        reason_code=body.reason_code,
+        note=body.note,
+    )
+    return outcome.to_dict()
+
+
+def build_reviewer_pages(runtime: Runtime) -> APIRouter:
+    """The server-rendered reviewer UI, signed in with a review (or admin) key."""
+
+    def authenticate_reviewer(api_key: str) -> Reviewer | None:
+        try:
+            with session_scope(runtime.engine) as session:
+                principal = authenticate(session, api_key)
+        except Exception:  # any failure to authenticate is simply "not a reviewer"
+            return None
+        if not principal.has_role(Role.REVIEW):
+            return None
+        return Reviewer(id=_reviewer_id(principal), tenant=principal.tenant_id)
+
+    def still_valid(reviewer: Reviewer) -> bool:
+        with session_scope(runtime.engine) as session:
+            row = session.get(ApiKey, reviewer.id.removeprefix("key:"))
+        return row is not None and row.revoked_at is None
+
+    def load_preview(task: ReviewTaskView) -> PreviewImage | None:
+        if task.kind != ContentKind.IMAGE.value:
+            return None
+        with session_scope(runtime.engine) as session:
+            generation = session.get(Generation, task.generation_id)
+        if generation is None or generation.tenant_id != task.tenant or not generation.raw_path:
+            return None
+        data = runtime.store.read(generation.raw_path)
+        return PreviewImage(data=data, media_type=generation.media_type or "image/png")
+
+    return build_review_router(
+        runtime.review_service,
+        authenticate_reviewer,
+        runtime.secrets.session_key(),
+        reviewer_still_valid=still_valid,
+        load_preview=load_preview,
+    )

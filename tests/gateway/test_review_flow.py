@@ -1,0 +1,120 @@
+"""Held for review → claimed → approved (stamped, released, ledgered) or rejected (blocked)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.models import Role
+from gateway.runtime import Runtime
+from tests.support.gateway import bearer, issue_key
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def keys(runtime: Runtime) -> dict[str, str]:
+    return {
+        "gen": issue_key(runtime, "acme", Role.GENERATE),
+        "rev": issue_key(runtime, "acme", Role.REVIEW),
+        "rev2": issue_key(runtime, "acme", Role.REVIEW),
+        "other": issue_key(runtime, "globex", Role.REVIEW),
+    }
+
+
+def held_generation(client: TestClient, keys: dict[str, str]) -> dict[str, Any]:
+    response = client.post(
+        "/v1/generations",
+        json={"kind": "text", "prompt": "全网最佳的保温杯", "callback_url": None},
+        headers=bearer(keys["gen"]),
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    assert body["status"] == "pending_review"
+    assert body["moderation"]["decision"] == "review"
+    assert any(f["category"].startswith("ad_law") for f in body["moderation"]["findings"])
+    assert body["artifact"] is None
+    return body
+
+
+def task_of(client: TestClient, keys: dict[str, str], generation_id: str) -> dict[str, Any]:
+    items = client.get("/v1/reviews?status=pending", headers=bearer(keys["rev"])).json()["items"]
+    return next(t for t in items if t["generation_id"] == generation_id)
+
+
+def test_approval_stamps_and_releases(client: TestClient, keys: dict[str, str]) -> None:
+    generation = held_generation(client, keys)
+    content = client.get(f"/v1/generations/{generation['id']}/content", headers=bearer(keys["gen"]))
+    assert content.status_code == 409
+    task = task_of(client, keys, generation["id"])
+    assert task["policy_version"] == generation["moderation"]["policy_version"]
+    claim = client.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(keys["rev"]))
+    assert claim.status_code == 200
+    assert claim.json()["claimed_by"].startswith("key:")
+    assert (
+        client.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(keys["rev2"])).status_code
+        == 409
+    )
+    decision = client.post(
+        f"/v1/reviews/{task['id']}/decision",
+        json={"decision": "approve", "note": "self-comparison, allowed"},
+        headers=bearer(keys["rev"]),
+    )
+    assert decision.status_code == 200, decision.text
+    released = client.get(f"/v1/generations/{generation['id']}", headers=bearer(keys["gen"])).json()
+    assert released["status"] == "released"
+    assert released["provenance"]["ledger_index"] is not None
+    assert released["output_text"]
+    events = client.get(f"/v1/generations/{generation['id']}/events", headers=bearer(keys["gen"]))
+    stages = [e["stage"] for e in events.json()["items"]]
+    assert stages[-3:] == ["review", "stamp", "ledger"]
+
+
+def test_rejection_blocks_with_reason(client: TestClient, keys: dict[str, str]) -> None:
+    generation = held_generation(client, keys)
+    task = task_of(client, keys, generation["id"])
+    client.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(keys["rev"]))
+    missing_reason = client.post(
+        f"/v1/reviews/{task['id']}/decision",
+        json={"decision": "reject"},
+        headers=bearer(keys["rev"]),
+    )
+    assert missing_reason.status_code == 422
+    unknown_reason = client.post(
+        f"/v1/reviews/{task['id']}/decision",
+        json={"decision": "reject", "reason_code": "vibes"},
+        headers=bearer(keys["rev"]),
+    )
+    assert unknown_reason.status_code == 422
+    rejected = client.post(
+        f"/v1/reviews/{task['id']}/decision",
+        json={"decision": "reject", "reason_code": "ad_law_absolute_term"},
+        headers=bearer(keys["rev"]),
+    )
+    assert rejected.status_code == 200
+    blocked = client.get(f"/v1/generations/{generation['id']}", headers=bearer(keys["gen"])).json()
+    assert blocked["status"] == "blocked"
+    assert "ad_law_absolute_term" in blocked["block_reason"]
+
+
+def test_deciding_unclaimed_or_foreign_tasks(client: TestClient, keys: dict[str, str]) -> None:
+    generation = held_generation(client, keys)
+    task = task_of(client, keys, generation["id"])
+    unclaimed = client.post(
+        f"/v1/reviews/{task['id']}/decision",
+        json={"decision": "approve"},
+        headers=bearer(keys["rev"]),
+    )
+    assert unclaimed.status_code == 409
+    foreign = client.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(keys["other"]))
+    assert foreign.status_code == 404
+    assert client.get("/v1/reviews", headers=bearer(keys["gen"])).status_code == 403
+
+
+def test_review_queue_metrics(client: TestClient, keys: dict[str, str]) -> None:
+    held_generation(client, keys)
+    metrics = client.get("/metrics").text
+    assert 'aigc_review_queue_depth{queue="ad_law"} 1.0' in metrics
+    assert 'aigc_review_queue_oldest_age_seconds{queue="ad_law"}' in metrics
