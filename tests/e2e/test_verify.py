@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from common.types import MediaType
 from gateway.runtime import Runtime
@@ -157,3 +158,85 @@ def test_hostile_uploads_are_4xx_and_the_worker_lives(server: str) -> None:
         assert response.status_code == status, (name, response.text)
         assert response.json()["error"]["message"]
     assert httpx.get(f"{server}/healthz", timeout=10).status_code == 200
+
+
+# --- through the gateway's own pipeline ----------------------------------------------------
+
+
+@pytest.fixture
+def gateway_server(runtime: Runtime) -> Iterator[str]:
+    """The wired runtime (stamper, ledger, watermarker) with its own verifier."""
+    from gateway.verification import build_verifier
+
+    runtime.verifier = build_verifier(runtime)  # type: ignore[attr-defined]  # lead adds it
+    app = app_with_verifier_of(runtime)
+    port = free_port()
+    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=instance.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not instance.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    instance.should_exit = True
+    thread.join(timeout=10)
+
+
+def app_with_verifier_of(runtime: Runtime) -> FastAPI:
+    from gateway.app import create_app
+    from gateway.routes import verify as verify_routes
+
+    app = create_app(runtime=runtime)
+    if "/v1/verify" not in {getattr(route, "path", None) for route in app.routes}:
+        app.include_router(verify_routes.router)
+    return app
+
+
+def test_pipeline_stamped_upload_and_generated_text_verify(
+    gateway_server: str, runtime: Runtime
+) -> None:
+    from gateway.models import Role
+    from tests.support.gateway import bearer, issue_key
+
+    headers = bearer(issue_key(runtime, "acme", Role.GENERATE))
+    photo = encode(sample_photo("astronaut", 512), "PNG")
+    created = httpx.post(
+        f"{gateway_server}/v1/stamp",
+        files={"file": ("photo.png", photo, "image/png")},
+        data={"meta": "{}"},
+        headers=headers,
+        timeout=120,
+    )
+    assert created.status_code == 201, created.text
+    generation = created.json()
+    assert generation["status"] == "released", generation
+    stamped = httpx.get(
+        f"{gateway_server}/v1/generations/{generation['id']}/content", headers=headers, timeout=60
+    ).content
+    body = verify_file(gateway_server, stamped, "stamped.png", "image/png")
+    assert (body["verdict"], body["generation_id"]) == ("verified", generation["id"])
+    assert [e["type"] for e in body["custody"]][-1] == "stamp"  # type: ignore[index]
+    for changed in (
+        strip_metadata(stamped, "PNG"),
+        strip_metadata(stamped, "JPEG", quality=75),
+        crop_fraction(stamped, 0.10),
+    ):
+        body = verify_file(gateway_server, changed, "changed", "application/octet-stream")
+        assert (body["verdict"], body["generation_id"]) == (
+            "verified_via_watermark",
+            generation["id"],
+        )
+    text = httpx.post(
+        f"{gateway_server}/v1/generations",
+        json={"kind": "text", "prompt": "为夏季新品写一句宣传语"},
+        headers=headers,
+        timeout=120,
+    ).json()
+    assert text["status"] == "released", text
+    content = httpx.get(
+        f"{gateway_server}/v1/generations/{text['id']}/content", headers=headers, timeout=60
+    )
+    body = httpx.post(
+        f"{gateway_server}/v1/verify", json={"text": content.content.decode("utf-8")}, timeout=60
+    ).json()
+    assert (body["verdict"], body["generation_id"]) == ("verified", text["id"])
