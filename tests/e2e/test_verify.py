@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -63,12 +64,12 @@ def server(runtime: Runtime, world: World) -> Iterator[str]:
     thread.join(timeout=10)
 
 
-def verify_file(base_url: str, data: bytes, name: str, media_type: str) -> dict[str, object]:
+def verify_file(base_url: str, data: bytes, name: str, media_type: str) -> dict[str, Any]:
     response = httpx.post(
         f"{base_url}/v1/verify", files={"file": (name, data, media_type)}, timeout=60
     )
     assert response.status_code == 200, response.text
-    body: dict[str, object] = response.json()
+    body: dict[str, Any] = response.json()
     return body
 
 
@@ -103,7 +104,7 @@ def test_every_image_verdict_over_http(server: str, world: World, tmp_path: Path
         for name, (data, media_type) in cases.items()
     }
     assert {name: (b["verdict"], b["generation_id"]) for name, b in seen.items()} == expected
-    assert seen["stripped"]["c2pa"] == seen["stripped"]["c2pa"] | {"recovered": True}  # type: ignore[operator]
+    assert seen["stripped"]["c2pa"] == seen["stripped"]["c2pa"] | {"recovered": True}
 
 
 def test_text_and_glb_over_http(server: str, world: World) -> None:
@@ -215,7 +216,7 @@ def test_pipeline_stamped_upload_and_generated_text_verify(
     ).content
     body = verify_file(gateway_server, stamped, "stamped.png", "image/png")
     assert (body["verdict"], body["generation_id"]) == ("verified", generation["id"])
-    assert [e["type"] for e in body["custody"]][-1] == "stamp"  # type: ignore[index]
+    assert [e["type"] for e in body["custody"]][-1] == "stamp"
     for changed in (
         strip_metadata(stamped, "PNG"),
         strip_metadata(stamped, "JPEG", quality=75),
