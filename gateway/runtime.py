@@ -141,6 +141,7 @@ def build_runtime(
     moderation = moderation or domains.moderation_port()
     stamping = stamping or domains.stamping_port()
     webhooks = TenantWebhooks(settings.webhooks, secrets)
+    webhooks.base_url = settings.public_base_url
     hooks = PipelineHooks(on_stage=metrics.observe_stage, on_final=webhooks.notify)
     # The review service resumes the pipeline on approval, and the pipeline enqueues
     # into the review service: the late-bound reference closes that loop.
@@ -181,6 +182,8 @@ def build_runtime(
 
 def _publish_review_metrics(metrics: GatewayMetrics, service: ReviewService) -> None:
     def refresh() -> None:
+        # Lapsed claims go back to pending (with their audit event) before counting.
+        service.expire_leases()
         for metric in service.queue_metrics():
             metrics.review_queue_depth.labels(metric.queue).set(metric.depth)
             metrics.review_oldest_age.labels(metric.queue).set(metric.oldest_age_s)

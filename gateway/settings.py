@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     content_producer: str = "aigc-gateway"
     execution: ExecutionMode = ExecutionMode.IN_PROCESS
     verify_public: bool = True
+    # /v1/ledger/* without a key (checkpoints and proofs hold hashes only); role audit
+    # otherwise.
+    ledger_public: bool = False
     public_base_url: str = ""  # prefix for artifact URLs; relative URLs when empty
     log_level: str = "INFO"
 

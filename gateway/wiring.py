@@ -7,6 +7,7 @@ command that needs only the database pays for nothing else.
 from __future__ import annotations
 
 import hmac
+import logging
 import threading
 from collections.abc import Callable
 from functools import cached_property, partial
@@ -24,9 +25,10 @@ from gateway.adapters.stamping import ProvenanceStamping
 from gateway.catalog import GeneratorCatalog
 from gateway.models import Generation
 from gateway.ports import LedgerPort, ReviewSummary
+from gateway.schemas import generation_public
 from gateway.secrets import load_or_create_secret
 from gateway.settings import Settings
-from gateway.webhooks import WebhookSender, WebhookSettings
+from gateway.webhooks import WebhookSender, WebhookSettings, validate_callback_url
 from generators.registry import GENERATORS, build_generator
 from ledger.anchor.anchorer import Anchorer
 from ledger.service import Ledger, open_ledger
@@ -35,6 +37,8 @@ from provenance.watermark import ImageWatermarker, build_watermarker
 from review_ui.service import ReviewService
 
 __all__ = ["DomainWiring", "SecretFiles", "TenantWebhooks"]
+
+log = logging.getLogger(__name__)
 
 
 class SecretFiles:
@@ -69,7 +73,10 @@ class TenantWebhooks:
         self.secrets = secrets
         self._senders: dict[str, WebhookSender] = {}
         self._lock = threading.Lock()
-        self.payload_of: Callable[[Generation], dict[str, Any]] = lambda g: {"id": g.id}
+        self.base_url = ""
+
+    def payload_of(self, generation: Generation) -> dict[str, Any]:
+        return generation_public(generation, self.base_url).model_dump(mode="json")
 
     def sender(self, tenant_id: str) -> WebhookSender:
         with self._lock:
@@ -78,13 +85,22 @@ class TenantWebhooks:
                 self._senders[tenant_id] = WebhookSender.from_settings(self.settings, secret)
             return self._senders[tenant_id]
 
+    def check_url(self, url: str | None) -> None:
+        """Refuse a callback URL at request time (422), not when the outcome is known."""
+        if url is not None:
+            validate_callback_url(url, allow_private_networks=self.settings.allow_private_networks)
+
     def notify(self, generation: Generation) -> None:
-        if generation.callback_url:
+        if not generation.callback_url:
+            return
+        try:
             self.sender(generation.tenant_id).send(
                 generation.callback_url,
                 f"generation.{generation.status}",
                 self.payload_of(generation),
             )
+        except Exception:  # a callback must never undo a finished generation
+            log.exception("could not queue the webhook of generation %s", generation.id)
 
     def close(self) -> None:
         with self._lock:

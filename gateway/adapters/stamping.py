@@ -90,8 +90,9 @@ class ProvenanceStamping:
             watermark_id=watermark,
             manifest_label=result.manifest_label,
             manifest_hash=result.manifest_hash,
-            # Images embed their manifest; only sidecars need storing apart.
-            manifest_bytes=None if result.manifest_embedded else result.manifest_bytes,
+            # Sidecars must be stored; embedded stores are kept too, so a stripped image
+            # matched through its watermark can still show its manifest.
+            manifest_bytes=result.manifest_bytes,
             implicit_label={"json": result.implicit_label} if result.implicit_label else None,
             steps=tuple(steps),
         )

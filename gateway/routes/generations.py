@@ -47,6 +47,7 @@ def create_generation(
 ) -> GenerationPublic:
     """Moderate the prompt, generate, moderate the output, then release, hold or block."""
     check_prompt_length(runtime, body.prompt)
+    runtime.webhooks.check_url(body.callback_url)
     policy = body.policy or tenant_policy(
         runtime.engine, principal.tenant_id, runtime.settings.default_policy
     )

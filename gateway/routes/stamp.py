@@ -110,6 +110,7 @@ def stamp(
 ) -> GenerationPublic:
     """Moderate → review → stamp → ledger content made elsewhere; answers like a generation."""
     parsed = _parse_meta(meta)
+    runtime.webhooks.check_url(parsed.callback_url)
     data = file.file.read()
     limits = runtime.settings.limits
     opened = open_media(

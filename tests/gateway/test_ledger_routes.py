@@ -1,0 +1,85 @@
+"""Ledger endpoints: signed checkpoint, entries, proofs that verify, access and bad input."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.models import Role
+from gateway.runtime import Runtime
+from ledger.checkpoint import NoteVerifier
+from ledger.verify import verify_inclusion
+from tests.support.gateway import bearer, issue_key
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def auditor(runtime: Runtime, client: TestClient) -> str:
+    writer = issue_key(runtime, "acme", Role.GENERATE)
+    for prompt in ("春装", "夏装", "秋装"):
+        response = client.post(
+            "/v1/generations", json={"kind": "text", "prompt": prompt}, headers=bearer(writer)
+        )
+        assert response.status_code == 201
+    return issue_key(runtime, "acme", Role.AUDIT)
+
+
+def test_checkpoint_is_a_signed_note_covering_every_append(
+    client: TestClient, auditor: str
+) -> None:
+    response = client.get("/v1/ledger/checkpoint", headers=bearer(auditor))
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    body, _, signatures = response.text.partition("\n\n")
+    origin, size, root = body.split("\n")
+    assert int(size) == 9  # generation, moderation, stamp per released generation
+    assert len(base64.b64decode(root)) == 32
+    assert signatures.startswith("— ")
+    key = client.get("/v1/ledger/key", headers=bearer(auditor)).json()
+    assert key["origin"] == origin
+    NoteVerifier.from_vkey(key["vkey"]).verify_checkpoint(response.text, origin=origin)
+
+
+def test_entries_and_inclusion_proofs_verify(client: TestClient, auditor: str) -> None:
+    entry = client.get("/v1/ledger/entries/4", headers=bearer(auditor)).json()
+    assert set(entry) == {"index", "leaf_hash", "leaf"}
+    assert "prompt" not in entry["leaf"]
+    proof = client.get(
+        "/v1/ledger/proofs/inclusion", params={"index": 4, "tree_size": 9}, headers=bearer(auditor)
+    ).json()
+    assert proof["encoding"] == "hex"
+    verify_inclusion(
+        entry["leaf_hash"], index=4, tree_size=9, proof=proof["hashes"], root=proof["root_hash"]
+    )
+    as_b64 = client.get(
+        "/v1/ledger/proofs/inclusion",
+        params={"index": 4, "tree_size": 9, "encoding": "base64"},
+        headers=bearer(auditor),
+    ).json()
+    assert [base64.b64decode(h).hex() for h in as_b64["hashes"]] == proof["hashes"]
+
+
+def test_consistency_proof(client: TestClient, auditor: str) -> None:
+    response = client.get(
+        "/v1/ledger/proofs/consistency", params={"first": 3, "second": 9}, headers=bearer(auditor)
+    )
+    assert response.status_code == 200
+    assert response.json()["hashes"]
+
+
+def test_bad_ledger_requests(client: TestClient, auditor: str) -> None:
+    assert client.get("/v1/ledger/entries/999", headers=bearer(auditor)).status_code == 404
+    beyond = client.get(
+        "/v1/ledger/proofs/inclusion", params={"index": 0, "tree_size": 99}, headers=bearer(auditor)
+    )
+    assert beyond.status_code == 400
+    assert client.get("/v1/ledger/entries/x", headers=bearer(auditor)).status_code == 422
+
+
+def test_ledger_needs_the_audit_role(client: TestClient, runtime: Runtime) -> None:
+    assert client.get("/v1/ledger/checkpoint").status_code == 401
+    generator = issue_key(runtime, "acme", Role.GENERATE)
+    assert client.get("/v1/ledger/checkpoint", headers=bearer(generator)).status_code == 403
