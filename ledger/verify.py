@@ -23,6 +23,7 @@ A proof bundle (``ledger prove INDEX``) is one JSON object::
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -57,8 +58,37 @@ _MAX_PROOF_HASHES = 64  # a log of fewer than 2**63 leaves never needs more
 
 
 def leaf_data(leaf: Mapping[str, Any]) -> bytes:
-    """The bytes a leaf hash covers: the RFC 8785 canonical JSON of the leaf object."""
+    """The bytes a leaf hash covers: the RFC 8785 canonical JSON of the leaf object.
+
+    Leaves hold only ASCII keys, strings, safe integers, booleans, nulls and one nested
+    object. For those, RFC 8785 equals ``json.dumps`` with sorted keys, no spaces and
+    no ASCII escaping (§3.2.2.2 escapes exactly what json escapes, lowercase ``\\u00xx``;
+    §3.2.3 UTF-16 key order equals code-point order for ASCII keys). That fast path is
+    ~10× quicker than the general serializer; anything else goes through ``rfc8785``.
+    """
+    if _is_plain(leaf, depth=0):
+        text = json.dumps(leaf, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: let rfc8785 refuse it with its own error
     return bytes(rfc8785.dumps(dict(leaf)))
+
+
+_MAX_SAFE_INTEGER = 2**53 - 1  # RFC 8785 §3.2.2.3 / I-JSON: larger integers are refused
+
+
+def _is_plain(value: object, *, depth: int) -> bool:
+    if value is None or isinstance(value, bool | str):
+        return True
+    if isinstance(value, int):
+        return -_MAX_SAFE_INTEGER <= value <= _MAX_SAFE_INTEGER
+    if isinstance(value, Mapping) and depth < 2:
+        return all(
+            isinstance(key, str) and key.isascii() and _is_plain(item, depth=depth + 1)
+            for key, item in value.items()
+        )
+    return False
 
 
 def leaf_hash_of(leaf: Mapping[str, Any]) -> bytes:

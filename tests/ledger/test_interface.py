@@ -6,6 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import rfc8785
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from common.errors import InvalidInputError, NotFoundError
 from ledger.interface import (
@@ -71,3 +74,39 @@ def test_errors_map_to_the_contracts_statuses() -> None:
     assert TreeSizeError.http_status == 400
     assert MalformedBundleError.http_status == 400
     assert EventType("review_decision") is EventType.REVIEW_DECISION
+
+
+_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.text()  # any Unicode, controls and non-BMP included
+)
+_keys = st.text(alphabet=st.characters(max_codepoint=127), max_size=8)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(leaf=st.dictionaries(_keys, _scalars | st.dictionaries(_keys, _scalars, max_size=4)))
+@example(leaf={"s": "\x00\x08\x1f\x7f\"\\/\u2028\u2029\U0001f600é中", "n": -(2**53) + 1})
+def test_fast_leaf_serialisation_is_rfc8785(leaf: dict[str, Any]) -> None:
+    try:
+        expected = bytes(rfc8785.dumps(leaf))
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            leaf_data(leaf)
+        return
+    assert leaf_data(leaf) == expected
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    [{"big": 2**60}, {"f": 1.5}, {"k": "\ud800"}, {"é": 1, "z": 2}, {"a": {"b": {"c": 1}}}],
+)
+def test_leaves_outside_the_fast_path_still_follow_rfc8785(leaf: dict[str, Any]) -> None:
+    try:
+        expected = bytes(rfc8785.dumps(leaf))
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(rfc8785.CanonicalizationError):
+            leaf_data(leaf)
+        return
+    assert leaf_data(leaf) == expected
