@@ -22,6 +22,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
+from pathlib import Path
 
 from moderation.interface import (
     Decision,
@@ -37,7 +38,7 @@ from moderation.interface import (
 )
 from moderation.lexicon import LexiconScanner, tenant_lexicon
 from moderation.pii import redact
-from moderation.policy import Policy
+from moderation.policy import Policy, load_policy
 from moderation.registry import build_image_scanner, build_scanner
 from moderation.settings import ModerationSettings
 from moderation.toxicity import DetoxifyScanner
@@ -101,6 +102,10 @@ class ModerationEngine:
         for name in policy.image_scanners:
             findings.extend(self._image_scanner(name).scan_image(data, tenant_images))
         return policy.decide(findings, direction)
+
+    def load_policy(self, name_or_path: str | Path) -> Policy:
+        """A policy by name (``settings.policy_dir`` first, then the shipped ones) or path."""
+        return load_policy(name_or_path, search_dir=self.settings.policy_dir)
 
     def redact(self, text: str) -> str:
         """The text with personal data replaced by ``[REDACTED:<type>]`` markers."""

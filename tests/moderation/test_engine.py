@@ -116,6 +116,19 @@ def test_a_megabyte_within_a_raised_limit_is_scanned_with_exact_spans(tmp_path: 
     assert finding.span == (len(text) - 2, len(text))
 
 
+def test_engine_loads_tenant_policies_from_its_policy_dir(tmp_path: Path) -> None:
+    source = load_policy("cn-marketing")
+    text = (Path(__file__).parents[2] / "moderation" / "policies" / "cn-marketing.yaml").read_text(
+        encoding="utf-8"
+    )
+    (tmp_path / "tenant-a.yaml").write_text(
+        text.replace("name: cn-marketing", "name: tenant-a"), encoding="utf-8"
+    )
+    engine = build_engine(ModerationSettings(policy_dir=tmp_path))
+    assert engine.load_policy("tenant-a").name == "tenant-a"
+    assert engine.load_policy("cn-marketing").version == source.version
+
+
 def test_redact(engine: ModerationEngine) -> None:
     assert engine.redact("打给13812345678") == "打给[REDACTED:cn_mobile]"
 
