@@ -220,6 +220,7 @@ class Signals:
     label_integrity_ok: bool | None  # ReservedCode1 against the content; None: not ours
     watermark_record_proven: bool  # watermark id → ledger stamp record, proof verified
     watermark_decoded: bool = False  # an id with a valid check value, record or not
+    watermark_unmatched: bool = False  # decoded, but no ledger record carries that id
     text_watermark_detected: bool = False
 
 
@@ -245,7 +246,7 @@ def decide(signals: Signals) -> tuple[Verdict, str]:
 def explain(reason: str, signals: Signals) -> Explanation:
     base = _REASONS[reason]
     extras: list[Explanation] = []
-    if signals.watermark_decoded and not signals.watermark_record_proven:
+    if signals.watermark_unmatched:
         extras.append(_WATERMARK_WITHOUT_RECORD)
     if signals.text_watermark_detected:
         extras.append(_TEXT_WATERMARK_HINT)
@@ -666,6 +667,7 @@ class Verifier:
             label_integrity_ok=implicit.reserved_code_ok if implicit and implicit.found else None,
             watermark_record_proven=wm_record.section.proof_ok,
             watermark_decoded=watermark.watermark_id is not None,
+            watermark_unmatched=_watermark_unmatched(watermark, record, wm_record),
             text_watermark_detected=watermark.method == "text_green_list" and watermark.present,
         )
         verdict, reason = decide(signals)
@@ -813,6 +815,17 @@ def _ledger_section(
         proof_ok=outcome.ok,
         detail=outcome.reason,
     )
+
+
+def _watermark_unmatched(watermark: WatermarkSection, *records: _Record) -> bool:
+    if watermark.watermark_id is None:
+        return False
+    decoded = parse_watermark_id(watermark.watermark_id)
+    for record in records:
+        leaf_id = (record.section.leaf or {}).get("watermark_id")
+        if isinstance(leaf_id, str) and parse_watermark_id(leaf_id) == decoded:
+            return False
+    return True
 
 
 def _exact_label(reading: ExplicitLabelReading) -> bool:

@@ -65,6 +65,7 @@ STRINGS: dict[str, dict[Language, str]] = {
     "source_type": {Language.ZH: "来源类型", Language.EN: "Source type"},
     "moderation": {Language.ZH: "审核策略", Language.EN: "Moderation"},
     "review": {Language.ZH: "人工审核", Language.EN: "Human review"},
+    "not_reviewed": {Language.ZH: "无需人工审核", Language.EN: "not needed"},
     "signed_by": {Language.ZH: "签发者", Language.EN: "Signed by"},
     "label_fields": {Language.ZH: "标识字段", Language.EN: "Label fields"},
     "other_language": {Language.ZH: "English", Language.EN: "中文"},
@@ -231,7 +232,8 @@ def _manifest_rows(t: Mapping[str, str], c2pa: Mapping[str, Any]) -> list[tuple[
         )
     review = ours.get("org.aigc-gateway.review")
     if review:
-        rows.append((t["review"], str(review.get("decision") or "—")))
+        decision = review.get("decision") if review.get("reviewed") else None
+        rows.append((t["review"], str(decision or t["not_reviewed"])))
     return rows
 
 

@@ -116,7 +116,7 @@ def test_every_verdict_is_reachable_and_explained_in_both_languages() -> None:
 
 
 def test_explanation_mentions_a_watermark_without_record() -> None:
-    text = explain("no_signal", signals(watermark_decoded=True))
+    text = explain("no_signal", signals(watermark_decoded=True, watermark_unmatched=True))
     assert "watermark" in text.en
     assert "水印" in text.zh
 
@@ -172,6 +172,7 @@ def test_stamped_image_is_verified_with_proof_and_custody(world: World, photo_pn
     assert body["implicit_label"]["reserved_code_ok"] is True
     assert body["explicit_label"]["found"] is True
     assert body["watermark"]["watermark_id"] == watermark_id_text(published.watermark_id)
+    assert "watermark" not in body["explanation"]["en"]  # the decoded id is the record's
 
 
 @pytest.mark.db
