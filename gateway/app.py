@@ -16,7 +16,16 @@ from fastapi import FastAPI
 
 from gateway.errors import install_error_handlers
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from gateway.routes import generations, keys, ledger, openai_compat, ops, reviews, stamp
+from gateway.routes import (
+    generations,
+    keys,
+    ledger,
+    moderation,
+    openai_compat,
+    ops,
+    reviews,
+    stamp,
+)
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 
@@ -52,7 +61,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    for module in (ops, generations, stamp, openai_compat, reviews, ledger, keys):
+    routers = (ops, generations, stamp, openai_compat, moderation, reviews, ledger, keys)
+    for module in routers:
         app.include_router(module.router)
     app.include_router(reviews.build_reviewer_pages(runtime))
     limits = runtime.settings.limits

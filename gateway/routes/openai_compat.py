@@ -8,6 +8,7 @@ with ``code: "content_policy_violation"``.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -195,6 +196,63 @@ def _stream_chunks(
         yield event({"content": piece}, None)
     yield event({}, finish_reason, usage=usage)
     yield "data: [DONE]\n\n"
+
+
+class ImageGenerationRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    prompt: str = Field(min_length=1)
+    model: str = "default"
+    n: int = Field(default=1, ge=1, le=4)
+    size: str = Field(default="512x512", pattern=r"^\d{2,5}x\d{2,5}$")
+    response_format: Literal["b64_json"] = "b64_json"
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    seed: int | None = None
+
+
+def _image_params(body: ImageGenerationRequest, index: int) -> dict[str, Any]:
+    width, height = (int(v) for v in body.size.split("x"))
+    params: dict[str, Any] = {"width": width, "height": height}
+    if body.seed is not None:
+        params["seed"] = body.seed + index  # n images from one seed: n different images
+    return params
+
+
+@router.post("/images/generations", summary="Image generation (OpenAI-compatible)")
+def image_generations(
+    body: ImageGenerationRequest, principal: Generator, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Each image is its own generation: moderated, stamped (label, watermark, C2PA) and
+    ledgered; ``data[i].b64_json`` is the stamped file, null while held for review."""
+    check_prompt_length(runtime, body.prompt)
+    policy = tenant_policy(runtime.engine, principal.tenant_id, runtime.settings.default_policy)
+    generator = body.model if runtime.catalog.kind_of(body.model) is ContentKind.IMAGE else None
+    generations = []
+    for index in range(body.n):
+        order = GenerationOrder(
+            tenant_id=principal.tenant_id,
+            kind=ContentKind.IMAGE,
+            prompt=body.prompt,
+            policy=policy,
+            actor=f"key:{principal.key_id}",
+            generator=generator,
+            params=_image_params(body, index),
+            output_format=body.output_format,
+        )
+        generation = runtime.pipeline.generate(order)
+        runtime.metrics.generations.labels(generation.kind, generation.status).inc()
+        _raise_if_blocked(generation)
+        generations.append(generation)
+    data = []
+    for generation in generations:
+        released = generation.status == "released" and generation.artifact_path
+        stamped = runtime.store.read(generation.artifact_path or "") if released else None
+        data.append({"b64_json": base64.b64encode(stamped).decode() if stamped else None})
+    return {
+        "created": int(time.time()),
+        "data": data,
+        "aigc": [_aigc_field(runtime, g) for g in generations],
+    }
 
 
 @router.get("/models", summary="Configured generators (OpenAI-compatible)")

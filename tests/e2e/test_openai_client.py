@@ -52,7 +52,7 @@ def test_chat_completion_stream(live_server: LiveServer) -> None:
 
 def test_models_lists_configured_generators(live_server: LiveServer) -> None:
     models = sdk(live_server).models.list()
-    assert [m.id for m in models.data] == ["echo-text"]
+    assert [m.id for m in models.data] == ["echo-text", "fake-3d", "fake-image"]
 
 
 def test_sdk_sees_auth_errors(live_server: LiveServer) -> None:

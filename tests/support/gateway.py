@@ -16,14 +16,28 @@ from gateway.db import session_scope
 from gateway.models import Role
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
+from generators.fake import FakeImageGenerator, FakeModel3DGenerator
 from tests.support.fakes import EchoTextGenerator
 
 
 def fake_catalog() -> GeneratorCatalog:
+    """Deterministic generators of every kind, no model needed."""
     return GeneratorCatalog(
-        {"echo-text": EchoTextGenerator},
-        {ContentKind.TEXT: "echo-text"},
-        {"echo-text": ContentKind.TEXT},
+        {
+            "echo-text": EchoTextGenerator,
+            "fake-image": FakeImageGenerator,
+            "fake-3d": FakeModel3DGenerator,
+        },
+        {
+            ContentKind.TEXT: "echo-text",
+            ContentKind.IMAGE: "fake-image",
+            ContentKind.MODEL3D: "fake-3d",
+        },
+        {
+            "echo-text": ContentKind.TEXT,
+            "fake-image": ContentKind.IMAGE,
+            "fake-3d": ContentKind.MODEL3D,
+        },
     )
 
 

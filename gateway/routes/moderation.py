@@ -1,0 +1,138 @@
+"""Moderation over HTTP: OpenAI's ``/v1/moderations`` and the tenant's brand lists and
+image registry (banned terms, competitor names, product names; banned or protected images).
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.encoders import jsonable_encoder
+from pydantic import BaseModel, ConfigDict, Field
+
+from common.errors import ConfigurationError, InvalidInputError, UnsupportedMediaTypeError
+from common.types import ContentKind, MediaType
+from gateway.adapters.moderation import EngineModeration
+from gateway.auth import Principal
+from gateway.deps import RuntimeDep, require
+from gateway.models import Role
+from gateway.ports import CheckedContent, Direction
+from gateway.queries import tenant_policy
+from gateway.runtime import Runtime
+from moderation.models import BrandTermKind, ImageEntryKind
+from moderation.openai_shape import to_openai_moderation
+from provenance.media import IMAGE_TYPES, open_media
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1", tags=["moderation"])
+
+Generator = Annotated[Principal, Depends(require(Role.GENERATE))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+
+_MAX_INPUTS = 32
+
+
+class ModerationRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # OpenAI clients may send more
+
+    input: str | list[str] = Field(description="One text or up to 32 texts.")
+    model: str = "default"
+
+
+class TermCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: BrandTermKind
+    term: str = Field(min_length=1, max_length=200)
+
+
+def _engine_of(runtime: Runtime) -> EngineModeration:
+    if not isinstance(runtime.moderation, EngineModeration):
+        raise ConfigurationError("this gateway runs without the moderation engine")
+    return runtime.moderation
+
+
+def _inputs(body: ModerationRequest, runtime: Runtime) -> list[str]:
+    texts = [body.input] if isinstance(body.input, str) else body.input
+    if not texts or len(texts) > _MAX_INPUTS:
+        raise InvalidInputError(f"input must hold 1 to {_MAX_INPUTS} texts")
+    limit = runtime.settings.limits.max_prompt_chars * 4
+    for text in texts:
+        if len(text) > limit:
+            raise InvalidInputError(f"an input has {len(text)} characters; the limit is {limit}")
+    return texts
+
+
+@router.post("/moderations", summary="Moderate text (OpenAI-compatible, with our findings)")
+def moderations(body: ModerationRequest, principal: Generator, runtime: RuntimeDep) -> Any:
+    """``flagged`` is true when the tenant's policy would send the text to review or block
+    it — by the input (prompt) scanners or the output scanners, whatever the category."""
+    engine = _engine_of(runtime)
+    policy = engine.policy(
+        tenant_policy(runtime.engine, principal.tenant_id, runtime.settings.default_policy)
+    )
+    results = []
+    for text in _inputs(body, runtime):
+        content = CheckedContent(kind=ContentKind.TEXT, text=text)
+        decided_in = engine.decide(content, Direction.INPUT, policy, principal.tenant_id)
+        decided_out = engine.decide(content, Direction.OUTPUT, policy, principal.tenant_id)
+        results.append(to_openai_moderation(decided_in, decided_out))
+    return {"id": f"modr-{secrets.token_hex(12)}", "model": policy.name, "results": results}
+
+
+@router.get("/moderation/terms", summary="The tenant's brand lists")
+def list_terms(
+    principal: Admin, runtime: RuntimeDep, kind: BrandTermKind | None = None
+) -> dict[str, Any]:
+    terms = _engine_of(runtime).brand_lists.list_terms(principal.tenant_id, kind)
+    return {"items": [jsonable_encoder(asdict(t)) for t in terms], "next_cursor": None}
+
+
+@router.post(
+    "/moderation/terms", status_code=201, summary="Add a banned, competitor or product term"
+)
+def add_term(body: TermCreate, principal: Admin, runtime: RuntimeDep) -> dict[str, Any]:
+    term = _engine_of(runtime).brand_lists.add_term(principal.tenant_id, body.kind, body.term)
+    return jsonable_encoder(asdict(term))  # type: ignore[no-any-return]
+
+
+@router.delete("/moderation/terms/{term_id}", status_code=204, summary="Remove a term")
+def remove_term(term_id: int, principal: Admin, runtime: RuntimeDep) -> None:
+    _engine_of(runtime).brand_lists.remove_term(principal.tenant_id, term_id)
+
+
+@router.get("/moderation/images", summary="The tenant's registered images (hashes only)")
+def list_images(principal: Admin, runtime: RuntimeDep) -> dict[str, Any]:
+    images = _engine_of(runtime).images.list_images(principal.tenant_id)
+    return {"items": [jsonable_encoder(asdict(i)) for i in images], "next_cursor": None}
+
+
+@router.post("/moderation/images", status_code=201, summary="Register a banned or protected image")
+def add_image(
+    principal: Admin,
+    runtime: RuntimeDep,
+    file: Annotated[UploadFile, File(description="PNG, JPEG or WebP.")],
+    kind: Annotated[Literal["banned", "protected", "rejected"], Form()] = "banned",
+    label: Annotated[str, Form(max_length=200)] = "",
+) -> dict[str, Any]:
+    data = file.file.read()
+    limits = runtime.settings.limits
+    opened = open_media(
+        data, None, max_bytes=limits.max_upload_bytes, max_image_pixels=limits.max_image_pixels
+    )
+    if opened.media_type not in IMAGE_TYPES:
+        raise UnsupportedMediaTypeError(
+            f"only images can be registered, not {MediaType(opened.media_type).value}"
+        )
+    entry = _engine_of(runtime).images.add_image(
+        principal.tenant_id, data, ImageEntryKind(kind), label
+    )
+    return jsonable_encoder(asdict(entry))  # type: ignore[no-any-return]
+
+
+@router.delete("/moderation/images/{image_id}", status_code=204, summary="Unregister an image")
+def remove_image(image_id: int, principal: Admin, runtime: RuntimeDep) -> None:
+    _engine_of(runtime).images.remove_image(principal.tenant_id, image_id)
