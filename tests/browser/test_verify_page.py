@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
 from common.types import ContentKind
 from gateway.models import Role
@@ -148,9 +148,8 @@ def test_chinese_page_with_pasted_text_and_no_javascript(browser: Browser, base_
 def test_a_broken_file_shows_the_reason(browser: Browser, base_url: str) -> None:
     page = browser.new_page()
     page.goto(f"{base_url}/verify?lang=en")
-    page.set_input_files(
-        "#file-input", files=[{"name": "x.png", "mimeType": "image/png", "buffer": b"\x00" * 64}]
-    )
+    junk = FilePayload(name="x.png", mimeType="image/png", buffer=b"\x00" * 64)
+    page.set_input_files("#file-input", files=[junk])
     page.click("#submit")
     expect(page.locator("#error")).to_contain_text("unsupported_media_type")
     page.close()
