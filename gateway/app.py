@@ -25,6 +25,7 @@ from gateway.routes import (
     ops,
     reviews,
     stamp,
+    verify,
 )
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
@@ -61,7 +62,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    routers = (ops, generations, stamp, openai_compat, moderation, reviews, ledger, keys)
+    routers = (ops, generations, stamp, openai_compat, moderation, reviews, ledger, verify, keys)
     for module in routers:
         app.include_router(module.router)
     app.include_router(reviews.build_reviewer_pages(runtime))

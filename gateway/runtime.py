@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy.engine import Engine
 from sqlmodel import select
@@ -35,6 +37,9 @@ from ledger.service import Ledger
 from provenance.stamper import Stamper
 from provenance.watermark import ImageWatermarker
 from review_ui.service import ReviewService
+
+if TYPE_CHECKING:
+    from gateway.verification import Verifier
 
 __all__ = ["ADMIN_TENANT", "Runtime", "build_runtime"]
 
@@ -80,6 +85,13 @@ class Runtime:
     @property
     def stamper(self) -> Stamper:
         return self.domains.stamper
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        """Checks every provenance signal of a file or text (``POST /v1/verify``)."""
+        from gateway.verification import build_verifier
+
+        return build_verifier(self)
 
     def start(self) -> None:
         """Create directories, apply migrations, issue the first admin key, start anchoring."""
