@@ -32,6 +32,7 @@ __all__ = [
     "luminance",
     "rescale",
     "resize",
+    "small_luminance",
     "split_image",
     "texture_mask",
     "tile_over",
@@ -39,21 +40,42 @@ __all__ = [
 ]
 
 
+# Modes handed back as they came; others come back as their nearest of these
+# (palette → RGB/RGBA: re-quantising would erase the mark; 1/I/F → L).
+_KEPT_MODES = frozenset({"RGB", "RGBA", "L", "LA", "CMYK"})
+_GREY_MODES = frozenset({"L", "LA", "1", "I", "I;16", "I;16B", "I;16L", "F"})
+
+
 def split_image(image: Image.Image) -> tuple[NDArray[np.uint8], Image.Image | None, str]:
-    """Colour pixels as an H x W x C uint8 array (C = 1 or 3), the alpha band, the mode."""
-    mode = image.mode
+    """Colour pixels as an H x W x C uint8 array (C = 1 or 3), the alpha band, the mode
+    the marked image should have."""
+    if image.mode in ("P", "PA"):
+        image = image.convert("RGBA" if _has_transparency(image) else "RGB")
     alpha = image.getchannel("A") if "A" in image.getbands() else None
-    if mode in ("L", "LA", "I;16", "I", "F", "1"):
-        return np.asarray(image.convert("L"))[..., None], alpha, mode
-    return np.asarray(image.convert("RGB")), alpha, mode
+    grey = image.mode in _GREY_MODES
+    mode = image.mode if image.mode in _KEPT_MODES else ("L" if grey else "RGB")
+    if alpha is not None and mode in ("L", "RGB"):
+        mode += "A"
+    pixels = np.asarray(image.convert("L"))[..., None] if grey else np.asarray(image.convert("RGB"))
+    return pixels, alpha, mode
 
 
-def join_image(pixels: NDArray[np.uint8], alpha: Image.Image | None, mode: str) -> Image.Image:
-    """Inverse of :func:`split_image`: the same mode, the original alpha band."""
+def _has_transparency(image: Image.Image) -> bool:
+    return image.mode == "PA" or "transparency" in image.info
+
+
+def join_image(
+    pixels: NDArray[np.uint8], alpha: Image.Image | None, mode: str, *, like: Image.Image
+) -> Image.Image:
+    """Inverse of :func:`split_image`: the mode, the alpha band and the ICC profile."""
     base = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
     if alpha is not None:
         base.putalpha(alpha)
-    return base if base.mode == mode else base.convert(mode)
+    if base.mode != mode:
+        base = base.convert(mode)
+    if "icc_profile" in like.info:
+        base.info["icc_profile"] = like.info["icc_profile"]
+    return base
 
 
 def luminance(pixels: NDArray[np.uint8]) -> FloatArray:
@@ -63,6 +85,20 @@ def luminance(pixels: NDArray[np.uint8]) -> FloatArray:
     weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
     result: FloatArray = pixels.astype(np.float32) @ weights
     return result
+
+
+def small_luminance(pixels: NDArray[np.uint8], size: tuple[int, int]) -> FloatArray:
+    """Luminance at the canonical ``size``: resizing colour first is cheaper and, both
+    being linear, the same up to 8-bit rounding."""
+    import cv2
+
+    if (pixels.shape[1], pixels.shape[0]) != size:
+        shrinking = size[0] < pixels.shape[1]
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        pixels = cv2.resize(pixels, size, interpolation=interpolation)
+        if pixels.ndim == 2:
+            pixels = pixels[..., None]
+    return luminance(pixels)
 
 
 def canonical_size(width: int, height: int, canonical_side_px: int) -> tuple[int, int]:

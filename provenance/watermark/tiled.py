@@ -141,13 +141,16 @@ class TiledWatermarker:
         _require_min_size(image)
         pixels, alpha, mode = imaging.split_image(image)
         codeword = _plain_codeword(watermark_id) ^ self._layout.scramble
-        residual = self._residual(imaging.luminance(pixels), codeword)
-        marked = np.clip(pixels.astype(np.float32) + residual[..., None], 0, 255)
-        return imaging.join_image(np.rint(marked).astype(np.uint8), alpha, mode)
+        residual = self._residual(pixels, codeword)
+        # Same luminance offset on R, G and B: chroma is untouched. Rounding the residual
+        # first equals rounding the sum (pixels are integers) and keeps memory at 2 bytes.
+        offset = np.rint(residual).astype(np.int16)[..., None]
+        marked = np.clip(pixels.astype(np.int16) + offset, 0, 255).astype(np.uint8)
+        return imaging.join_image(marked, alpha, mode, like=image)
 
-    def _residual(self, luminance: FloatArray, codeword: int) -> FloatArray:
-        height, width = luminance.shape
-        small = imaging.resize(luminance, self._canonical_size(width, height))
+    def _residual(self, pixels: NDArray[np.uint8], codeword: int) -> FloatArray:
+        height, width = pixels.shape[:2]
+        small = imaging.small_luminance(pixels, self._canonical_size(width, height))
         mask = imaging.texture_mask(small)
         if self._params.informed:
             pattern = self._informed_pattern(small, mask, codeword)
@@ -204,7 +207,7 @@ class TiledWatermarker:
         pixels, _, _ = imaging.split_image(image)
         if min(pixels.shape[:2]) < self._params.tile_px // 2:
             return
-        small = imaging.resize(imaging.luminance(pixels), self._canonical_size(*image.size))
+        small = imaging.small_luminance(pixels, self._canonical_size(*image.size))
         whitened = imaging.whiten(small, self._params.whiten_sigma_px)
         for folded, alignment in self._alignments(small, whitened):
             aligned = np.roll(folded, (-alignment.offset[0], -alignment.offset[1]), axis=(0, 1))

@@ -166,3 +166,37 @@ def test_flat_images_read_as_absent(watermarker: ImageWatermarker, colour: str) 
 def test_a_marked_flat_image_still_carries_the_id(watermarker: ImageWatermarker) -> None:
     marked = watermarker.embed(Image.new("RGB", (512, 512), (200, 180, 160)), WATERMARK_ID)
     assert watermarker.detect(reencoded(marked, "JPEG", 75)).watermark_id == WATERMARK_ID
+
+
+@pytest.mark.parametrize(
+    ("source_mode", "marked_mode"),
+    [("LA", "LA"), ("CMYK", "CMYK"), ("P", "RGB"), ("I;16", "L")],
+)
+def test_other_modes_come_back_in_their_nearest_kept_mode(
+    watermarker: ImageWatermarker, source_mode: str, marked_mode: str
+) -> None:
+    source = sample_photo("astronaut.png").convert(source_mode)
+    marked = watermarker.embed(source, WATERMARK_ID)
+    assert marked.mode == marked_mode
+    assert marked.size == source.size
+    assert watermarker.detect(marked).watermark_id == WATERMARK_ID
+
+
+def test_a_transparent_palette_image_keeps_its_transparency(
+    watermarker: ImageWatermarker,
+) -> None:
+    palette = sample_photo("astronaut.png").convert("P")
+    palette.info["transparency"] = 0
+    marked = watermarker.embed(palette, WATERMARK_ID)
+    assert marked.mode == "RGBA"
+    expected_alpha = palette.convert("RGBA").getchannel("A")
+    assert marked.getchannel("A").tobytes() == expected_alpha.tobytes()
+
+
+def test_the_icc_profile_is_kept(watermarker: ImageWatermarker, photo: Image.Image) -> None:
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    tagged = photo.copy()
+    tagged.info["icc_profile"] = profile
+    assert watermarker.embed(tagged, WATERMARK_ID).info["icc_profile"] == profile
