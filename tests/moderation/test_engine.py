@@ -190,3 +190,29 @@ def test_other_images_do_not_match(
             encode(photos[name]), Direction.OUTPUT, cn_policy, tenant_images=registry
         )
         assert decision.action is Action.ALLOW
+
+
+def test_the_policy_chooses_the_scanners(tmp_path: Path) -> None:
+    path = tmp_path / "pii-only.yaml"
+    path.write_text(
+        "name: pii-only\nscanners: {input: [pii], output: [pii]}\n"
+        "rules:\n  - {id: all, categories: ['*'], clause: test, thresholds: "
+        "[{min_score: 0.5, action: block}]}\n",
+        encoding="utf-8",
+    )
+    engine = build_engine(ModerationSettings())
+    decision = engine.moderate_text("最佳，你是傻逼", Direction.INPUT, load_policy(path))
+    assert decision.action is Action.ALLOW  # neither lexicon nor toxicity ran
+
+
+def test_an_unknown_scanner_lists_the_known_ones(tmp_path: Path) -> None:
+    path = tmp_path / "typo.yaml"
+    path.write_text(
+        "name: typo\nscanners: {input: [lexicon, piii], output: [pii]}\n"
+        "rules:\n  - {id: all, categories: ['*'], clause: test, thresholds: "
+        "[{min_score: 0.5, action: block}]}\n",
+        encoding="utf-8",
+    )
+    engine = build_engine(ModerationSettings())
+    with pytest.raises(UnknownScannerError, match="known: bias, detoxify, lexicon, pii"):
+        engine.warm_up(load_policy(path))

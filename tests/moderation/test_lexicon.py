@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moderation import PolicyError, TenantLists
 from moderation.lexicon import LexiconScanner, lexicon_paths, load_lexicon, tenant_lexicon
@@ -13,6 +15,15 @@ from moderation.settings import ModerationSettings
 
 @pytest.fixture(scope="module")
 def scanner() -> LexiconScanner:
+    return shipped_scanner()
+
+
+@pytest.fixture(scope="module")
+def lexicon_scanner() -> LexiconScanner:
+    return shipped_scanner()
+
+
+def shipped_scanner() -> LexiconScanner:
     directory = ModerationSettings().lexicon_dir_resolved
     return LexiconScanner("lexicon", [load_lexicon(path) for path in lexicon_paths(directory)])
 
@@ -137,3 +148,20 @@ def test_malformed_lexicon_names_file_and_line(tmp_path: Path) -> None:
     )
     with pytest.raises(PolicyError, match=r"broken\.yaml:7: 'score'"):
         load_lexicon(path)
+
+
+SEPARATORS = [" ", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "*", "-", "·", "\u3000"]
+
+
+@given(
+    st.lists(st.sampled_from(SEPARATORS), min_size=1, max_size=3),
+    st.sampled_from(["最佳", "顶级", "傻逼"]),
+)
+@settings(max_examples=60, deadline=None)
+def test_any_separator_inside_a_term_still_matches_with_its_original_span(
+    lexicon_scanner: LexiconScanner, separators: list[str], term: str
+) -> None:
+    evasion = term[0] + "".join(separators) + term[1:]
+    text = f"这是{evasion}的"
+    spans = {finding.span for finding in lexicon_scanner.scan(text)}
+    assert (2, 2 + len(evasion)) in spans
