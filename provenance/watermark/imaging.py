@@ -95,9 +95,9 @@ def small_luminance(pixels: NDArray[np.uint8], size: tuple[int, int]) -> FloatAr
     if (pixels.shape[1], pixels.shape[0]) != size:
         shrinking = size[0] < pixels.shape[1]
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        pixels = cv2.resize(pixels, size, interpolation=interpolation)
-        if pixels.ndim == 2:
-            pixels = pixels[..., None]
+        resized = np.asarray(cv2.resize(pixels, size, interpolation=interpolation), np.uint8)
+        # OpenCV drops a single channel's axis.
+        pixels = resized[..., None] if resized.ndim == 2 else resized
     return luminance(pixels)
 
 
