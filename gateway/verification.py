@@ -341,7 +341,11 @@ class SignalReaders(Protocol):
         self, data: bytes, media_type: MediaType, sidecar: bytes | None
     ) -> C2paReading: ...
 
-    def read_implicit_label(self, data: bytes, media_type: MediaType) -> ImplicitLabelReading: ...
+    def read_implicit_label(
+        self, data: bytes, media_type: MediaType, response_label: str | None = None
+    ) -> ImplicitLabelReading:
+        """``response_label``: plain text's label, which travels beside the content."""
+        ...
 
     def check_explicit_label(self, media: OpenedMedia, data: bytes) -> ExplicitLabelReading: ...
 
@@ -649,7 +653,7 @@ class Verifier:
         sha256 = hashlib.sha256(data).hexdigest()
         stored = self.catalog.by_sha256(sha256) if self.catalog else None
         c2pa = self._read_c2pa(data, media, sidecar, stored)
-        implicit = self._read_implicit(data, media)
+        implicit = self._read_implicit(data, media, stored)
         explicit = self.readers.check_explicit_label(media, data)
         watermark = self._read_watermark(media)
         record = self._record_for_content(sha256, c2pa)
@@ -702,10 +706,16 @@ class Verifier:
             return _ABSENT_C2PA
         return self.readers.read_c2pa(data, media.media_type, sidecar)
 
-    def _read_implicit(self, data: bytes, media: OpenedMedia) -> ImplicitLabelReading | None:
-        if media.media_type is MediaType.TEXT:
-            return None  # plain text keeps its GB 45438 label outside the content
-        return self.readers.read_implicit_label(data, media.media_type)
+    def _read_implicit(
+        self, data: bytes, media: OpenedMedia, stored: StoredArtifact | None
+    ) -> ImplicitLabelReading | None:
+        if media.media_type is not MediaType.TEXT:
+            return self.readers.read_implicit_label(data, media.media_type)
+        # Plain text keeps its GB 45438 label beside the content (the API response); we can
+        # check the one we issued when the exact text is ours.
+        if stored is None or stored.implicit_label is None:
+            return None
+        return self.readers.read_implicit_label(data, media.media_type, stored.implicit_label)
 
     def _read_watermark(self, media: OpenedMedia) -> WatermarkSection:
         if media.image is not None:
@@ -926,10 +936,14 @@ class ProvenanceSignalReaders:
 
         return read_c2pa(data, media_type, sidecar, trust_anchors_pem=self.trust_anchors_pem)
 
-    def read_implicit_label(self, data: bytes, media_type: MediaType) -> ImplicitLabelReading:
+    def read_implicit_label(
+        self, data: bytes, media_type: MediaType, response_label: str | None = None
+    ) -> ImplicitLabelReading:
         from provenance.readback import read_implicit_label
 
-        return read_implicit_label(data, media_type, max_image_pixels=self.max_image_pixels)
+        return read_implicit_label(
+            data, media_type, response_label, max_image_pixels=self.max_image_pixels
+        )
 
     def check_explicit_label(self, media: OpenedMedia, data: bytes) -> ExplicitLabelReading:
         from provenance.labels import check_image_label

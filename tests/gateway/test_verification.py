@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from provenance.interface import (
     UnsupportedMediaError,
 )
 from provenance.settings import ProvenanceSettings
+from provenance.text_watermark import TextWatermarkReading
 from tests.gateway.test_verification_world import (
     World,
     build_world,
@@ -261,6 +263,8 @@ def test_text_exact_match_is_verified_edited_label_only_plain_unknown(world: Wor
     assert exact.verdict is Verdict.VERIFIED, exact.to_dict()["explanation"]
     assert exact.generation_id == published.generation_id
     assert exact.c2pa.state is C2paState.TRUSTED
+    assert exact.implicit_label is not None
+    assert exact.implicit_label.reserved_code_ok is True  # the label we issued beside it
     edited = world.verifier.verify_text(text.replace("限时", "今日"))
     assert edited.verdict is Verdict.LABELED_ONLY
     assert edited.explicit_label is not None
@@ -337,3 +341,41 @@ def test_image_bytes_of_another_type_are_refused() -> None:
         verifier.verify_file(png, "image/jpeg")
     assert verifier.verify_file(png, "application/octet-stream").verdict is Verdict.UNKNOWN
     assert Image.open(io.BytesIO(png)).size == (64, 64)
+
+
+@pytest.mark.db
+def test_markdown_front_matter_label_is_checked(world: World) -> None:
+    published = world.publish("# 新品\n\n限时优惠。\n".encode(), MediaType.MARKDOWN)
+    text = published.data.decode("utf-8")
+    assert text.startswith("---")
+    exact = world.verifier.verify_text(text)
+    assert exact.verdict is Verdict.VERIFIED, exact.to_dict()["explanation"]
+    assert exact.implicit_label is not None
+    assert exact.implicit_label.fields["ProduceID"] == published.generation_id
+    edited = world.verifier.verify_text(text.replace("限时", "今日"))
+    assert edited.verdict is Verdict.TAMPERED
+    assert edited.reason == "label_mismatch"
+
+
+class FixedTextDetector:
+    """A ``TextWatermarkDetector`` fake answering a fixed z-score."""
+
+    def __init__(self, z_score: float) -> None:
+        self.z_score = z_score
+
+    def detect(self, text: str) -> TextWatermarkReading | None:
+        p_value = 0.5 * math.erfc(self.z_score / math.sqrt(2))
+        return TextWatermarkReading(self.z_score, p_value, 120, 0.6, self.z_score >= 4.0)
+
+
+def test_text_watermark_is_reported_and_explained() -> None:
+    verifier = Verifier(ProvenanceSignalReaders(None, None, FixedTextDetector(6.5)), None, None)
+    report = verifier.verify_text("这是一段没有标识的文字，但带有统计水印。")
+    body = report.to_dict()
+    assert body["watermark"]["method"] == "text_green_list"
+    assert body["watermark"]["present"] is True
+    assert body["watermark"]["z_score"] == 6.5
+    assert report.verdict is Verdict.UNKNOWN
+    assert "statistical watermark" in report.explanation.en
+    quiet = Verifier(ProvenanceSignalReaders(None, None, FixedTextDetector(0.4)), None, None)
+    assert quiet.verify_text("普通文字。").to_dict()["watermark"]["present"] is False
