@@ -213,15 +213,22 @@ class EventRecord:
         }
 
     @classmethod
+    def from_mapping(cls, fields: Mapping[str, Any]) -> EventRecord:
+        """Build a record from a plain mapping (the pipeline's dict); unknown keys are refused."""
+        unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise InvalidEventError(f"unknown event fields: {', '.join(unknown)}")
+        try:
+            return cls(**fields)
+        except TypeError as exc:  # a required field is missing
+            raise InvalidEventError(f"incomplete event: {exc}") from exc
+
+    @classmethod
     def from_leaf(cls, leaf: Mapping[str, Any]) -> EventRecord:
         """Rebuild a record from a leaf object; raise ``InvalidEventError`` if malformed."""
         if leaf.get("v") != LEAF_SCHEMA_VERSION:
             raise InvalidEventError(f"unsupported leaf schema version {leaf.get('v')!r}")
-        fields = {key: value for key, value in leaf.items() if key != "v"}
-        try:
-            return cls(**fields)
-        except TypeError as exc:
-            raise InvalidEventError(f"leaf has unexpected fields: {exc}") from exc
+        return cls.from_mapping({key: value for key, value in leaf.items() if key != "v"})
 
 
 def _event_type(value: object) -> EventType:

@@ -87,7 +87,7 @@ _keys = st.text(alphabet=st.characters(max_codepoint=127), max_size=8)
 
 @settings(max_examples=300, deadline=None, database=None)
 @given(leaf=st.dictionaries(_keys, _scalars | st.dictionaries(_keys, _scalars, max_size=4)))
-@example(leaf={"s": "\x00\x08\x1f\x7f\"\\/\u2028\u2029\U0001f600é中", "n": -(2**53) + 1})
+@example(leaf={"s": '\x00\x08\x1f\x7f"\\/\u2028\u2029\U0001f600é中', "n": -(2**53) + 1})
 def test_fast_leaf_serialisation_is_rfc8785(leaf: dict[str, Any]) -> None:
     try:
         expected = bytes(rfc8785.dumps(leaf))
@@ -110,3 +110,26 @@ def test_leaves_outside_the_fast_path_still_follow_rfc8785(leaf: dict[str, Any])
             leaf_data(leaf)
         return
     assert leaf_data(leaf) == expected
+
+
+def test_from_mapping_accepts_the_pipeline_dict_and_refuses_strays() -> None:
+    fields = {
+        "type": "review_decision",
+        "generation_id": "gen_1",
+        "tenant": "acme",
+        "actor": "reviewer-7",
+        "time": "2026-11-23T11:00:00.123456Z",
+        "artifact_sha256": "ab" * 32,
+        "manifest_hash": None,
+        "watermark_id": None,
+        "decision": "approve",
+        "policy_version": "cn-marketing@1",
+        "previous_leaf_hash": "cd" * 32,
+        "attrs": {"reason_code": "", "reviewers": "reviewer-7"},
+    }
+    record = EventRecord.from_mapping(fields)
+    assert record.type is EventType.REVIEW_DECISION
+    with pytest.raises(InvalidEventError, match="prompt"):
+        EventRecord.from_mapping({**fields, "prompt": "新品上市"})
+    with pytest.raises(InvalidEventError, match="incomplete"):
+        EventRecord.from_mapping({"type": "stamp"})
