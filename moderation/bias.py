@@ -130,13 +130,11 @@ def _finding(category: str, match: re.Match[str]) -> Finding:
 def _without_duplicates(findings: list[Finding]) -> list[Finding]:
     """One finding per (category, overlapping span): a lexicon and a regex may both fire."""
     kept: list[Finding] = []
+    last_end: dict[str, int] = {}  # per category, the end of the last kept span
     for finding in sorted(findings, key=lambda f: (f.span or (0, 0), -f.score)):
-        if not any(_same_place(finding, other) for other in kept):
-            kept.append(finding)
-    return kept
-
-
-def _same_place(first: Finding, second: Finding) -> bool:
-    if first.category != second.category or first.span is None or second.span is None:
-        return False
-    return first.span[0] < second.span[1] and second.span[0] < first.span[1]
+        span = finding.span or (0, 0)
+        if span[0] < last_end.get(finding.category, -1):
+            continue
+        kept.append(finding)
+        last_end[finding.category] = max(span[1], last_end.get(finding.category, -1))
+    return sorted(kept, key=lambda f: f.span or (0, 0))

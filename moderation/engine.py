@@ -84,7 +84,8 @@ class ModerationEngine:
         for scanner in self._pipeline(policy, direction, tenant_lists):
             for findings, more in zip(per_text, scanner.scan_many(decoded), strict=True):
                 findings.extend(more)
-        return [policy.decide(findings, direction) for findings in per_text]
+        cap = self.settings.max_findings_per_category
+        return [policy.decide(_capped(findings, cap), direction) for findings in per_text]
 
     def moderate_image(
         self,
@@ -101,7 +102,7 @@ class ModerationEngine:
         findings: list[Finding] = []
         for name in policy.image_scanners:
             findings.extend(self._image_scanner(name).scan_image(data, tenant_images))
-        return policy.decide(findings, direction)
+        return policy.decide(_capped(findings, self.settings.max_findings_per_category), direction)
 
     def load_policy(self, name_or_path: str | Path) -> Policy:
         """A policy by name (``settings.policy_dir`` first, then the shipped ones) or path."""
@@ -169,3 +170,21 @@ class ModerationEngine:
         shipped = self._text_scanner("lexicon", None)
         assert isinstance(shipped, LexiconScanner)  # the registry's "lexicon" factory
         return LexiconScanner("lexicon", [*shipped.lexicons, tenant_lexicon(tenant_lists)])
+
+
+def _capped(findings: list[Finding], per_category: int) -> list[Finding]:
+    """At most ``per_category`` findings of each category, the highest scores, in order."""
+    counts: dict[str, int] = {}
+    for finding in findings:
+        counts[finding.category] = counts.get(finding.category, 0) + 1
+    if all(count <= per_category for count in counts.values()):
+        return findings
+    ranked = sorted(range(len(findings)), key=lambda index: -findings[index].score)
+    kept: set[int] = set()
+    taken: dict[str, int] = {}
+    for index in ranked:
+        category = findings[index].category
+        if taken.get(category, 0) < per_category:
+            taken[category] = taken.get(category, 0) + 1
+            kept.add(index)
+    return [finding for index, finding in enumerate(findings) if index in kept]

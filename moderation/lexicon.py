@@ -15,6 +15,7 @@ Spans refer to the original text, so ``最 佳`` with its space is what a review
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -156,7 +157,8 @@ class LexiconMatcher:
         hits, exempt_spans = self._raw_hits(normalized.text)
         if not hits:
             return []
-        kept = [hit for hit in hits if not _exempt(hit, normalized, exempt_spans)]
+        context = _TextContext(normalized, exempt_spans)
+        kept = [hit for hit in hits if not _exempt(hit, context)]
         return [_finding(hit, normalized, scanner) for hit in _merged_per_category(kept)]
 
     def _raw_hits(self, folded: str) -> tuple[list[_Hit], list[_ExemptSpan]]:
@@ -185,12 +187,41 @@ class LexiconScanner:
         return [self._matcher.find(text, self.name) for text in texts]
 
 
-def _exempt(hit: _Hit, normalized: NormalizedText, exempt_spans: list[_ExemptSpan]) -> bool:
-    entry, folded = hit.entry, normalized.text
-    if any(
-        start <= hit.start and hit.end <= end and _in_scope(entry, scopes)
-        for start, end, scopes in exempt_spans
-    ):
+class _TextContext:
+    """What the exemption checks need about one text, indexed so that each hit costs O(1)."""
+
+    def __init__(self, normalized: NormalizedText, exempt_spans: list[_ExemptSpan]) -> None:
+        self.normalized = normalized
+        self._exempt_ends: dict[int, list[tuple[int, frozenset[str]]]] = {}
+        for start, end, scopes in exempt_spans:
+            self._exempt_ends.setdefault(start, []).append((end, scopes))
+        self._longest_exempt = max((end - start for start, end, _ in exempt_spans), default=0)
+        self._title_spans: list[tuple[int, int]] | None = None
+
+    def covered_by_exemption(self, hit: _Hit) -> bool:
+        first_start = max(0, hit.start - self._longest_exempt)
+        return any(
+            hit.end <= end and _in_scope(hit.entry, scopes)
+            for start in range(first_start, hit.start + 1)
+            for end, scopes in self._exempt_ends.get(start, ())
+        )
+
+    def inside_title(self, span: tuple[int, int]) -> bool:
+        if self._title_spans is None:
+            original = self.normalized.original
+            self._title_spans = [match.span() for match in _TITLE_PATTERN.finditer(original)]
+        # Titles do not overlap: only the last one starting before the span can hold it.
+        index = bisect.bisect_left(self._title_spans, (span[0], 0)) - 1
+        if index < 0:
+            return False
+        start, end = self._title_spans[index]
+        return start < span[0] and span[1] < end
+
+
+def _exempt(hit: _Hit, context: _TextContext) -> bool:
+    entry, normalized = hit.entry, context.normalized
+    folded = normalized.text
+    if context.covered_by_exemption(hit):
         return True
     if any(folded.startswith(follower, hit.end) for follower in entry.exempt_followers):
         return True
@@ -202,7 +233,7 @@ def _exempt(hit: _Hit, normalized: NormalizedText, exempt_spans: list[_ExemptSpa
     span = normalized.original_span(hit.start, hit.end)
     if entry.word_bounded and not _on_word_boundaries(normalized.original, span):
         return True
-    return entry.exempt_in_titles and _inside_title(normalized.original, span)
+    return entry.exempt_in_titles and context.inside_title(span)
 
 
 def _in_scope(entry: LexiconEntry, scopes: frozenset[str]) -> bool:
@@ -225,13 +256,6 @@ def _on_word_boundaries(original: str, span: tuple[int, int]) -> bool:
 
 def _is_ascii_word_char(char: str) -> bool:
     return char.isascii() and char.isalnum()
-
-
-def _inside_title(original: str, span: tuple[int, int]) -> bool:
-    return any(
-        match.start() < span[0] and span[1] < match.end()
-        for match in _TITLE_PATTERN.finditer(original)
-    )
 
 
 def _merged_per_category(hits: list[_Hit]) -> list[_Hit]:

@@ -52,6 +52,9 @@ class ModerationSettings(BaseModel):
     # Hamming distance (of 64 bits) at or below which two images match, for pHash and dHash.
     image_hash_max_distance: int = Field(default=10, ge=0, le=64)
     tenant_lexicon_cache_size: int = Field(default=128, gt=0)
+    # A decision keeps at most this many findings per category (highest scores first), so
+    # a long text repeating one term cannot produce a response of thousands of findings.
+    max_findings_per_category: int = Field(default=50, gt=0)
 
     @property
     def lexicon_dir_resolved(self) -> Path:

@@ -216,3 +216,19 @@ def test_an_unknown_scanner_lists_the_known_ones(tmp_path: Path) -> None:
     engine = build_engine(ModerationSettings())
     with pytest.raises(UnknownScannerError, match="known: bias, detoxify, lexicon, pii"):
         engine.warm_up(load_policy(path))
+
+
+def test_findings_are_capped_per_category_and_long_texts_stay_fast(
+    engine: ModerationEngine, cn_policy: Policy
+) -> None:
+    import time
+
+    text = "招聘35岁以下河南人勿扰最佳" * 6000
+    started = time.perf_counter()
+    decision = engine.moderate_text(text, Direction.INPUT, cn_policy)
+    assert time.perf_counter() - started < 10  # was quadratic in the number of hits
+    per_category: dict[str, int] = {}
+    for finding in decision.findings:
+        per_category[finding.category] = per_category.get(finding.category, 0) + 1
+    assert per_category == {"bias.age": 50, "bias.region": 50, "ad_law.absolute_term": 50}
+    assert decision.action is Action.REVIEW
