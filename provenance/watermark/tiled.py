@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -223,9 +223,11 @@ class TiledWatermarker:
     def _alignments(
         self, small: FloatArray, whitened: FloatArray
     ) -> Iterator[tuple[FloatArray, _Alignment]]:
-        """The nominal period first (nothing cropped), then the best scanned periods."""
+        """The nominal period first (nothing cropped), in each of the eight orientations
+        (EXIF rotations, mirrored copies), then the best scanned periods (crops)."""
         tile_px = self._params.tile_px
-        yield self._fold_and_align(whitened, float(tile_px))
+        for orientation in _ORIENTATIONS:
+            yield self._fold_and_align(orientation(whitened), float(tile_px))
         for estimate in self._scan_periods(whitened):
             period = self._refine_period(whitened, estimate)
             yield self._resample_and_align(small, period)
@@ -284,6 +286,19 @@ class TiledWatermarker:
         tile_px = self._params.tile_px
         folded = imaging.fold(imaging.rescale(whitened, tile_px / period), tile_px)
         return folded, self._layout.align(folded, period)
+
+
+def _rotated(turns: int, mirrored: bool) -> Callable[[FloatArray], FloatArray]:
+    def transform(array: FloatArray) -> FloatArray:
+        turned = np.rot90(np.fliplr(array) if mirrored else array, turns)
+        return np.ascontiguousarray(turned)
+
+    return transform
+
+
+# The dihedral group of the square, identity first: every way a copy can be turned
+# or mirrored without resampling.
+_ORIENTATIONS = tuple(_rotated(turns, mirrored) for mirrored in (False, True) for turns in range(4))
 
 
 # --- the keyed tile --------------------------------------------------------------------

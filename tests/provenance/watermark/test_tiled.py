@@ -200,3 +200,20 @@ def test_the_icc_profile_is_kept(watermarker: ImageWatermarker, photo: Image.Ima
     tagged = photo.copy()
     tagged.info["icc_profile"] = profile
     assert watermarker.embed(tagged, WATERMARK_ID).info["icc_profile"] == profile
+
+
+@pytest.mark.parametrize(
+    "transpose",
+    [
+        Image.Transpose.ROTATE_90,
+        Image.Transpose.ROTATE_180,
+        Image.Transpose.ROTATE_270,
+        Image.Transpose.FLIP_LEFT_RIGHT,
+        Image.Transpose.TRANSPOSE,
+    ],
+)
+def test_survives_rotations_by_quarter_turns_and_mirroring(
+    watermarker: ImageWatermarker, marked_photo: Image.Image, transpose: Image.Transpose
+) -> None:
+    turned = reencoded(marked_photo.transpose(transpose), "JPEG", 80)
+    assert watermarker.detect(turned).watermark_id == WATERMARK_ID
