@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from moderation import Action, Direction, Finding, PolicyError, load_policy, shipped_policy_names
 from moderation.policy import Policy
@@ -171,3 +173,37 @@ def test_malformed_policy_names_file_and_line(
     # Clients see the file name and line, never the server path.
     public = caught.value.public_detail()
     assert str(tmp_path) not in str(public)
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(
+                [
+                    "ad_law.absolute_term",
+                    "pii.email",
+                    "toxicity",
+                    "bias.age",
+                    "brand.competitor",
+                    "new",
+                ]
+            ),
+            st.floats(0, 1),
+        ),
+        max_size=6,
+    )
+)
+def test_the_decision_is_the_most_severe_finding_action(
+    cn_policy: Policy, items: list[tuple[str, float]]
+) -> None:
+    findings = [finding(category, score) for category, score in items]
+    decision = cn_policy.decide(findings, Direction.INPUT)
+    per_finding = [
+        rule.action_for(score) if (rule := cn_policy.rule_for(category)) else Action.REVIEW
+        for category, score in items
+    ]
+    expected = max(per_finding, key=lambda action: action.severity, default=Action.ALLOW)
+    assert decision.action is expected
+    assert {reason.finding_index for reason in decision.reasons} == {
+        index for index, action in enumerate(per_finding) if action is not Action.ALLOW
+    }
