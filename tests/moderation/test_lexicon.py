@@ -97,6 +97,9 @@ def test_overlapping_terms_merge_into_one_finding(scanner: LexiconScanner) -> No
         ("F.U.C.K this brand", "obscene", 0.95),
         ("\uff26\uff35\uff23\uff2b", "obscene", 0.95),
         ("I will kill you", "threat", 0.95),
+        ("nmsl", "insult", 0.95),  # pinyin initials
+        ("Ｎ Ｍ Ｓ Ｌ", "insult", 0.95),
+        ("你真是个sb", "insult", 0.7),
     ],
 )
 def test_abusive_language_in_both_languages(
@@ -107,7 +110,15 @@ def test_abusive_language_in_both_languages(
 
 
 @pytest.mark.parametrize(
-    "text", ["A classic class assignment", "Scunthorpe United", "shiitake mushrooms", "cocktail"]
+    "text",
+    [
+        "A classic class assignment",
+        "Scunthorpe United",
+        "shiitake mushrooms",
+        "cocktail",
+        "USB接口",
+        "somebody",
+    ],
 )
 def test_english_terms_need_word_boundaries(scanner: LexiconScanner, text: str) -> None:
     assert scanner.scan(text) == []
