@@ -82,6 +82,12 @@ ATTACKS: dict[str, Attack] = {
     "brightness-20%": lambda im, _: ImageEnhance.Brightness(im).enhance(0.8),
     "contrast+20%": lambda im, _: ImageEnhance.Contrast(im).enhance(1.2),
     "contrast-20%": lambda im, _: ImageEnhance.Contrast(im).enhance(0.8),
+    # What a sharing pipeline does: shrink, crop, re-encode, in combination.
+    "downscale0.5+jpeg75": lambda im, _: _encode(_resize(im, 0.5), "JPEG", 75),
+    "crop10%+downscale0.5+jpeg75": lambda im, i: _encode(
+        _resize(_crop_corner(im, 0.10, i % 4), 0.5), "JPEG", 75
+    ),
+    "rotate90+jpeg75": lambda im, _: _encode(im.transpose(Image.Transpose.ROTATE_90), "JPEG", 75),
 }
 
 
