@@ -8,24 +8,21 @@ otherwise it goes to the test's temporary directory.
 from __future__ import annotations
 
 import os
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
 
 from common.types import ContentKind
 from gateway.models import Role
 from gateway.pipeline import StampOrder
 from gateway.runtime import Runtime
-from gateway.verification import build_verifier
-from tests.e2e.conftest import free_port
-from tests.e2e.test_verify import app_with_verifier_of
+from tests.e2e.conftest import LiveServer, live_server
 from tests.gateway.test_verification_world import encode, sample_photo
 from tests.support.gateway import issue_key
+
+__all__ = ["live_server"]  # a fixture, imported for pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.e2e]
 
@@ -43,22 +40,9 @@ CHROMIUM_ARGS = [
 
 
 @pytest.fixture
-def base_url(runtime: Runtime) -> Iterator[str]:
-    runtime.verifier = build_verifier(runtime)  # type: ignore[attr-defined]  # lead adds it
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app_with_verifier_of(runtime), host="127.0.0.1", port=port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+def base_url(live_server: LiveServer) -> str:
+    """The gateway's own app and runtime (stamper, ledger, verifier) on uvicorn."""
+    return live_server.base_url
 
 
 @pytest.fixture(scope="module")

@@ -16,12 +16,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from fastapi import FastAPI
 
 from common.types import MediaType
 from gateway.runtime import Runtime
 from provenance.settings import ProvenanceSettings
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import LiveServer, free_port
 from tests.gateway.test_verification_http import app_with_verifier
 from tests.gateway.test_verification_world import (
     World,
@@ -164,38 +163,11 @@ def test_hostile_uploads_are_4xx_and_the_worker_lives(server: str) -> None:
 # --- through the gateway's own pipeline ----------------------------------------------------
 
 
-@pytest.fixture
-def gateway_server(runtime: Runtime) -> Iterator[str]:
-    """The wired runtime (stamper, ledger, watermarker) with its own verifier."""
-    from gateway.verification import build_verifier
-
-    runtime.verifier = build_verifier(runtime)  # type: ignore[attr-defined]  # lead adds it
-    app = app_with_verifier_of(runtime)
-    port = free_port()
-    instance = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    instance.should_exit = True
-    thread.join(timeout=10)
-
-
-def app_with_verifier_of(runtime: Runtime) -> FastAPI:
-    from gateway.app import create_app
-    from gateway.routes import verify as verify_routes
-
-    app = create_app(runtime=runtime)
-    if "/v1/verify" not in {getattr(route, "path", None) for route in app.routes}:
-        app.include_router(verify_routes.router)
-    return app
-
-
 def test_pipeline_stamped_upload_and_generated_text_verify(
-    gateway_server: str, runtime: Runtime
+    live_server: LiveServer, runtime: Runtime
 ) -> None:
+    """The gateway's own runtime: its stamper, ledger, watermarker and verifier."""
+    gateway_server = live_server.base_url
     from gateway.models import Role
     from tests.support.gateway import bearer, issue_key
 

@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 from common.types import MediaType
 from gateway.app import create_app
 from gateway.models import Role
-from gateway.routes import verify as verify_routes
 from gateway.routes.verify import TokenBucketLimiter
 from gateway.runtime import Runtime
 from provenance.manifest import SOFT_BINDING_ALG, encode_soft_binding_value
@@ -34,13 +33,9 @@ pytestmark = pytest.mark.db
 
 
 def app_with_verifier(runtime: Runtime, world: World) -> FastAPI:
-    """The gateway app with this world's verifier (until the runtime builds its own)."""
-    runtime.verifier = world.verifier  # type: ignore[attr-defined]  # the lead adds the field
-    app = create_app(runtime=runtime)
-    paths = {getattr(route, "path", None) for route in app.routes}
-    if "/v1/verify" not in paths:
-        app.include_router(verify_routes.router)
-    return app
+    """The gateway app, verifying against this world's ledger and catalog."""
+    runtime.verifier = world.verifier  # replaces the runtime's own (a cached property)
+    return create_app(runtime=runtime)
 
 
 @pytest.fixture
