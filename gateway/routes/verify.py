@@ -363,7 +363,9 @@ async def _verify_form(
             return await run_in_threadpool(verifier.verify_file, data, upload.content_type)
         text = form.get("text")
         if isinstance(text, str) and text.strip():
-            return await run_in_threadpool(verifier.verify_text, text)
+            # HTML form submission turns every line break of a textarea into CRLF (HTML
+            # §4.10.21.8); the text as generated had LF.
+            return await run_in_threadpool(verifier.verify_text, text.replace("\r\n", "\n"))
         raise InvalidInputError("choose a file or paste some text")
     finally:
         await form.close()

@@ -19,6 +19,7 @@ import uvicorn
 
 from common.types import MediaType
 from gateway.runtime import Runtime
+from provenance.manifest import SOFT_BINDING_ALG, encode_soft_binding_value
 from provenance.settings import ProvenanceSettings
 from tests.e2e.conftest import LiveServer, free_port
 from tests.gateway.test_verification_http import app_with_verifier
@@ -199,6 +200,17 @@ def test_pipeline_stamped_upload_and_generated_text_verify(
             "verified_via_watermark",
             generation["id"],
         )
+    # C2PA soft-binding resolution recovers the manifest from the watermark alone.
+    value = encode_soft_binding_value(watermark_id_int(body))
+    matches = httpx.get(
+        f"{gateway_server}/v1/matches/byBinding",
+        params={"alg": SOFT_BINDING_ALG, "value": value},
+        timeout=30,
+    ).json()["matches"]
+    assert [m["manifestId"] for m in matches] == [generation["provenance"]["manifest_label"]]
+    store = httpx.get(f"{gateway_server}/v1/manifests/{matches[0]['manifestId']}", timeout=30)
+    assert store.status_code == 200
+    assert store.headers["content-type"] == "application/c2pa"
     text = httpx.post(
         f"{gateway_server}/v1/generations",
         json={"kind": "text", "prompt": "为夏季新品写一句宣传语"},
@@ -213,3 +225,7 @@ def test_pipeline_stamped_upload_and_generated_text_verify(
         f"{gateway_server}/v1/verify", json={"text": content.content.decode("utf-8")}, timeout=60
     ).json()
     assert (body["verdict"], body["generation_id"]) == ("verified", text["id"])
+
+
+def watermark_id_int(body: dict[str, Any]) -> int:
+    return int(body["watermark"]["watermark_id"], 16)

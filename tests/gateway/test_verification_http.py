@@ -263,7 +263,7 @@ def test_page_renders_in_both_languages_with_a_strict_csp(http: TestClient) -> N
 
 
 def test_page_form_post_renders_the_report_without_javascript(
-    http: TestClient, stamped_png: tuple[str, bytes]
+    http: TestClient, world: World, stamped_png: tuple[str, bytes]
 ) -> None:
     generation_id, data = stamped_png
     response = http.post("/verify?lang=en", files={"file": ("a.png", data, "image/png")})
@@ -271,6 +271,9 @@ def test_page_form_post_renders_the_report_without_javascript(
     assert 'data-verdict="verified"' in response.text
     assert generation_id in response.text
     assert response.text.count('class="event linked"') == 3
+    published = world.publish("第一行\n第二行，新品上市。".encode(), MediaType.TEXT)
+    pasted = published.data.decode("utf-8").replace("\n", "\r\n")  # as a browser submits
+    assert 'data-verdict="verified"' in http.post("/verify", data={"text": pasted}).text
     text = http.post("/verify?lang=zh", data={"text": "今天天气很好。"})
     assert 'data-verdict="unknown"' in text.text
     broken = http.post("/verify?lang=en", files={"file": ("a.png", b"junk", "image/png")})
