@@ -20,10 +20,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from moderation.interface import Finding
-from moderation.lexicon import LexiconMatcher, lexicon_paths, load_lexicon
+from moderation.lexicon import (
+    Lexicon,
+    LexiconMatcher,
+    lexicon_paths,
+    lexicons_version,
+    load_lexicon,
+)
 
 __all__ = ["BiasScanner"]
 
+RULES_VERSION = "2026.11.1"  # the regular expressions below; bump when they change
 _SCORE = 0.75
 # Upper age limits of working age (not product age ratings such as 3岁以上).
 _ZH_AGE_LIMIT = re.compile(
@@ -72,12 +79,13 @@ class BiasScanner:
 
     name = "bias"
 
-    def __init__(self, matcher: LexiconMatcher) -> None:
-        self._matcher = matcher
+    def __init__(self, lexicons: Sequence[Lexicon]) -> None:
+        self._matcher = LexiconMatcher(lexicons)
+        self.version = f"{lexicons_version(lexicons)},rules@{RULES_VERSION}"
 
     @classmethod
     def from_directory(cls, directory: Path) -> BiasScanner:
-        return cls(LexiconMatcher(load_lexicon(path) for path in lexicon_paths(directory)))
+        return cls([load_lexicon(path) for path in lexicon_paths(directory)])
 
     def scan(self, text: str) -> list[Finding]:
         findings = self._matcher.find(text, self.name)

@@ -81,11 +81,13 @@ class ModerationEngine:
         """One decision per text; model scanners see the whole batch at once."""
         decoded = [self.checked_text(text) for text in texts]
         per_text: list[list[Finding]] = [[] for _ in decoded]
-        for scanner in self._pipeline(policy, direction, tenant_lists):
+        pipeline = self._pipeline(policy, direction, tenant_lists)
+        for scanner in pipeline:
             for findings, more in zip(per_text, scanner.scan_many(decoded), strict=True):
                 findings.extend(more)
         cap = self.settings.max_findings_per_category
-        return [policy.decide(_capped(findings, cap), direction) for findings in per_text]
+        versions = [f"{scanner.name}={scanner.version}" for scanner in pipeline]
+        return [policy.decide(_capped(findings, cap), direction, versions) for findings in per_text]
 
     def moderate_image(
         self,
@@ -100,9 +102,13 @@ class ModerationEngine:
             # STYLE: fail closed; a policy without image scanners cannot pass an image.
             raise PolicyError(f"policy {policy.name!r} lists no image scanners")
         findings: list[Finding] = []
+        versions: list[str] = []
         for name in policy.image_scanners:
-            findings.extend(self._image_scanner(name).scan_image(data, tenant_images))
-        return policy.decide(_capped(findings, self.settings.max_findings_per_category), direction)
+            scanner = self._image_scanner(name)
+            findings.extend(scanner.scan_image(data, tenant_images))
+            versions.append(f"{scanner.name}={scanner.version}")
+        cap = self.settings.max_findings_per_category
+        return policy.decide(_capped(findings, cap), direction, versions)
 
     def load_policy(self, name_or_path: str | Path) -> Policy:
         """A policy by name (``settings.policy_dir`` first, then the shipped ones) or path."""

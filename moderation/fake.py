@@ -37,6 +37,7 @@ DEFAULT_MARKERS: Mapping[str, tuple[str, float]] = {
     "REVIEWME": ("ad_law.absolute_term", 0.8),
     "PIIME": ("pii.cn_mobile", 0.9),
 }
+_FAKE_VERSIONS = ("fake=1",)
 _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"RIFF")
 
 
@@ -77,7 +78,7 @@ class FakeModerationEngine:
             if len(text) > self._max_text_chars:
                 raise TextTooLargeError(f"the text has {len(text)} characters")
             self.calls.append(("text", direction, text))
-            decisions.append(policy.decide(self._find(text), direction))
+            decisions.append(policy.decide(self._find(text), direction, _FAKE_VERSIONS))
         return decisions
 
     def moderate_image(
@@ -97,7 +98,7 @@ class FakeModerationEngine:
             for marker in self.markers
             if marker in text
         ]
-        return policy.decide(findings, direction)
+        return policy.decide(findings, direction, _FAKE_VERSIONS)
 
     def redact(self, text: str) -> str:
         return redact(text)

@@ -54,6 +54,7 @@ class ImageHashScanner:
 
     def __init__(self, max_distance: int = 10) -> None:
         self.max_distance = max_distance
+        self.version = f"phash+dhash,max_distance={max_distance}"
 
     def scan_image(self, data: bytes, registry: Sequence[ImageHashEntry]) -> list[Finding]:
         hashes = compute_hashes(data)

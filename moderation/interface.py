@@ -158,6 +158,9 @@ class Decision:
     direction: Direction
     review_queue: str  # queue of the deciding rule; the policy's default queue otherwise
     double_review: bool = False
+    # "name=version" of every scanner that ran, in order: lists, rules and models are
+    # pinned on the decision as the policy is (STYLE: model revisions pinned).
+    scanner_versions: tuple[str, ...] = ()
 
     @property
     def flagged(self) -> bool:
@@ -194,6 +197,7 @@ class Scanner(Protocol):
     """Looks at one piece of text and reports what it found."""
 
     name: str
+    version: str  # lists, rules or model revision; changes when results may change
 
     def scan(self, text: str) -> list[Finding]:
         """Findings for one text; spans index the text as given."""
@@ -209,6 +213,7 @@ class ImageScanner(Protocol):
     """Looks at one image (encoded bytes) against a tenant's registry."""
 
     name: str
+    version: str
 
     def scan_image(self, data: bytes, registry: Sequence[ImageHashEntry]) -> list[Finding]:
         """Findings for one image; raise ``NotAnImageError`` for undecodable bytes."""

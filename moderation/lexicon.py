@@ -16,6 +16,8 @@ Spans refer to the original text, so ``最 佳`` with its space is what a review
 from __future__ import annotations
 
 import bisect
+import hashlib
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +34,7 @@ __all__ = [
     "LexiconMatcher",
     "LexiconScanner",
     "lexicon_paths",
+    "lexicons_version",
     "load_lexicon",
     "tenant_lexicon",
 ]
@@ -109,6 +112,10 @@ def load_lexicon(path: Path) -> Lexicon:
     )
 
 
+def lexicons_version(lexicons: Sequence[Lexicon]) -> str:
+    return ",".join(f"{lexicon.name}@{lexicon.version}" for lexicon in lexicons)
+
+
 def tenant_lexicon(lists: TenantLists) -> Lexicon:
     """A tenant's brand lists as a lexicon; product names become exemption phrases."""
     banned = (_entry(term, "brand.banned_term", 1.0, "tenant") for term in lists.banned_terms)
@@ -117,7 +124,7 @@ def tenant_lexicon(lists: TenantLists) -> Lexicon:
     )
     return Lexicon(
         name="tenant",
-        version="db",
+        version=_content_hash(lists),
         source="tenant brand lists",
         license="tenant-owned",
         entries=(*banned, *competitors),
@@ -178,6 +185,7 @@ class LexiconScanner:
     def __init__(self, name: str, lexicons: Sequence[Lexicon]) -> None:
         self.name = name
         self.lexicons = tuple(lexicons)
+        self.version = lexicons_version(self.lexicons)
         self._matcher = LexiconMatcher(self.lexicons)
 
     def scan(self, text: str) -> list[Finding]:
@@ -281,6 +289,13 @@ def _finding(hit: _Hit, normalized: NormalizedText, scanner: str) -> Finding:
         span=(start, end),
         evidence=normalized.original[start:end],
     )
+
+
+def _content_hash(lists: TenantLists) -> str:
+    content = json.dumps(
+        [lists.banned_terms, lists.competitor_names, lists.product_names], ensure_ascii=False
+    )
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()[:12]
 
 
 def _entry(term: str, category: str, score: float, lexicon: str, **rules: Any) -> LexiconEntry:

@@ -111,6 +111,7 @@ class PersonalDataScanner:
     """The ``pii`` scanner: exact detectors, most specific first, spans never overlap."""
 
     name = "pii"
+    version = "2026.11.1"  # the detectors below; bump when they change
 
     def __init__(self) -> None:
         self._detectors = (

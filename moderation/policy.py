@@ -107,7 +107,12 @@ class Policy:
     def needs_double_review(self, category: str) -> bool:
         return any(fnmatch.fnmatchcase(category, p) for p in self.double_review_categories)
 
-    def decide(self, findings: Sequence[Finding], direction: Direction) -> Decision:
+    def decide(
+        self,
+        findings: Sequence[Finding],
+        direction: Direction,
+        scanner_versions: Sequence[str] = (),
+    ) -> Decision:
         reasons = tuple(
             reason
             for index, finding in enumerate(findings)
@@ -125,6 +130,7 @@ class Policy:
             review_queue=self._queue(deciding[0]) if deciding else self.default_queue,
             double_review=action is Action.REVIEW
             and any(self.needs_double_review(reason.category) for reason in deciding),
+            scanner_versions=tuple(scanner_versions),
         )
 
     def with_double_review(self, categories: Iterable[str]) -> Policy:

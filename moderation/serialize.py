@@ -36,6 +36,7 @@ def decision_to_dict(decision: Decision, *, with_evidence: bool = True) -> dict[
         "policy_version": decision.policy_version,
         "review_queue": decision.review_queue,
         "double_review": decision.double_review,
+        "scanner_versions": list(decision.scanner_versions),
         "findings": [finding_to_dict(f, with_evidence=with_evidence) for f in decision.findings],
         "reasons": [_reason_to_dict(reason) for reason in decision.reasons],
     }
@@ -51,6 +52,7 @@ def decision_from_dict(data: dict[str, Any]) -> Decision:
         direction=Direction(data["direction"]),
         review_queue=data["review_queue"],
         double_review=bool(data["double_review"]),
+        scanner_versions=tuple(data.get("scanner_versions", ())),
     )
 
 

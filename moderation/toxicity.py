@@ -115,6 +115,7 @@ class ProfanityCheckScanner:
 
     def __init__(self, min_score: float = 0.5) -> None:
         self.min_score = min_score
+        self.version = f"alt-profanity-check@{_package_version('alt-profanity-check')}"
         self._predict: Callable[[list[str]], Any] | None = None
 
     def scan(self, text: str) -> list[Finding]:
@@ -149,6 +150,8 @@ class DetoxifyScanner:
         self.settings = settings
         self.min_score = min_score
         self.checkpoint = _checkpoint_path(settings)
+        # Release checkpoints carry a content hash in their names (…-c1212f89.ckpt).
+        self.version = f"detoxify@{_package_version('detoxify')}:{self.checkpoint.name}"
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -215,6 +218,7 @@ class CompositeScanner:
             raise ValueError(f"scanner {name!r} needs at least one member")
         self.name = name
         self.members = tuple(scanners)
+        self.version = "+".join(member.version for member in self.members)
 
     def scan(self, text: str) -> list[Finding]:
         return self.scan_many([text])[0]
@@ -249,6 +253,15 @@ def _checkpoint_dir(settings: DetoxifySettings) -> Path:
         os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "torch"
     )
     return Path(torch_home) / "hub" / "checkpoints"
+
+
+def _package_version(distribution: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _as_list(values: Any) -> list[float]:

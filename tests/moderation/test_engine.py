@@ -232,3 +232,19 @@ def test_findings_are_capped_per_category_and_long_texts_stay_fast(
         per_category[finding.category] = per_category.get(finding.category, 0) + 1
     assert per_category == {"bias.age": 50, "bias.region": 50, "ad_law.absolute_term": 50}
     assert decision.action is Action.REVIEW
+
+
+def test_decisions_pin_the_versions_of_the_scanners_that_ran(
+    engine: ModerationEngine, cn_policy: Policy
+) -> None:
+    decision = engine.moderate_text("新品", Direction.INPUT, cn_policy)
+    names = [entry.split("=", 1)[0] for entry in decision.scanner_versions]
+    assert names == list(cn_policy.input_scanners)
+    versions = dict(entry.split("=", 1) for entry in decision.scanner_versions)
+    assert "ad_law_zh@2026.11.1" in versions["lexicon"]
+    assert versions["toxicity"].startswith("alt-profanity-check@")
+    with_brands = engine.moderate_text(
+        "新品", Direction.INPUT, cn_policy, tenant_lists=TenantLists(banned_terms=("x",))
+    )
+    brand_versions = dict(entry.split("=", 1) for entry in with_brands.scanner_versions)
+    assert brand_versions["lexicon"].startswith(versions["lexicon"] + ",tenant@")
