@@ -322,15 +322,19 @@ class _TileLayout:
 
     @classmethod
     def from_key(cls, key: bytes, params: TiledWatermarkParams) -> _TileLayout:
-        digest = hashlib.sha256(b"aigc-gateway/tiled-ss/v1|" + key).digest()
-        rng = np.random.default_rng(int.from_bytes(digest))
-        cells = params.cells_per_side
-        key_signs = rng.choice(np.array([-1.0, 1.0], dtype=np.float32), size=(cells, cells))
-        data_cells = rng.permutation(cells * cells)[params.sync_cells :]
-        bit_of_cell = np.full(cells * cells, -1, dtype=np.int64)
+        # Derived with SHAKE-256 rather than numpy's generators, whose streams numpy
+        # does not promise to keep across releases: the layout must never change, or
+        # earlier images become unreadable.
+        cells = params.cells_per_side * params.cells_per_side
+        sign_bits = np.unpackbits(np.frombuffer(_key_stream(key, "signs", cells // 8), np.uint8))
+        key_signs = (2.0 * sign_bits[:cells] - 1.0).astype(np.float32)
+        order = np.frombuffer(_key_stream(key, "order", 8 * cells), dtype=">u8")
+        data_cells = np.argsort(order, kind="stable")[params.sync_cells :]
+        bit_of_cell = np.full(cells, -1, dtype=np.int64)
         bit_of_cell[data_cells] = np.arange(data_cells.size) % CODEWORD_BITS
-        scramble = int.from_bytes(rng.bytes(16)) >> (128 - CODEWORD_BITS)
-        return cls(params, key_signs, bit_of_cell.reshape(cells, cells), scramble)
+        scramble = int.from_bytes(_key_stream(key, "scramble", 16)) >> (128 - CODEWORD_BITS)
+        side = params.cells_per_side
+        return cls(params, key_signs.reshape(side, side), bit_of_cell.reshape(side, side), scramble)
 
     @cached_property
     def descramble_signs(self) -> Vector:
@@ -415,6 +419,11 @@ class _TileLayout:
         data = bit_index >= 0
         sums = np.bincount(bit_index[data], weights=per_cell[data], minlength=CODEWORD_BITS)
         return np.asarray(sums, dtype=np.float64)
+
+
+def _key_stream(key: bytes, purpose: str, size: int) -> bytes:
+    label = f"aigc-gateway/tiled-ss/v1/{purpose}|".encode()
+    return hashlib.shake_256(label + key).digest(size)
 
 
 # --- informed embedding ----------------------------------------------------------------

@@ -217,3 +217,15 @@ def test_survives_rotations_by_quarter_turns_and_mirroring(
 ) -> None:
     turned = reencoded(marked_photo.transpose(transpose), "JPEG", 80)
     assert watermarker.detect(turned).watermark_id == WATERMARK_ID
+
+
+def test_the_keyed_layout_never_changes() -> None:
+    # Pinned: a different layout for the same key would make every earlier image
+    # unreadable (numpy's generators are deliberately not used to derive it).
+    from provenance.watermark.tiled import TiledWatermarkParams, _TileLayout
+
+    layout = _TileLayout.from_key(KEY, TiledWatermarkParams())
+    assert layout.scramble == 0x4E543BBD9F4F342849F01ADBC8475A3E
+    assert layout.key_signs[0, :8].tolist() == [1, -1, -1, -1, 1, -1, -1, -1]
+    assert layout.bit_of_cell[0, :8].tolist() == [-1, 24, 99, 32, 97, 58, -1, -1]
+    assert int((layout.bit_of_cell < 0).sum()) == 389
