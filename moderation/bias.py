@@ -30,7 +30,7 @@ from moderation.lexicon import (
 
 __all__ = ["BiasScanner"]
 
-RULES_VERSION = "2026.11.1"  # the regular expressions below; bump when they change
+RULES_VERSION = "2026.11.2"  # the regular expressions below; bump when they change
 _SCORE = 0.75
 # Upper age limits of working age (not product age ratings such as 3岁以上).
 _ZH_AGE_LIMIT = re.compile(
@@ -63,7 +63,7 @@ _ANY_GROUP = "|".join(f"(?:{group})" for group in _EN_GROUPS.values())
 # One pass for every attribute; the attribute is looked up only for a match (rare).
 _EN_EXCLUSION = re.compile(
     r"\b(?:no|not hiring|never hire|don'?t hire|we do not hire|not for)"
-    rf"\s+(?P<after>{_ANY_GROUP})\b"
+    rf"\s+(?P<after>{_ANY_GROUP})\b(?!['\u2019]s)"
     rf"|\b(?P<before>{_ANY_GROUP})\s+(?:need not apply|are not welcome|not welcome|not allowed|"
     rf"should stay home|can'?t (?:lead|drive|code|manage))\b",
     re.IGNORECASE,

@@ -55,6 +55,9 @@ def test_exclusionary_phrasing_reports_the_attribute(
         "男女不限，欢迎应聘",
         "Great gift for women and men.",
         "Our team welcomes applicants of all ages.",
+        "拒绝暗沉，女生必备",  # a cue word near, but not next to, a group word
+        "孕妇慎用，不考虑的话可以换一款",
+        "No women's sizes left in stock",
     ],
 )
 def test_neutral_text_is_not_flagged(scanner: BiasScanner, text: str) -> None:
