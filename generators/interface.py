@@ -24,6 +24,7 @@ __all__ = [
     "Generator",
     "GeneratorNotReadyError",
     "InvalidParamsError",
+    "UnknownGeneratorError",
     "Usage",
 ]
 
@@ -44,6 +45,12 @@ class InvalidParamsError(InvalidInputError):
     """A generation parameter is out of range or of the wrong type (422)."""
 
     code = "invalid_params"
+
+
+class UnknownGeneratorError(InvalidInputError):
+    """A request or setting names a generator the registry does not know (422)."""
+
+    code = "unknown_generator"
 
 
 @dataclass(frozen=True, slots=True)
