@@ -99,7 +99,7 @@ def test_overlapping_terms_merge_into_one_finding(scanner: LexiconScanner) -> No
         ("I will kill you", "threat", 0.95),
         ("nmsl", "insult", 0.95),  # pinyin initials
         ("Ｎ Ｍ Ｓ Ｌ", "insult", 0.95),
-        ("你真是个sb", "insult", 0.7),
+        ("tmd又涨价", "insult", 0.7),
     ],
 )
 def test_abusive_language_in_both_languages(
@@ -117,6 +117,7 @@ def test_abusive_language_in_both_languages(
         "shiitake mushrooms",
         "cocktail",
         "USB接口",
+        "型号SB-100",
         "somebody",
     ],
 )
