@@ -146,8 +146,14 @@ class ModerationEngine:
             problem = DetoxifyScanner(self.settings.detoxify).readiness_problem()
             if problem is not None:
                 return problem
-        if not self.settings.lexicon_dir_resolved.is_dir():
-            return f"the lexicon directory {self.settings.lexicon_dir_resolved} does not exist"
+        directories = [
+            ("lexicon directory", self.settings.lexicon_dir_resolved),
+            ("bias lexicon directory", self.settings.bias_lexicon_dir_resolved),
+            ("policy directory", self.settings.policy_dir),
+        ]
+        for label, directory in directories:
+            if directory is not None and not directory.is_dir():
+                return f"the {label} {directory} does not exist"
         return None
 
     def _pipeline(

@@ -143,8 +143,9 @@ def test_readiness_with_defaults(engine: ModerationEngine) -> None:
     assert engine.readiness_problem() is None
 
 
-def test_readiness_names_a_missing_lexicon_dir(tmp_path: Path) -> None:
-    engine = build_engine(ModerationSettings(lexicon_dir=tmp_path / "absent"))
+@pytest.mark.parametrize("field", ["lexicon_dir", "bias_lexicon_dir", "policy_dir"])
+def test_readiness_names_a_missing_directory(tmp_path: Path, field: str) -> None:
+    engine = build_engine(ModerationSettings.model_validate({field: tmp_path / "absent"}))
     problem = engine.readiness_problem()
     assert problem is not None
     assert "absent" in problem
