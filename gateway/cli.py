@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +22,7 @@ import typer
 from common.errors import GatewayError
 from common.types import ContentKind
 from gateway.auth import create_api_key, ensure_tenant, list_api_keys, revoke_api_key
+from gateway.cli_verify import verify_command
 from gateway.db import session_scope
 from gateway.models import Role
 from gateway.runtime import ADMIN_TENANT, Runtime, build_runtime
@@ -35,8 +37,15 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 models_app = typer.Typer(help="Build or inspect the local models.", no_args_is_help=True)
+ledger_app = typer.Typer(help="Audit the Merkle ledger and prove entries.", no_args_is_help=True)
+certs_app = typer.Typer(help="The C2PA signing certificate chain.", no_args_is_help=True)
+review_app = typer.Typer(help="The human review queue.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(models_app, name="models")
+app.add_typer(ledger_app, name="ledger")
+app.add_typer(certs_app, name="certs")
+app.add_typer(review_app, name="review")
+app.command("verify")(verify_command)
 
 
 def _err(message: str) -> None:
@@ -180,5 +189,99 @@ def generate(
     )
 
 
+@ledger_app.command("audit")
+def ledger_audit() -> None:
+    """Recompute the tree from storage and check every stored checkpoint.
+
+    Exits 1 and names the first modified, deleted, inserted or reordered index on tampering.
+    """
+    from ledger.audit import audit
+
+    runtime = _runtime()
+    key = runtime.ledger_service.public_key_info()
+    report = audit(runtime.engine, key.vkey, origin=key.origin)
+    if report.ok:
+        typer.echo(
+            f"ok: {report.leaves_checked} leaves, {report.checkpoints_checked} checkpoints, "
+            f"tree size {report.tree_size}"
+        )
+        return
+    typer.echo(
+        f"TAMPERED at index {report.first_bad_index}: "
+        f"{report.problem.value if report.problem else 'unknown'} — {report.detail}"
+    )
+    raise typer.Exit(1)
+
+
+@ledger_app.command("prove")
+def ledger_prove(index: Annotated[int, typer.Argument(help="Leaf index.", min=0)]) -> None:
+    """Print a self-contained proof bundle (entry, inclusion proof, signed checkpoint, anchor)."""
+    runtime = _runtime()
+    try:
+        bundle = runtime.ledger_service.prove(index)
+    except GatewayError as exc:
+        _err(f"{exc.code}: {exc.message}")
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(bundle, ensure_ascii=False, indent=2))
+
+
+@ledger_app.command("verify-bundle")
+def ledger_verify_bundle(
+    bundle_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Bundle JSON.")],
+    vkey: Annotated[
+        str | None, typer.Option(help="Pin the checkpoint key (vkey); else the bundle's own.")
+    ] = None,
+) -> None:
+    """Verify a proof bundle offline: leaf hash, inclusion proof, checkpoint signature."""
+    from ledger.verify import verify_bundle
+
+    try:
+        bundle = json.loads(bundle_file.read_text("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        _err(f"not a JSON bundle: {exc}")
+        raise typer.Exit(2) from exc
+    result = verify_bundle(bundle, trusted_vkey=vkey)
+    typer.echo(("ok: " if result.ok else "FAILED: ") + result.reason)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@certs_app.command("show")
+def certs_show() -> None:
+    """Show the signing chain (created on first use)."""
+    from provenance.keys import show_certificates
+
+    for info in show_certificates(_settings().provenance_resolved):
+        typer.echo(json.dumps(info.as_dict(), ensure_ascii=False))
+
+
+@certs_app.command("rotate")
+def certs_rotate() -> None:
+    """Issue a new signing key and certificate; the root stays, old manifests stay trusted."""
+    from provenance.keys import rotate_signing_certificate
+
+    try:
+        info = rotate_signing_certificate(_settings().provenance_resolved)
+    except GatewayError as exc:
+        _err(exc.message)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(info.as_dict(), ensure_ascii=False))
+
+
+@review_app.command("stats")
+def review_stats(
+    tenant: Annotated[str | None, typer.Option(help="Only this tenant.")] = None,
+) -> None:
+    """Throughput, agreement between double reviewers, and decisions per reviewer."""
+    from review_ui.report import format_stats
+
+    runtime = _runtime()
+    typer.echo(format_stats(runtime.review_service.stats(tenant=tenant)))
+
+
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

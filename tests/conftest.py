@@ -51,7 +51,17 @@ def data_dir(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def tiny_models_dir(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """The tiny default models (built once per machine, cached by their builders' hash)."""
+    from tests.generators.tiny_models import cached_tiny_models
+
+    return cached_tiny_models(request.config, tmp_path_factory)
+
+
 # Gateway fixtures (settings, runtime, client) for the gateway, e2e and browser tests.
 from tests.support.gateway import client, runtime, settings  # noqa: E402
 
-__all__ = ["client", "data_dir", "database_url", "runtime", "settings"]
+__all__ = ["client", "data_dir", "database_url", "runtime", "settings", "tiny_models_dir"]
