@@ -55,7 +55,7 @@ class LexiconEntry:
     word_bounded: bool = False  # ASCII terms must not sit inside a longer word
     exempt_followers: tuple[str, ...] = ()  # folded; "第一" + "次" is an ordinal
     required_cues: tuple[str, ...] = ()  # folded; at least one within cue_window
-    cue_window: int = 0
+    cue_window: int = 0  # characters allowed between a term and its cue
     self_comparison_cues: tuple[str, ...] = ()  # folded
     exempt_in_titles: bool = False  # also exempt inside tenant product names
     lexicon: str = ""  # the list it came from; its exemption phrases apply to it
@@ -249,10 +249,13 @@ def _in_scope(entry: LexiconEntry, scopes: frozenset[str]) -> bool:
 
 
 def _cue_nearby(hit: _Hit, folded: str) -> bool:
-    window = hit.entry.cue_window
-    before = folded[max(0, hit.start - window) : hit.start]
-    after = folded[hit.end : hit.end + window]
-    return any(cue in before or cue in after for cue in hit.entry.required_cues)
+    """A cue ends at most ``cue_window`` characters before the term or starts as far after."""
+    gap = hit.entry.cue_window
+    return any(
+        cue in folded[max(0, hit.start - gap - len(cue)) : hit.start]
+        or cue in folded[hit.end : hit.end + gap + len(cue)]
+        for cue in hit.entry.required_cues
+    )
 
 
 def _on_word_boundaries(original: str, span: tuple[int, int]) -> bool:
@@ -321,7 +324,7 @@ def _section_entries(
     rules = {
         "exempt_followers": tuple(fold(f) for f in _str_list(path, section, "exempt_followers")),
         "required_cues": _named_cues(path, section, "requires_nearby", cue_lists),
-        "cue_window": int(section.get("window", 6)),
+        "cue_window": int(section.get("window", 0)),
         "self_comparison_cues": _named_cues(path, section, "self_comparison_cues", cue_lists),
         "exempt_in_titles": bool(section.get("exempt_in_titles", False)),
     }

@@ -34,6 +34,8 @@ def categories(scanner: BiasScanner, text: str) -> set[str]:
         ("Muslims need not apply", "bias.belief"),
         ("不招少数民族", "bias.ethnicity"),
         ("农民工勿扰", "bias.occupation"),
+        ("女性一律不录用", "bias.gender"),  # a three-character cue
+        ("乙肝一律不考虑", "bias.health"),
         ("河 南 人 勿 扰", "bias.region"),  # spaced evasion
         ("河南人勿擾", "bias.region"),  # traditional characters
     ],
