@@ -26,6 +26,7 @@ Verdicts (a closed set; ``docs/verification.md`` explains each):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -934,6 +935,12 @@ class ProvenanceSignalReaders:
     def read_c2pa(self, data: bytes, media_type: MediaType, sidecar: bytes | None) -> C2paReading:
         from provenance.readback import read_c2pa
 
+        # Remote manifest fetching stays off: a public endpoint must not fetch URLs that
+        # uploads name (c2pa-rs' default would, for an XMP dcterms:provenance reference).
+        if sidecar is None and _references_remote_manifest(data, media_type):
+            remote = _remote_only_manifest(data, media_type)
+            if remote is not None:
+                return remote
         return read_c2pa(data, media_type, sidecar, trust_anchors_pem=self.trust_anchors_pem)
 
     def read_implicit_label(
@@ -960,6 +967,56 @@ class ProvenanceSignalReaders:
 
     def read_text_watermark(self, text: str) -> TextWatermarkReading | None:
         return None if self.text_detector is None else self.text_detector.detect(text)
+
+
+# C2PA 2.2 §15.11 validation code for a manifest that could not be retrieved.
+MANIFEST_INACCESSIBLE = "manifest.inaccessible"
+
+
+def _references_remote_manifest(data: bytes, media_type: MediaType) -> bool:
+    """Whether the file's XMP names a remote manifest (``dcterms:provenance``)."""
+    from provenance.xmp import extract_xmp_packets
+
+    if media_type not in IMAGE_TYPES:
+        return False
+    try:
+        packets = extract_xmp_packets(data, media_type)
+    except Exception:  # malformed metadata: the C2PA reader will say so itself
+        return False
+    return any(b"provenance" in packet for packet in packets)
+
+
+def _remote_only_manifest(data: bytes, media_type: MediaType) -> C2paReading | None:
+    """An ``absent`` reading when the only manifest is remote; ``None`` when one is embedded."""
+    import io
+
+    import c2pa
+
+    try:
+        with c2pa.Reader(str(media_type), io.BytesIO(data), context=_offline_context()):
+            return None
+    except c2pa.C2paError as exc:
+        if not isinstance(exc, c2pa.C2paError.ManifestNotFound) and "emote" not in str(exc):
+            return None  # an embedded store that fails: the full reader reports it
+    return C2paReading(
+        present=False,
+        state=C2paState.ABSENT,
+        validation_status=(MANIFEST_INACCESSIBLE,),
+        manifest_label=None,
+        manifest={"remote_reference": True, "fetched": False},
+        soft_binding_ids=(),
+    )
+
+
+@functools.cache
+def _offline_context() -> Any:
+    import c2pa
+
+    offline = {
+        "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+        "core": {"allowed_network_hosts": []},
+    }
+    return c2pa.Context(c2pa.Settings.from_dict(offline))
 
 
 class GreenListTextDetector:

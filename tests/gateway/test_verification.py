@@ -379,3 +379,41 @@ def test_text_watermark_is_reported_and_explained() -> None:
     assert "statistical watermark" in report.explanation.en
     quiet = Verifier(ProvenanceSignalReaders(None, None, FixedTextDetector(0.4)), None, None)
     assert quiet.verify_text("普通文字。").to_dict()["watermark"]["present"] is False
+
+
+@pytest.mark.db
+def test_remote_manifest_references_are_never_fetched(world: World) -> None:
+    import http.server
+    import threading
+
+    from provenance.xmp import embed_xmp
+
+    fetched: list[str] = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            fetched.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/manifest.c2pa"
+        packet = (
+            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+            'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description '
+            f'rdf:about="" xmlns:dcterms="http://purl.org/dc/terms/" dcterms:provenance="{url}"/>'
+            "</rdf:RDF></x:xmpmeta>"
+        ).encode()
+        photo = encode(sample_photo("coffee", 300), "JPEG")
+        report = world.verifier.verify_file(embed_xmp(photo, MediaType.JPEG, packet), None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert fetched == []
+    assert report.verdict is Verdict.UNKNOWN
+    assert report.c2pa.validation_status == ("manifest.inaccessible",)
