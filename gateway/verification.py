@@ -348,6 +348,10 @@ class SignalReaders(Protocol):
         """``response_label``: plain text's label, which travels beside the content."""
         ...
 
+    def read_manifest_store(self, manifest_bytes: bytes) -> C2paReading:
+        """A stored manifest store on its own (no asset: the hard binding cannot match)."""
+        ...
+
     def check_explicit_label(self, media: OpenedMedia, data: bytes) -> ExplicitLabelReading: ...
 
     def read_watermark(self, image: Image.Image) -> WatermarkReading | None:
@@ -775,14 +779,17 @@ class Verifier:
         if self.catalog is None or generation_id is None:
             return None
         stored = self.catalog.by_generation_id(generation_id)
-        if stored is None or stored.original is None:
+        if stored is None:
             return None
         media_type = _declared(stored.media_type)
-        if media_type is None:
+        if stored.original is not None and media_type is not None:
+            sidecar = None if media_type in IMAGE_TYPES else stored.manifest_bytes
+            reading = self.readers.read_c2pa(stored.original, media_type, sidecar)
+        elif stored.manifest_bytes is not None:
+            # The content was erased (PIPL): the store alone proves the signature.
+            reading = self.readers.read_manifest_store(stored.manifest_bytes)
+        else:
             return None
-        embedded = media_type in IMAGE_TYPES
-        sidecar = None if embedded else stored.manifest_bytes
-        reading = self.readers.read_c2pa(stored.original, media_type, sidecar)
         return C2paSection.of(reading, recovered=True) if reading.present else None
 
 
@@ -942,6 +949,11 @@ class ProvenanceSignalReaders:
             if remote is not None:
                 return remote
         return read_c2pa(data, media_type, sidecar, trust_anchors_pem=self.trust_anchors_pem)
+
+    def read_manifest_store(self, manifest_bytes: bytes) -> C2paReading:
+        from provenance.readback import read_manifest_store
+
+        return read_manifest_store(manifest_bytes, self.trust_anchors_pem)
 
     def read_implicit_label(
         self, data: bytes, media_type: MediaType, response_label: str | None = None

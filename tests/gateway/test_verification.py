@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from collections.abc import Iterator
@@ -417,3 +418,15 @@ def test_remote_manifest_references_are_never_fetched(world: World) -> None:
     assert fetched == []
     assert report.verdict is Verdict.UNKNOWN
     assert report.c2pa.validation_status == ("manifest.inaccessible",)
+
+
+@pytest.mark.db
+def test_erased_content_still_recovers_the_signed_manifest(world: World, photo_png: bytes) -> None:
+    published = world.publish(photo_png, MediaType.PNG)
+    stored = world.catalog.items[-1]
+    world.catalog.items[-1] = dataclasses.replace(stored, original=None)  # PIPL erasure
+    report = world.verifier.verify_file(strip_metadata(published.data), None)
+    assert report.verdict is Verdict.VERIFIED_VIA_WATERMARK
+    assert report.c2pa.recovered is True
+    assert report.c2pa.manifest_label == published.result.manifest_label
+    assert report.c2pa.state is C2paState.TRUSTED
