@@ -617,7 +617,7 @@ class Verifier:
             max_bytes=self.max_bytes,
             max_image_pixels=self.max_image_pixels,
         )
-        exact = self._catalog_find("by_sha256", hashlib.sha256(data).hexdigest())
+        exact = self.catalog.by_sha256(hashlib.sha256(data).hexdigest()) if self.catalog else None
         if exact is not None and exact.manifest_label:
             return [SoftBindingMatch(exact.manifest_label, 100, exact.generation_id)]
         if media.image is None:
@@ -629,25 +629,23 @@ class Verifier:
 
     def manifest_store(self, manifest_id: str) -> bytes:
         """The C2PA manifest store kept for ``manifest_id`` (a claim URN or generation id)."""
-        stored = self._catalog_find("by_manifest_label", manifest_id) or self._catalog_find(
-            "by_generation_id", manifest_id
-        )
+        stored = None
+        if self.catalog is not None:
+            stored = self.catalog.by_manifest_label(manifest_id) or self.catalog.by_generation_id(
+                manifest_id
+            )
         if stored is None or stored.manifest_bytes is None:
             raise ManifestNotFoundError(f"no manifest {manifest_id!r}")
         return stored.manifest_bytes
 
     def _matches_for_watermark(self, watermark_id: int) -> list[SoftBindingMatch]:
+        if self.catalog is None:
+            return []
         for spelling in _watermark_spellings(watermark_id):
-            stored = self._catalog_find("by_watermark_id", spelling)
+            stored = self.catalog.by_watermark_id(spelling)
             if stored is not None and stored.manifest_label:
                 return [SoftBindingMatch(stored.manifest_label, 100, stored.generation_id)]
         return []
-
-    def _catalog_find(self, method: str, value: str) -> StoredArtifact | None:
-        if self.catalog is None:
-            return None
-        found: StoredArtifact | None = getattr(self.catalog, method)(value)
-        return found
 
     def _resolves_watermarks(self) -> bool:
         return self.catalog is not None and getattr(self.readers, "watermarker", True) is not None
@@ -668,17 +666,7 @@ class Verifier:
         c2pa_section = C2paSection.of(c2pa)
         if not c2pa.present and wm_record.section.proof_ok:
             c2pa_section = self._recovered_manifest(wm_record.generation_id) or c2pa_section
-        signals = Signals(
-            c2pa_state=c2pa.state,
-            c2pa_claims_ours=LEDGER_ASSERTION in c2pa.manifest.get("assertions", {}),
-            record_proven=record.section.proof_ok and _same_generation(record, c2pa),
-            label_found=bool(implicit and implicit.found) or _exact_label(explicit),
-            label_integrity_ok=implicit.reserved_code_ok if implicit and implicit.found else None,
-            watermark_record_proven=wm_record.section.proof_ok,
-            watermark_decoded=watermark.watermark_id is not None,
-            watermark_unmatched=_watermark_unmatched(watermark, record, wm_record),
-            text_watermark_detected=watermark.method == "text_green_list" and watermark.present,
-        )
+        signals = _signals_of(c2pa, implicit, explicit, watermark, record, wm_record)
         verdict, reason = decide(signals)
         chosen = record if record.section.found else wm_record
         generation_id = chosen.generation_id or _manifest_generation_id(c2pa)
@@ -832,6 +820,28 @@ def _ledger_section(
         anchor=bundle.get("anchor"),
         proof_ok=outcome.ok,
         detail=outcome.reason,
+    )
+
+
+def _signals_of(
+    c2pa: C2paReading,
+    implicit: ImplicitLabelReading | None,
+    explicit: ExplicitLabelReading,
+    watermark: WatermarkSection,
+    record: _Record,
+    wm_record: _Record,
+) -> Signals:
+    label_found = bool(implicit and implicit.found)
+    return Signals(
+        c2pa_state=c2pa.state,
+        c2pa_claims_ours=LEDGER_ASSERTION in c2pa.manifest.get("assertions", {}),
+        record_proven=record.section.proof_ok and _same_generation(record, c2pa),
+        label_found=label_found or _exact_label(explicit),
+        label_integrity_ok=implicit.reserved_code_ok if implicit and label_found else None,
+        watermark_record_proven=wm_record.section.proof_ok,
+        watermark_decoded=watermark.watermark_id is not None,
+        watermark_unmatched=_watermark_unmatched(watermark, record, wm_record),
+        text_watermark_detected=watermark.method == "text_green_list" and watermark.present,
     )
 
 
