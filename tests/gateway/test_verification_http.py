@@ -279,3 +279,11 @@ def test_page_form_post_renders_the_report_without_javascript(
     broken = http.post("/verify?lang=en", files={"file": ("a.png", b"junk", "image/png")})
     assert broken.status_code == 415
     assert "unsupported_media_type" in broken.text
+
+
+def test_openapi_documents_both_request_shapes(http: TestClient) -> None:
+    spec = http.get("/openapi.json").json()
+    body = spec["paths"]["/v1/verify"]["post"]["requestBody"]["content"]
+    assert set(body) == {"multipart/form-data", "application/json"}
+    assert "/v1/matches/byBinding" in spec["paths"]
+    assert "/verify" not in spec["paths"]  # the page is not an API
