@@ -23,7 +23,9 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
+from typing import assert_never
 
+from common.types import ContentKind
 from moderation.interface import (
     Decision,
     Direction,
@@ -31,12 +33,14 @@ from moderation.interface import (
     ImageHashEntry,
     ImageScanner,
     InvalidTextError,
+    NotAnImageError,
     PolicyError,
     Scanner,
     TenantLists,
     TextTooLargeError,
 )
 from moderation.lexicon import LexiconScanner, tenant_lexicon
+from moderation.model3d import extract_glb_content
 from moderation.pii import redact
 from moderation.policy import Policy, load_policy
 from moderation.registry import build_image_scanner, build_scanner
@@ -44,6 +48,13 @@ from moderation.settings import ModerationSettings
 from moderation.toxicity import DetoxifyScanner
 
 __all__ = ["ModerationEngine", "build_engine"]
+
+_UNDECODABLE_TEXTURE = Finding(
+    scanner="model3d",
+    category="model3d.undecodable_texture",
+    score=1.0,
+    evidence="an embedded texture is not a decodable image",
+)
 
 
 def build_engine(settings: ModerationSettings) -> ModerationEngine:
@@ -80,14 +91,8 @@ class ModerationEngine:
     ) -> list[Decision]:
         """One decision per text; model scanners see the whole batch at once."""
         decoded = [self.checked_text(text) for text in texts]
-        per_text: list[list[Finding]] = [[] for _ in decoded]
-        pipeline = self._pipeline(policy, direction, tenant_lists)
-        for scanner in pipeline:
-            for findings, more in zip(per_text, scanner.scan_many(decoded), strict=True):
-                findings.extend(more)
-        cap = self.settings.max_findings_per_category
-        versions = [f"{scanner.name}={scanner.version}" for scanner in pipeline]
-        return [policy.decide(_capped(findings, cap), direction, versions) for findings in per_text]
+        per_text, versions = self._scan_texts(decoded, direction, policy, tenant_lists)
+        return [self._decide(policy, findings, direction, versions) for findings in per_text]
 
     def moderate_image(
         self,
@@ -98,17 +103,27 @@ class ModerationEngine:
         tenant_images: Sequence[ImageHashEntry] = (),
     ) -> Decision:
         """Raises ``NotAnImageError`` (415) when the bytes are not an image."""
-        if not policy.image_scanners:
-            # STYLE: fail closed; a policy without image scanners cannot pass an image.
-            raise PolicyError(f"policy {policy.name!r} lists no image scanners")
-        findings: list[Finding] = []
-        versions: list[str] = []
-        for name in policy.image_scanners:
-            scanner = self._image_scanner(name)
-            findings.extend(scanner.scan_image(data, tenant_images))
-            versions.append(f"{scanner.name}={scanner.version}")
-        cap = self.settings.max_findings_per_category
-        return policy.decide(_capped(findings, cap), direction, versions)
+        findings, versions = self._scan_image(data, policy, tenant_images)
+        return self._decide(policy, findings, direction, versions)
+
+    def moderate_content(
+        self,
+        kind: ContentKind,
+        data: bytes,
+        direction: Direction,
+        policy: Policy,
+        *,
+        tenant_lists: TenantLists | None = None,
+        tenant_images: Sequence[ImageHashEntry] = (),
+    ) -> Decision:
+        """Any artifact by kind: text (UTF-8 bytes), image, or 3D model (GLB)."""
+        if kind is ContentKind.TEXT:
+            return self.moderate_text(data, direction, policy, tenant_lists=tenant_lists)
+        if kind is ContentKind.IMAGE:
+            return self.moderate_image(data, direction, policy, tenant_images=tenant_images)
+        if kind is ContentKind.MODEL3D:
+            return self._moderate_model3d(data, direction, policy, tenant_lists, tenant_images)
+        assert_never(kind)
 
     def load_policy(self, name_or_path: str | Path) -> Policy:
         """A policy by name (``settings.policy_dir`` first, then the shipped ones) or path."""
@@ -155,6 +170,62 @@ class ModerationEngine:
             if directory is not None and not directory.is_dir():
                 return f"the {label} {directory} does not exist"
         return None
+
+    def _moderate_model3d(
+        self,
+        data: bytes,
+        direction: Direction,
+        policy: Policy,
+        tenant_lists: TenantLists | None,
+        tenant_images: Sequence[ImageHashEntry],
+    ) -> Decision:
+        """Text scanners on the model's strings, image scanners on every texture."""
+        content = extract_glb_content(data)
+        text = self.checked_text(content.text)
+        [findings], versions = self._scan_texts([text], direction, policy, tenant_lists)
+        for texture in content.images:
+            try:
+                texture_findings, image_versions = self._scan_image(texture, policy, tenant_images)
+            except NotAnImageError:
+                # Fail closed: a texture we cannot decode cannot be cleared.
+                texture_findings, image_versions = [_UNDECODABLE_TEXTURE], []
+            findings.extend(texture_findings)
+            versions.extend(v for v in image_versions if v not in versions)
+        return self._decide(policy, findings, direction, versions)
+
+    def _scan_texts(
+        self,
+        texts: list[str],
+        direction: Direction,
+        policy: Policy,
+        tenant_lists: TenantLists | None,
+    ) -> tuple[list[list[Finding]], list[str]]:
+        per_text: list[list[Finding]] = [[] for _ in texts]
+        pipeline = self._pipeline(policy, direction, tenant_lists)
+        for scanner in pipeline:
+            for findings, more in zip(per_text, scanner.scan_many(texts), strict=True):
+                findings.extend(more)
+        return per_text, [f"{scanner.name}={scanner.version}" for scanner in pipeline]
+
+    def _scan_image(
+        self, data: bytes, policy: Policy, tenant_images: Sequence[ImageHashEntry]
+    ) -> tuple[list[Finding], list[str]]:
+        if not policy.image_scanners:
+            # STYLE: fail closed; a policy without image scanners cannot pass an image.
+            raise PolicyError(f"policy {policy.name!r} lists no image scanners")
+        findings: list[Finding] = []
+        versions: list[str] = []
+        for name in policy.image_scanners:
+            scanner = self._image_scanner(name)
+            findings.extend(scanner.scan_image(data, tenant_images))
+            versions.append(f"{scanner.name}={scanner.version}")
+        return findings, versions
+
+    def _decide(
+        self, policy: Policy, findings: list[Finding], direction: Direction, versions: list[str]
+    ) -> Decision:
+        capped = _capped(findings, self.settings.max_findings_per_category)
+        return policy.decide(capped, direction, versions)
 
     def _pipeline(
         self, policy: Policy, direction: Direction, tenant_lists: TenantLists | None

@@ -41,6 +41,7 @@ __all__ = [
     "InvalidTermError",
     "InvalidTextError",
     "ModerationEntryNotFoundError",
+    "NotAModelError",
     "NotAnImageError",
     "PolicyError",
     "Scanner",
@@ -81,6 +82,12 @@ class NotAnImageError(UnsupportedMediaTypeError):
     """Bytes given to an image scanner are not a decodable image (415)."""
 
     code = "not_an_image"
+
+
+class NotAModelError(UnsupportedMediaTypeError):
+    """Bytes given as a 3D model are not a binary glTF 2.0 (GLB) file (415)."""
+
+    code = "not_a_model"
 
 
 class TextTooLargeError(PayloadTooLargeError):
