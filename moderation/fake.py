@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from common.types import ContentKind
 from moderation.interface import (
     Decision,
     Direction,
@@ -99,6 +100,22 @@ class FakeModerationEngine:
             if marker in text
         ]
         return policy.decide(findings, direction, _FAKE_VERSIONS)
+
+    def moderate_content(
+        self,
+        kind: ContentKind,
+        data: bytes,
+        direction: Direction,
+        policy: Policy,
+        *,
+        tenant_lists: TenantLists | None = None,
+        tenant_images: Sequence[ImageHashEntry] = (),
+    ) -> Decision:
+        if kind is ContentKind.IMAGE:
+            return self.moderate_image(data, direction, policy, tenant_images=tenant_images)
+        # Text, and a 3D model's bytes read as text: markers anywhere count.
+        text = data.decode("utf-8", errors="replace")
+        return self.moderate_text(text, direction, policy, tenant_lists=tenant_lists)
 
     def redact(self, text: str) -> str:
         return redact(text)

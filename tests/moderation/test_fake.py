@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from common.types import ContentKind
 from moderation import Action, Direction, NotAnImageError
 from moderation.fake import FakeModerationEngine
 from moderation.policy import Policy
@@ -30,6 +31,13 @@ def test_images(cn_policy: Policy) -> None:
     assert fake.moderate_image(png + b"BLOCKME", Direction.OUTPUT, cn_policy).action is Action.BLOCK
     with pytest.raises(NotAnImageError):
         fake.moderate_image(b"text", Direction.OUTPUT, cn_policy)
+
+
+def test_content_dispatch(cn_policy: Policy) -> None:
+    fake = FakeModerationEngine()
+    glb = b"glTF\x02\x00\x00\x00 REVIEWME"
+    decision = fake.moderate_content(ContentKind.MODEL3D, glb, Direction.OUTPUT, cn_policy)
+    assert decision.action is Action.REVIEW
 
 
 def test_readiness_is_configurable() -> None:
