@@ -15,6 +15,7 @@ only, foreign), 3 tampered, 2 unusable input or settings.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -136,12 +137,18 @@ def verify_command(
     ] = False,
 ) -> None:
     """Check a file's C2PA manifest, labels, watermark and ledger record; print the verdict."""
-    try:
-        verifier = _verifier(offline_bundle, trust_anchors, ledger_key, watermark_key_file)
-        report = _run(verifier, file, sidecar, as_text)
-    except GatewayError as exc:
-        typer.echo(f"cannot verify {file}: {exc.code}: {exc.message}", err=True)
-        raise typer.Exit(2) from exc
+    with contextlib.ExitStack() as resources:
+        try:
+            verifier = _verifier(
+                offline_bundle, trust_anchors, ledger_key, watermark_key_file, resources
+            )
+            report = _run(verifier, file, sidecar, as_text)
+        except GatewayError as exc:
+            typer.echo(f"cannot verify {file}: {exc.code}: {exc.message}", err=True)
+            raise typer.Exit(2) from exc
+        except ValueError as exc:  # a bundle that is not JSON, a --text file not UTF-8
+            typer.echo(f"cannot verify {file}: {exc}", err=True)
+            raise typer.Exit(2) from exc
     body = report.to_dict()
     if offline_bundle is not None:
         body["offline_bundle"] = _bundle_summary(verifier, ledger_key)
@@ -162,9 +169,10 @@ def _verifier(
     trust_anchors: Path | None,
     ledger_key: str | None,
     watermark_key_file: Path | None,
+    resources: contextlib.ExitStack,
 ) -> Verifier:
     if bundle_path is None:
-        return _online_verifier(ledger_key)
+        return _online_verifier(ledger_key, resources)
     bundle = json.loads(bundle_path.read_text("utf-8"))
     if not isinstance(bundle, dict):
         raise typer.BadParameter("the bundle is not a JSON object", param_hint="--offline-bundle")
@@ -174,12 +182,13 @@ def _verifier(
     return Verifier(readers, BundleLedger(bundle), None, trusted_vkey=ledger_key)
 
 
-def _online_verifier(ledger_key: str | None) -> Verifier:
+def _online_verifier(ledger_key: str | None, resources: contextlib.ExitStack) -> Verifier:
     from gateway.runtime import build_runtime
     from gateway.settings import Settings
 
     runtime = build_runtime(Settings())
     runtime.start()
+    resources.callback(runtime.close)
     verifier: Verifier = getattr(runtime, "verifier", None) or build_verifier(runtime)
     if ledger_key:
         verifier = Verifier(

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from common.types import MediaType
 from gateway.cli_verify import BundleLedger, verify_command
+from gateway.runtime import Runtime
 from provenance.settings import ProvenanceSettings
 from tests.gateway.test_verification_world import (
     WATERMARK_KEY,
@@ -152,6 +153,11 @@ def test_bad_input_exits_2_with_a_reason(tmp_path: Path, offline_files: dict[str
     code, output = run(junk, "--offline-bundle", offline_files["bundle"])
     assert code == 2
     assert "unsupported_media_type" in output
+    broken = tmp_path / "broken.json"
+    broken.write_text("{not json")
+    code, output = run(offline_files["image"], "--offline-bundle", broken)
+    assert code == 2
+    assert "cannot verify" in output
 
 
 def test_bundle_ledger_answers_only_for_its_entry(offline_files: dict[str, Path]) -> None:
@@ -161,3 +167,33 @@ def test_bundle_ledger_answers_only_for_its_entry(offline_files: dict[str, Path]
     assert ledger.find_latest(watermark_id="nope") is None
     assert ledger.events_for_generation(leaf["generation_id"]) == [ledger.entry]
     assert ledger.prove(ledger.entry.index + 1) == {}
+
+
+def test_online_mode_uses_the_data_directory(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from common.types import ContentKind
+    from gateway.models import Role
+    from gateway.pipeline import StampOrder
+    from tests.support.gateway import issue_key
+
+    issue_key(runtime, "acme", Role.GENERATE)
+    generation = runtime.pipeline.stamp_upload(
+        StampOrder(
+            tenant_id="acme",
+            kind=ContentKind.IMAGE,
+            data=encode(sample_photo("astronaut", 320), "PNG"),
+            media_type="image/png",
+            policy=runtime.settings.default_policy,
+            actor="test",
+        )
+    )
+    stamped = tmp_path / "stamped.png"
+    stamped.write_bytes(runtime.store.read(generation.artifact_path or ""))
+    monkeypatch.setenv("AIGC_DATA_DIR", str(runtime.settings.data_dir))
+    monkeypatch.setenv("AIGC_DATABASE_URL", runtime.settings.database_url_resolved)
+    code, output = run(stamped, "--json")
+    body = json.loads(output)
+    assert code == 0, output
+    assert (body["verdict"], body["generation_id"]) == ("verified", generation.id)
+    assert "offline_bundle" not in body
