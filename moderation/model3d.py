@@ -27,7 +27,7 @@ from moderation.interface import NotAModelError
 __all__ = ["GlbContent", "extract_glb_content"]
 
 _MAGIC = b"glTF"
-_JSON_CHUNK = 0x4E4F534A  # "JSON", glTF 2.0 §4.4.3.2
+_JSON_CHUNK = 0x4E4F534A  # "JSON" chunk type, glTF 2.0 §4.4 (GLB file format)
 _BIN_CHUNK = 0x004E4942  # "BIN\0"
 # JSON keys whose string values are human-readable content (names, descriptions, legal).
 _TEXT_KEYS = frozenset({"name", "generator", "copyright", "title", "description", "author"})

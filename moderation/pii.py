@@ -28,7 +28,7 @@ __all__ = [
     "redact",
 ]
 
-# GB 11643-1999 §8.2: weights 2^(17-i) mod 11 and the check character for sum mod 11.
+# GB 11643-1999 check character (ISO 7064:1983 MOD 11-2): weights 2^(17-i) mod 11.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK_CHARS = "10X98765432"
 
