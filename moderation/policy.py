@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -184,7 +184,7 @@ def _policy_path(name_or_path: str | Path, search_dir: Path | None) -> Path:
     raise PolicyError(f"unknown policy {str(name_or_path)!r}; shipped policies: {known}")
 
 
-@cache
+@lru_cache(maxsize=256)
 def _load_policy_file_cached(path: Path, mtime_ns: int) -> Policy:
     return _parse_policy(path, load_yaml(path))
 
