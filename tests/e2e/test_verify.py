@@ -229,3 +229,33 @@ def test_pipeline_stamped_upload_and_generated_text_verify(
 
 def watermark_id_int(body: dict[str, Any]) -> int:
     return int(body["watermark"]["watermark_id"], 16)
+
+
+def test_pipeline_stamped_glb_verifies_through_its_sidecar(
+    live_server: LiveServer, runtime: Runtime
+) -> None:
+    import trimesh
+
+    from gateway.models import Role
+    from tests.support.gateway import bearer, issue_key
+
+    headers = bearer(issue_key(runtime, "acme", Role.GENERATE))
+    glb = trimesh.creation.cylinder(radius=1, height=2, sections=12).export(file_type="glb")
+    created = httpx.post(
+        f"{live_server.base_url}/v1/stamp",
+        files={"file": ("chair.glb", glb, "model/gltf-binary")},
+        data={"meta": '{"kind": "model3d"}'},
+        headers=headers,
+        timeout=120,
+    )
+    assert created.status_code == 201, created.text
+    generation = created.json()
+    stamped = httpx.get(
+        f"{live_server.base_url}/v1/generations/{generation['id']}/content",
+        headers=headers,
+        timeout=60,
+    ).content
+    body = verify_file(live_server.base_url, stamped, "chair.glb", "model/gltf-binary")
+    assert (body["verdict"], body["generation_id"]) == ("verified", generation["id"])
+    assert body["c2pa"]["state"] == "trusted"
+    assert body["implicit_label"]["reserved_code_ok"] is True
