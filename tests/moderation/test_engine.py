@@ -6,6 +6,8 @@ import io
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from moderation import (
@@ -249,3 +251,46 @@ def test_decisions_pin_the_versions_of_the_scanners_that_ran(
     )
     brand_versions = dict(entry.split("=", 1) for entry in with_brands.scanner_versions)
     assert brand_versions["lexicon"].startswith(versions["lexicon"] + ",tenant@")
+
+
+PIECES = [
+    "最佳",
+    "最",
+    "佳",
+    "傻逼",
+    " ",
+    "\u200b",
+    "，",
+    "《",
+    "》",
+    "第一",
+    "次",
+    "河南人",
+    "勿扰",
+    "招聘",
+    "35岁以下",
+    "fuck",
+    "F",
+    "idiot",
+    "13812345678",
+    "a@b.cn",
+    "產品",
+    "ＡＢ",
+    "😀",
+]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=25))
+@settings(max_examples=150, deadline=None)
+def test_any_text_gets_a_decision_with_spans_inside_it(
+    engine: ModerationEngine, cn_policy: Policy, pieces: list[str]
+) -> None:
+    text = "".join(pieces)
+    decision = engine.moderate_text(text, Direction.INPUT, cn_policy)
+    for finding in decision.findings:
+        assert 0.0 <= finding.score <= 1.0
+        assert finding.span is not None
+        start, end = finding.span
+        assert 0 <= start < end <= len(text)
+        if finding.scanner in {"lexicon", "bias"}:
+            assert text[start:end] == finding.evidence
