@@ -43,8 +43,8 @@ class GeneratorCatalog:
     def kind_of(self, name: str) -> ContentKind | None:
         return self._kinds.get(name)
 
-    def get(self, kind: ContentKind, name: str | None) -> Generator:
-        """The named generator, or the kind's default when ``name`` is ``None``."""
+    def resolve(self, kind: ContentKind, name: str | None) -> str:
+        """The configured name ``name`` stands for (the kind's default when ``None``)."""
         chosen = name or self._defaults.get(kind)
         if chosen is None or self._kinds.get(chosen) is not kind:
             known = ", ".join(self.names(kind)) or "none"
@@ -52,7 +52,11 @@ class GeneratorCatalog:
                 f"unknown {kind.value} generator {name!r}; configured: {known}",
                 details={"generator": name, "known": self.names(kind)},
             )
-        return self._build(chosen)
+        return chosen
+
+    def get(self, kind: ContentKind, name: str | None) -> Generator:
+        """The named generator, or the kind's default when ``name`` is ``None``."""
+        return self._build(self.resolve(kind, name))
 
     def _build(self, name: str) -> Generator:
         with self._lock:

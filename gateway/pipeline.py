@@ -184,7 +184,8 @@ class Pipeline:
     # ----------------------------------------------------------------- entry points
 
     def generate(self, order: GenerationOrder) -> Generation:
-        generator = self.generators.get(order.kind, order.generator)
+        # Resolve first: an unknown generator is the client's error, before any record.
+        generator_name = self.generators.resolve(order.kind, order.generator)
         generation = self._create(
             Generation(
                 id=new_generation_id(),
@@ -193,7 +194,7 @@ class Pipeline:
                 status=GenerationStatus.RUNNING.value,
                 prompt=order.prompt,
                 params=dict(order.params),
-                generator=generator.name,
+                generator=generator_name,
                 label_language=order.label_language,
                 callback_url=order.callback_url,
                 meta={"output_format": order.output_format} if order.output_format else {},
@@ -273,11 +274,11 @@ class Pipeline:
         if verdict_in.action is Action.BLOCK:
             # A blocked prompt never reaches a generator.
             return self._decide(generation, verdict_in, [], events, order.actor)
-        generator = self.generators.get(order.kind, order.generator)
+        generator = self.generators.get(order.kind, generation.generator)
         request = GenerationRequest(
             kind=order.kind, prompt=verdict_in.redacted_text or order.prompt, params=order.params
         )
-        with events.stage("generate", generator.name) as record:
+        with events.stage("generate", generation.generator or generator.name) as record:
             artifact = generator.generate(request)
             record["detail"] = {
                 "model_revision": artifact.model_revision,

@@ -259,3 +259,36 @@ def test_pipeline_stamped_glb_verifies_through_its_sidecar(
     assert (body["verdict"], body["generation_id"]) == ("verified", generation["id"])
     assert body["c2pa"]["state"] == "trusted"
     assert body["implicit_label"]["reserved_code_ok"] is True
+
+
+def test_generated_image_verified_then_recovered_after_stripping(
+    live_server: LiveServer, runtime: Runtime
+) -> None:
+    from gateway.models import Role
+    from tests.support.gateway import bearer, issue_key
+
+    headers = bearer(issue_key(runtime, "acme", Role.GENERATE))
+    created = httpx.post(
+        f"{live_server.base_url}/v1/generations",
+        json={
+            "kind": "image",
+            "prompt": "夏日海滩上的饮料",
+            "params": {"width": 512, "height": 512},
+        },
+        headers=headers,
+        timeout=120,
+    )
+    assert created.status_code == 201, created.text
+    generation = created.json()
+    assert generation["status"] == "released", generation
+    image = httpx.get(
+        f"{live_server.base_url}/v1/generations/{generation['id']}/content",
+        headers=headers,
+        timeout=60,
+    ).content
+    body = verify_file(live_server.base_url, image, "generated.png", "image/png")
+    assert (body["verdict"], body["generation_id"]) == ("verified", generation["id"])
+    assert body["watermark"]["watermark_id"] == generation["provenance"]["watermark_id"]
+    stripped = strip_metadata(image, "JPEG", quality=75)
+    body = verify_file(live_server.base_url, stripped, "stripped.jpg", "image/jpeg")
+    assert (body["verdict"], body["generation_id"]) == ("verified_via_watermark", generation["id"])
