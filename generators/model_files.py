@@ -1,0 +1,92 @@
+"""Model directories on disk: the build marker and the revision that pins the weights.
+
+A directory written by ``build_default_models`` ends with a marker file,
+``aigc_model.json``, written last: its presence means the build completed, and it
+records the revision (a SHA-256 over every other file) that artifacts report::
+
+    write_build_marker(model_dir, name="tiny-text-lm", builder_version=1)
+    read_build_marker(model_dir).revision   # "3f1c0e9a6b2d4c81"
+    model_revision(ModelSource.parse("/models/qwen", None))   # hash of that directory
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from generators.settings import ModelSource
+
+__all__ = [
+    "BUILD_MARKER",
+    "BuildMarker",
+    "apply_torch_threads",
+    "directory_digest",
+    "model_revision",
+    "read_build_marker",
+    "write_build_marker",
+]
+
+BUILD_MARKER = "aigc_model.json"
+REVISION_HEX_CHARS = 16  # 64 bits: enough to tell builds apart, short enough to read
+_CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class BuildMarker:
+    name: str
+    revision: str
+    builder_version: int
+
+
+def directory_digest(directory: Path) -> str:
+    """SHA-256 over the relative path and bytes of every file but the marker, in order."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+        relative = path.relative_to(directory).as_posix()
+        if relative == BUILD_MARKER:
+            continue
+        digest.update(relative.encode() + b"\0")
+        with path.open("rb") as stream:
+            while chunk := stream.read(_CHUNK_BYTES):
+                digest.update(chunk)
+        digest.update(b"\0")
+    return digest.hexdigest()[:REVISION_HEX_CHARS]
+
+
+def write_build_marker(directory: Path, *, name: str, builder_version: int) -> BuildMarker:
+    marker = BuildMarker(name, directory_digest(directory), builder_version)
+    payload = {"name": name, "revision": marker.revision, "builder_version": builder_version}
+    (directory / BUILD_MARKER).write_text(json.dumps(payload, indent=2) + "\n", "utf-8")
+    return marker
+
+
+def read_build_marker(directory: Path) -> BuildMarker | None:
+    """The marker of a completed build, or ``None`` when absent or unreadable."""
+    try:
+        payload = json.loads((directory / BUILD_MARKER).read_text("utf-8"))
+        return BuildMarker(
+            str(payload["name"]), str(payload["revision"]), int(payload["builder_version"])
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def model_revision(source: ModelSource, hub_commit: str | None = None) -> str:
+    """What pins a model: the build marker's revision, a directory hash, or the hub commit.
+
+    Hashing a large local model reads every weight file once, at load time.
+    """
+    if source.path is None:
+        return hub_commit or "unpinned"
+    marker = read_build_marker(source.path)
+    return marker.revision if marker is not None else directory_digest(source.path)
+
+
+def apply_torch_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count (process-wide) when configured."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
