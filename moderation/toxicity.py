@@ -133,10 +133,54 @@ class ProfanityCheckScanner:
 
     def _predictor(self) -> Callable[[list[str]], Any]:
         if self._predict is None:
-            from profanity_check import predict_prob
-
-            self._predict = predict_prob
+            self._predict = _profanity_predictor()
         return self._predict
+
+
+# Texts on which the fast path must agree with the library before it is trusted.
+_PROBES = ["you are a fucking idiot", "great product, buy now", "what a piece of shit", ""]
+
+
+def _profanity_predictor() -> Callable[[list[str]], Any]:
+    """alt-profanity-check's own model, evaluated without scikit-learn's per-call overhead.
+
+    Its ``CalibratedClassifierCV`` (5 folds of LinearSVC + sigmoid calibration) spends
+    ~10 ms per call in input validation; the same arithmetic in numpy takes ~1 ms
+    (the TF-IDF vectoriser). The fast path is used only if it reproduces the library on probe texts.
+    """
+    from profanity_check import predict_prob
+
+    library: Callable[[list[str]], Any] = predict_prob
+    fast = _calibrated_linear_svc()
+    if fast is None:
+        return library
+    reference = [float(p) for p in library(_PROBES)]
+    agrees = all(abs(a - b) < 1e-9 for a, b in zip(fast(_PROBES), reference, strict=True))
+    return fast if agrees else library
+
+
+def _calibrated_linear_svc() -> Callable[[list[str]], Any] | None:
+    import numpy as np
+    from profanity_check import profanity_check as library
+
+    model, vectorizer = library.model, library.vectorizer
+    folds = getattr(model, "calibrated_classifiers_", None)
+    if getattr(model, "method", None) != "sigmoid" or not folds:
+        return None
+    try:
+        weights = np.vstack([fold.estimator.coef_[0] for fold in folds]).T  # (features, folds)
+        intercepts = np.array([fold.estimator.intercept_[0] for fold in folds])
+        slopes = np.array([fold.calibrators[0].a_ for fold in folds])
+        offsets = np.array([fold.calibrators[0].b_ for fold in folds])
+    except (AttributeError, IndexError):
+        return None
+
+    def predict(texts: list[str]) -> Any:
+        decision = vectorizer.transform(texts) @ weights + intercepts  # LinearSVC per fold
+        # sklearn _SigmoidCalibration: P = 1 / (1 + exp(a·f + b)), averaged over the folds.
+        return (1.0 / (1.0 + np.exp(slopes * decision + offsets))).mean(axis=1)
+
+    return predict
 
 
 class DetoxifyScanner:
