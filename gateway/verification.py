@@ -48,7 +48,6 @@ from provenance.interface import (
 )
 from provenance.manifest import LEDGER_ASSERTION, SOFT_BINDING_ALG, decode_soft_binding_value
 from provenance.media import IMAGE_TYPES, OpenedMedia, open_media
-from provenance.text_watermark import TextWatermarkReading
 from provenance.watermark.interface import WatermarkReading
 
 if TYPE_CHECKING:
@@ -325,6 +324,25 @@ class LedgerReader(Protocol):
     def prove(self, index: int) -> dict[str, Any]: ...
 
     def public_key_info(self) -> PublicKeyInfo: ...
+
+
+class TextWatermarkReading(Protocol):
+    """A green-list score, as ``provenance.text_watermark.TextWatermarkReading`` has it."""
+
+    @property
+    def z_score(self) -> float: ...
+
+    @property
+    def p_value(self) -> float: ...
+
+    @property
+    def num_tokens(self) -> int: ...
+
+    @property
+    def green_fraction(self) -> float: ...
+
+    @property
+    def detected(self) -> bool: ...
 
 
 class TextWatermarkDetector(Protocol):
@@ -1054,7 +1072,11 @@ class GreenListTextDetector:
 
         if len(text.strip()) < self.min_chars or not self.tokenizer_dir.is_dir():
             return None
-        return detect_text_watermark_in_text(text, self.tokenizer_dir, self.key)
+        try:
+            return detect_text_watermark_in_text(text, self.tokenizer_dir, self.key)
+        except Exception:  # a best-effort signal: a broken model dir must not fail verify
+            log.warning("text watermark detection failed", exc_info=True)
+            return None
 
 
 class SqlArtifactCatalog:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from common.types import MediaType
 from gateway.verification import (
+    GreenListTextDetector,
     ProvenanceSignalReaders,
     Signals,
     Verdict,
@@ -32,7 +33,6 @@ from provenance.interface import (
     UnsupportedMediaError,
 )
 from provenance.settings import ProvenanceSettings
-from provenance.text_watermark import TextWatermarkReading
 from tests.gateway.test_verification_world import (
     World,
     build_world,
@@ -358,15 +358,24 @@ def test_markdown_front_matter_label_is_checked(world: World) -> None:
     assert edited.reason == "label_mismatch"
 
 
+@dataclasses.dataclass(frozen=True)
+class Score:
+    z_score: float
+    p_value: float
+    num_tokens: int
+    green_fraction: float
+    detected: bool
+
+
 class FixedTextDetector:
     """A ``TextWatermarkDetector`` fake answering a fixed z-score."""
 
     def __init__(self, z_score: float) -> None:
         self.z_score = z_score
 
-    def detect(self, text: str) -> TextWatermarkReading | None:
+    def detect(self, text: str) -> Score | None:
         p_value = 0.5 * math.erfc(self.z_score / math.sqrt(2))
-        return TextWatermarkReading(self.z_score, p_value, 120, 0.6, self.z_score >= 4.0)
+        return Score(self.z_score, p_value, 120, 0.6, self.z_score >= 4.0)
 
 
 def test_text_watermark_is_reported_and_explained() -> None:
@@ -430,3 +439,15 @@ def test_erased_content_still_recovers_the_signed_manifest(world: World, photo_p
     assert report.c2pa.recovered is True
     assert report.c2pa.manifest_label == published.result.manifest_label
     assert report.c2pa.state is C2paState.TRUSTED
+
+
+def test_green_list_detector_is_quiet_without_a_model(tmp_path: Path) -> None:
+    detector = GreenListTextDetector(tmp_path / "no-model", key=7)
+    assert detector.detect("足够长的一段文字，用来检查没有模型目录时的行为。" * 2) is None
+    broken = tmp_path / "broken-model"
+    broken.mkdir()  # a directory without config.json or tokenizer files
+    assert detector.detect("short") is None
+    assert (
+        GreenListTextDetector(broken, key=7).detect("一段足够长的文字，但模型目录是坏的。" * 2)
+        is None
+    )
