@@ -294,3 +294,15 @@ def test_any_text_gets_a_decision_with_spans_inside_it(
         assert 0 <= start < end <= len(text)
         if finding.scanner in {"lexicon", "bias"}:
             assert text[start:end] == finding.evidence
+
+
+def test_concurrent_calls_agree_with_sequential_ones(cn_policy: Policy) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    engine = build_engine(ModerationSettings())  # fresh: scanners get built under contention
+    texts = ["全网最低价", "你是傻逼", "电话13812345678", "Nice colours", "招聘店员, 35岁以下"] * 8
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = list(
+            pool.map(lambda t: engine.moderate_text(t, Direction.INPUT, cn_policy), texts)
+        )
+    assert concurrent == [engine.moderate_text(t, Direction.INPUT, cn_policy) for t in texts]
