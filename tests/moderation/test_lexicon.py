@@ -45,6 +45,8 @@ def categories(scanner: LexiconScanner, text: str) -> list[str]:
         ("最佳選擇", "最佳"),
         ("頂級面霜", "頂級"),
         ("全网ＮＯ．１", "ＮＯ．１"),
+        ("A miracle cure with no side effects", "miracle cure"),
+        ("Guaranteed returns of 20% a year", "Guaranteed returns"),
     ],
 )
 def test_ad_law_terms_and_their_evasions_are_found_with_original_spans(
@@ -72,6 +74,8 @@ def test_ad_law_terms_and_their_evasions_are_found_with_original_spans(
         "这款面霜温和不刺激，适合敏感肌",
         "去死皮效果明显",  # everyday word containing an abusive term
         "废物利用的环保设计",
+        "The resin cures in 24 hours.",
+        "Invest in comfort: our sofa is guaranteed for ten years.",
     ],
 )
 def test_exemptions_and_clean_copy_are_not_flagged(scanner: LexiconScanner, text: str) -> None:
