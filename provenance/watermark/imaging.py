@@ -56,8 +56,19 @@ def split_image(image: Image.Image) -> tuple[NDArray[np.uint8], Image.Image | No
     mode = image.mode if image.mode in _KEPT_MODES else ("L" if grey else "RGB")
     if alpha is not None and mode in ("L", "RGB"):
         mode += "A"
-    pixels = np.asarray(image.convert("L"))[..., None] if grey else np.asarray(image.convert("RGB"))
-    return pixels, alpha, mode
+    if not grey:
+        return np.asarray(image.convert("RGB")), alpha, mode
+    return _grey_8bit(image)[..., None], alpha, mode
+
+
+def _grey_8bit(image: Image.Image) -> NDArray[np.uint8]:
+    """8-bit grey; 16-bit and float greys are scaled down (Pillow's convert would clip)."""
+    if image.mode in ("L", "LA", "1"):
+        return np.asarray(image.convert("L"))
+    values = np.asarray(image, dtype=np.float64)
+    if values.size and float(values.max()) > 255.0:
+        values = values * (255.0 / 65535.0)
+    return np.clip(np.rint(values), 0, 255).astype(np.uint8)
 
 
 def _has_transparency(image: Image.Image) -> bool:

@@ -229,3 +229,11 @@ def test_the_keyed_layout_never_changes() -> None:
     assert layout.key_signs[0, :8].tolist() == [1, -1, -1, -1, 1, -1, -1, -1]
     assert layout.bit_of_cell[0, :8].tolist() == [-1, 24, 99, 32, 97, 58, -1, -1]
     assert int((layout.bit_of_cell < 0).sum()) == 389
+
+
+def test_sixteen_bit_grey_is_scaled_not_clipped(watermarker: ImageWatermarker) -> None:
+    grey = np.asarray(sample_photo("camera.png").convert("L"), dtype=np.int32) * 257
+    marked = watermarker.embed(Image.fromarray(grey.astype(np.uint16)), WATERMARK_ID)
+    assert marked.mode == "L"
+    assert abs(float(np.mean(marked)) - float(np.mean(grey)) / 257) < 1.0
+    assert watermarker.detect(marked).watermark_id == WATERMARK_ID
