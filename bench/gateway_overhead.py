@@ -1,0 +1,238 @@
+"""What the gateway adds to a text generation: in-process generator vs HTTP.
+
+The same generation (tiny LM, 32 new tokens, fixed seed) is timed three ways:
+
+  (a) in process, calling the generator directly;
+  (b) over HTTP (``POST /v1/generations``) to a gateway in its own process, at
+      concurrency 1 and 8, with the full pipeline (moderation, stamping, ledger);
+  (c) the same with every domain stage replaced by its named pass-through, which
+      isolates the HTTP, auth and bookkeeping overhead.
+
+    python bench/gateway_overhead.py            # 40 requests per row
+    python bench/gateway_overhead.py --quick    # smoke run (a few requests)
+
+Prints p50/p99 latency and requests/s per row, and the ratio to (a).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPT = "新款保温杯，适合通勤"
+PARAMS = {"max_new_tokens": 32, "seed": 7}
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    concurrency: int
+    latencies_ms: list[float]
+    wall_s: float
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies_ms)
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+
+    @property
+    def rps(self) -> float:
+        return len(self.latencies_ms) / self.wall_s
+
+
+def timed(call: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def run_rows(name: str, call: Callable[[], object], count: int, concurrency: int) -> Row:
+    started = time.perf_counter()
+    if concurrency == 1:
+        latencies = [timed(call) for _ in range(count)]
+    else:
+        with ThreadPoolExecutor(concurrency) as pool:
+            latencies = list(pool.map(lambda _: timed(call), range(count)))
+    return Row(name, concurrency, latencies, time.perf_counter() - started)
+
+
+def in_process_row(models_dir: Path, count: int) -> Row:
+    from common.types import ContentKind
+    from generators.interface import GenerationRequest
+    from generators.registry import build_generator
+    from generators.settings import GeneratorSettings
+
+    settings = GeneratorSettings(models_dir=models_dir)
+    generator = build_generator(settings.default_text_generator, settings, watermark_key=12345)
+    request = GenerationRequest(kind=ContentKind.TEXT, prompt=PROMPT, params=PARAMS)
+    generator.generate(request)  # load and warm up
+    return run_rows("(a) generator in process", lambda: generator.generate(request), count, 1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    data_dir: Path, models_dir: Path, passthrough: bool
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "AIGC_DATA_DIR": str(data_dir),
+        "AIGC_MODELS_DIR": str(models_dir),
+        "AIGC_LOG_LEVEL": "WARNING",
+    }
+    args = [sys.executable, __file__, "--serve", str(port)] + (
+        ["--passthrough"] if passthrough else []
+    )
+    process = subprocess.Popen(args, env=env, cwd=ROOT)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return process, base_url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError("the gateway did not start")
+
+
+def serve(port: int, passthrough: bool) -> None:
+    """Child process: the gateway on its embedded defaults, optionally with pass-throughs."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.passthrough import (
+        LedgerNotConfigured,
+        ModerationNotConfigured,
+        StampingNotConfigured,
+    )
+    from gateway.runtime import build_runtime
+    from gateway.settings import Settings
+
+    settings = Settings()
+    parts = (
+        {
+            "moderation": ModerationNotConfigured(),
+            "stamping": StampingNotConfigured(),
+            "ledger": LedgerNotConfigured(),
+        }
+        if passthrough
+        else {}
+    )
+    runtime = build_runtime(settings, **parts)  # type: ignore[arg-type]
+    uvicorn.run(create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="warning")
+
+
+def http_rows(label: str, base_url: str, key: str, count: int) -> list[Row]:
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"kind": "text", "prompt": PROMPT, "params": PARAMS}
+    rows = []
+    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
+
+        def call() -> None:
+            response = client.post("/v1/generations", json=body)
+            response.raise_for_status()
+
+        for _ in range(3):
+            call()  # warm up: model load, first stamp, first ledger batch
+        rows.extend(run_rows(label, call, count, concurrency) for concurrency in (1, 8))
+    return rows
+
+
+def generate_key(data_dir: Path) -> str:
+    env = {**os.environ, "AIGC_DATA_DIR": str(data_dir), "AIGC_LEDGER__ANCHOR__ENABLED": "false"}
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "keys",
+            "create",
+            "--tenant",
+            "bench",
+            "--role",
+            "generate",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return completed.stdout.strip().splitlines()[-1]
+
+
+def print_table(rows: list[Row], baseline: Row) -> None:
+    header = ("path", "conc", "n", "p50 ms", "p99 ms", "req/s", "p50 / (a)", "added p50 ms")
+    print("\n{:<44} {:>4} {:>4} {:>8} {:>8} {:>7} {:>9} {:>12}".format(*header))
+    for row in rows:
+        ratio = row.p50 / baseline.p50
+        added = row.p50 - baseline.p50
+        print(
+            f"{row.name:<44} {row.concurrency:>4} {len(row.latencies_ms):>4} {row.p50:>8.1f} "
+            f"{row.p99:>8.1f} {row.rps:>7.1f} {ratio:>9.2f} {added:>12.1f}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="a few requests per row (smoke test)")
+    parser.add_argument("--models-dir", type=Path, help="tiny models (built here if missing)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--passthrough", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve, args.passthrough)
+        return
+    count = 4 if args.quick else 40
+    with tempfile.TemporaryDirectory() as scratch:
+        models_dir = args.models_dir or Path(scratch) / "models"
+        from generators.tiny import build_default_models
+
+        build_default_models(models_dir)
+        baseline = in_process_row(models_dir, count)
+        rows = [baseline]
+        for label, passthrough in (
+            ("(b) HTTP, full pipeline", False),
+            ("(c) HTTP, pass-through stages", True),
+        ):
+            data_dir = Path(scratch) / label[1]
+            data_dir.mkdir()
+            key = generate_key(data_dir)
+            process, base_url = start_server(data_dir, models_dir, passthrough)
+            try:
+                rows.extend(http_rows(label, base_url, key, count))
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
+        print_table(rows, baseline)
+
+
+if __name__ == "__main__":
+    main()
