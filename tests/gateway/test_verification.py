@@ -216,6 +216,9 @@ def test_flipped_pixels_in_a_signed_file_are_tampered(world: World, photo_png: b
     assert report.verdict is Verdict.TAMPERED
     assert report.c2pa.state is C2paState.INVALID
     assert "assertion.dataHash.mismatch" in report.c2pa.validation_status
+    # The watermark survives the edit: the response still names the record.
+    assert report.generation_id == published.generation_id
+    assert report.ledger.matched_by == "watermark"
 
 
 @pytest.mark.db
