@@ -33,7 +33,7 @@ $(STAMP): pyproject.toml
 
 # Browser tests drive Debian's Chromium; never a downloaded browser.
 browser-deps:
-	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	@command -v chromium >/dev/null && fc-list | grep -qi "wenquanyi" || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium fonts-wqy-microhei; }
 
 lint: install
 	$(BIN)/ruff check .

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InvalidInputError
-from common.types import ContentKind
 from gateway.ports import Action, CheckedContent, Direction, ModerationVerdict
 from moderation.engine import ModerationEngine
 from moderation.interface import Decision
@@ -68,16 +67,16 @@ class EngineModeration:
                 policy,
                 tenant_lists=self.brand_lists.tenant_lists(tenant_id),
             )
-        if content.kind is ContentKind.IMAGE and content.data is not None:
-            return self.engine.moderate_image(
-                content.data,
-                moderation_direction,
-                policy,
-                tenant_images=self.images.tenant_images(tenant_id),
-            )
-        # 3D assets carry no text or pixels our scanners read; their prompt (or meta
-        # prompt) was moderated. The decision records that nothing else was scanned.
-        return policy.decide([], moderation_direction)
+        # Images through the image scanners; 3D assets through both (their strings as
+        # text, their textures as images).
+        return self.engine.moderate_content(
+            content.kind,
+            content.data or b"",
+            moderation_direction,
+            policy,
+            tenant_lists=self.brand_lists.tenant_lists(tenant_id),
+            tenant_images=self.images.tenant_images(tenant_id),
+        )
 
     def check(
         self, content: CheckedContent, direction: Direction, policy: str, tenant_id: str

@@ -1,0 +1,74 @@
+"""Health, readiness (with reasons), OpenAPI docs, and a missing model answering 503."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from gateway.app import create_app
+from gateway.models import Role
+from gateway.runtime import build_runtime
+from gateway.settings import Settings
+from tests.support.gateway import bearer, issue_key
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def no_models_client(database_url: str, data_dir: Path) -> Iterator[tuple[TestClient, str]]:
+    """The real generator catalog with an empty models directory."""
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        models_dir=data_dir / "empty-models",
+        ledger={"anchor": {"enabled": False}},
+    )
+    runtime = build_runtime(settings)
+    with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:
+        yield client, issue_key(runtime, "acme", Role.GENERATE)
+
+
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "problems": []}
+
+
+def test_missing_model_explains_itself(no_models_client: tuple[TestClient, str]) -> None:
+    client, key = no_models_client
+    ready = client.get("/readyz")
+    assert ready.status_code == 503
+    assert any("models init" in problem for problem in ready.json()["problems"])
+    response = client.post(
+        "/v1/generations", json={"kind": "text", "prompt": "新品"}, headers=bearer(key)
+    )
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error["code"] == "generator_unavailable"
+    assert "Traceback" not in error["message"]
+    assert client.get("/healthz").status_code == 200
+
+
+def test_openapi_and_docs_are_public_and_complete(client: TestClient) -> None:
+    schema = client.get("/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in (
+        "/v1/generations",
+        "/v1/generations/{generation_id}/content",
+        "/v1/stamp",
+        "/v1/verify",
+        "/v1/chat/completions",
+        "/v1/images/generations",
+        "/v1/moderations",
+        "/v1/reviews/{task_id}/decision",
+        "/v1/ledger/checkpoint",
+        "/v1/ledger/proofs/inclusion",
+        "/v1/keys",
+    ):
+        assert path in paths, path
+    assert client.get("/docs").status_code == 200
