@@ -16,6 +16,7 @@ maximum), ``steps``, ``guidance``, ``seed``, ``negative_prompt``.
 from __future__ import annotations
 
 import io
+import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from generators.params import (
 from generators.settings import GeneratorSettings, ModelSource
 
 __all__ = ["DiffusersImageGenerator", "ImageParams"]
+
+logger = logging.getLogger(__name__)
 
 IMAGE_PARAMS = frozenset({"width", "height", "steps", "guidance", "seed", "negative_prompt"})
 # The VAE downsamples by 8 and the UNet halves the latent once more per down block:
@@ -144,7 +147,10 @@ class DiffusersImageGenerator:
             try:
                 image = self._run(pipeline, request.prompt, params)
             except (RuntimeError, ValueError) as exc:
-                raise GenerationFailedError(f"the image model failed to generate: {exc}") from exc
+                logger.exception("image generation failed in %s", self.name)
+                raise GenerationFailedError(
+                    f"the image model failed to generate ({type(exc).__name__})"
+                ) from exc
         return GeneratedArtifact(
             kind=ContentKind.IMAGE,
             media_type=MediaType.PNG,
@@ -161,7 +167,11 @@ class DiffusersImageGenerator:
             if self._pipeline is None:
                 problem = self.readiness_problem()
                 if problem is not None:
-                    raise GeneratorNotReadyError(problem)
+                    raise GeneratorNotReadyError(
+                        f"the {self.name} model is not installed; an operator must run "
+                        "`aigc-gateway models init` or configure AIGC_GENERATORS__IMAGE_MODEL",
+                        operator_detail=problem,
+                    )
                 self._pipeline = self._load()
         return self._pipeline
 
@@ -177,7 +187,9 @@ class DiffusersImageGenerator:
             pipeline = StableDiffusionPipeline.from_pretrained(self.source.load_from, **local)  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as exc:
             self._load_error = f"The image model {self.source.name} could not be loaded: {exc}"
-            raise GeneratorNotReadyError(self._load_error) from exc
+            raise GeneratorNotReadyError(
+                f"the {self.name} model could not be loaded", operator_detail=self._load_error
+            ) from exc
         pipeline.set_progress_bar_config(disable=True)
         pipeline.to(self._settings.device)
         self._revision = model_revision(self.source, getattr(pipeline.config, "_commit_hash", None))

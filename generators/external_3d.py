@@ -71,7 +71,10 @@ class External3DGenerator:
             raise InvalidParamsError(f"{self.name} generates 3D models, not {request.kind}")
         problem = self.readiness_problem()
         if problem is not None:
-            raise GeneratorNotReadyError(problem)
+            raise GeneratorNotReadyError(
+                "the external 3D command is not configured or not installed",
+                operator_detail=problem,
+            )
         payload = json.dumps(
             {"prompt": request.prompt, "params": dict(request.params)}, ensure_ascii=False
         )
@@ -97,7 +100,10 @@ class External3DGenerator:
                 f"the external 3D command did not finish within {timeout_s:g} s"
             ) from exc
         except OSError as exc:
-            raise GeneratorNotReadyError(f"the external 3D command could not start: {exc}") from exc
+            raise GeneratorNotReadyError(
+                f"the external 3D command could not start ({type(exc).__name__})",
+                operator_detail=f"the external 3D command could not start: {exc}",
+            ) from exc
         if completed.returncode != 0:
             # stderr may carry paths and internals: log it, do not return it to clients.
             logger.warning(

@@ -36,9 +36,19 @@ class GenerationFailedError(UpstreamError):
 
 
 class GeneratorNotReadyError(UnavailableError):
-    """The configured model is missing or the upstream is unreachable (503)."""
+    """The configured model is missing or the upstream is unreachable (503).
+
+    ``message`` goes to clients and names no paths; ``operator_detail`` (for logs and
+    ``/readyz``, same as ``readiness_problem()``) may.
+    """
 
     code = "generator_unavailable"
+
+    def __init__(
+        self, message: str, *, details: Any = None, operator_detail: str | None = None
+    ) -> None:
+        super().__init__(message, details=details)
+        self.operator_detail = operator_detail or message
 
 
 class InvalidParamsError(InvalidInputError):

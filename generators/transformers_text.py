@@ -23,6 +23,7 @@ Parameters (all optional): ``max_new_tokens``, ``min_new_tokens``, ``temperature
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ __all__ = [
 TEXT_WATERMARK_GREENLIST_RATIO = 0.25
 TEXT_WATERMARK_BIAS = 2.5
 TEXT_WATERMARK_SEEDING_SCHEME = "lefthash"
+
+logger = logging.getLogger(__name__)
 
 TEXT_PARAMS = frozenset({"max_new_tokens", "min_new_tokens", "temperature", "top_p", "seed"})
 REPLACEMENT_CHARACTER = "\ufffd"  # what a partial UTF-8 sequence decodes to
@@ -163,7 +166,10 @@ class TransformersTextGenerator:
             try:
                 new_ids = self._sample(loaded, prompt_ids, params)
             except (RuntimeError, ValueError, IndexError) as exc:
-                raise GenerationFailedError(f"the text model failed to generate: {exc}") from exc
+                logger.exception("text generation failed in %s", self.name)
+                raise GenerationFailedError(
+                    f"the text model failed to generate ({type(exc).__name__})"
+                ) from exc
         return self._artifact(loaded, prompt_ids, new_ids)
 
     def _ensure_loaded(self) -> _LoadedModel:
@@ -173,7 +179,11 @@ class TransformersTextGenerator:
             if self._loaded is None:
                 problem = self.readiness_problem()
                 if problem is not None:
-                    raise GeneratorNotReadyError(problem)
+                    raise GeneratorNotReadyError(
+                        f"the {self.name} model is not installed; an operator must run "
+                        "`aigc-gateway models init` or configure AIGC_GENERATORS__TEXT_MODEL",
+                        operator_detail=problem,
+                    )
                 self._loaded = self._load()
         return self._loaded
 
@@ -187,7 +197,9 @@ class TransformersTextGenerator:
             model: Any = AutoModelForCausalLM.from_pretrained(self.source.load_from, **local)
         except (OSError, ValueError) as exc:
             self._load_error = f"The text model {self.source.name} could not be loaded: {exc}"
-            raise GeneratorNotReadyError(self._load_error) from exc
+            raise GeneratorNotReadyError(
+                f"the {self.name} model could not be loaded", operator_detail=self._load_error
+            ) from exc
         model.to(self._settings.device).eval()
         text_config = model.config.get_text_config()
         return _LoadedModel(

@@ -107,5 +107,7 @@ def test_missing_pipeline_is_a_readiness_problem(tmp_path: Path) -> None:
     assert problem is not None
     assert str(tmp_path / TINY_IMAGE_MODEL_DIR) in problem
     assert "aigc-gateway models init" in problem
-    with pytest.raises(GeneratorNotReadyError):
+    with pytest.raises(GeneratorNotReadyError, match="models init") as caught:
         missing.generate(request(**FAST))
+    assert str(tmp_path) not in caught.value.message
+    assert caught.value.operator_detail == problem

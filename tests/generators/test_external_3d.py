@@ -88,13 +88,18 @@ def test_unconfigured_hook_is_not_ready() -> None:
         generator.generate(request())
 
 
-def test_missing_program_is_not_ready() -> None:
+def test_missing_program_is_not_ready_without_telling_clients_its_path() -> None:
     settings = GeneratorSettings(external_3d_command=["/nonexistent/text-to-3d"])
+    generator = External3DGenerator(settings)
 
-    problem = External3DGenerator(settings).readiness_problem()
+    problem = generator.readiness_problem()
 
     assert problem is not None
     assert "not found" in problem
+    with pytest.raises(GeneratorNotReadyError) as caught:
+        generator.generate(request())
+    assert "/nonexistent" not in caught.value.message
+    assert "/nonexistent" in caught.value.operator_detail
 
 
 def test_check_glb_accepts_a_minimal_glb() -> None:

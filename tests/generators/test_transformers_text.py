@@ -154,8 +154,11 @@ def test_missing_model_directory_is_a_readiness_problem(tmp_path: Path) -> None:
     assert problem is not None
     assert str(tmp_path / TINY_TEXT_MODEL_DIR) in problem
     assert "aigc-gateway models init" in problem
-    with pytest.raises(GeneratorNotReadyError, match="models init"):
+    with pytest.raises(GeneratorNotReadyError, match="models init") as caught:
         missing.generate(request())
+    # Clients see no paths; operators get the full sentence.
+    assert str(tmp_path) not in caught.value.message
+    assert caught.value.operator_detail == problem
 
 
 def test_directory_without_config_is_a_readiness_problem(tmp_path: Path) -> None:
