@@ -6,7 +6,7 @@ records the revision (a SHA-256 over every other file) that artifacts report::
 
     write_build_marker(model_dir, name="tiny-text-lm", builder_version=1)
     read_build_marker(model_dir).revision   # "3f1c0e9a6b2d4c81"
-    model_revision(ModelSource.parse("/models/qwen", None))   # hash of that directory
+    model_revision(ModelSource.parse("/models/qwen", None))   # the same hash, recomputed
 """
 
 from __future__ import annotations
@@ -74,14 +74,15 @@ def read_build_marker(directory: Path) -> BuildMarker | None:
 
 
 def model_revision(source: ModelSource, hub_commit: str | None = None) -> str:
-    """What pins a model: the build marker's revision, a directory hash, or the hub commit.
+    """What pins a model: the hash of its local directory, or the hub commit.
 
-    Hashing a large local model reads every weight file once, at load time.
+    The directory is hashed at load time rather than trusting a marker, so a copied and
+    edited model reports what it really is; for a large model that reads every weight
+    file once.
     """
     if source.path is None:
         return hub_commit or "unpinned"
-    marker = read_build_marker(source.path)
-    return marker.revision if marker is not None else directory_digest(source.path)
+    return directory_digest(source.path)
 
 
 def apply_torch_threads(threads: int | None) -> None:

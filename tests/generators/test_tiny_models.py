@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from generators.model_files import BUILD_MARKER, directory_digest, read_build_marker
-from generators.settings import TINY_IMAGE_MODEL_DIR, TINY_TEXT_MODEL_DIR
+from generators.model_files import (
+    BUILD_MARKER,
+    directory_digest,
+    model_revision,
+    read_build_marker,
+)
+from generators.settings import TINY_IMAGE_MODEL_DIR, TINY_TEXT_MODEL_DIR, ModelSource
 from generators.tiny import build_default_models
 from generators.tiny.image_sd import build_tiny_image_pipeline
 from generators.tiny.text_lm import TinyLMRecipe, build_tiny_text_model, read_corpus_documents
 
 # A few steps exercise the same tokenizer, init and training code as the real recipe.
 QUICK_RECIPE = TinyLMRecipe(train_steps=3, batch_size=2, context_tokens=16)
-
-
-def file_hashes(directory: Path) -> dict[str, str]:
-    return {
-        path.relative_to(directory).as_posix(): directory_digest(path.parent)
-        for path in sorted(directory.rglob("*"))
-        if path.is_file()
-    }
 
 
 def test_default_models_are_complete(tiny_models_dir: Path) -> None:
@@ -100,3 +98,14 @@ def test_corpus_is_varied_bilingual_copy() -> None:
     # The corpus avoids absolute advertising claims (Advertising Law Art. 9(3)).
     absolute_terms = ("最佳", "第一", "最好", "顶级", "唯一", "首选", "完美", "国家级")
     assert not [line for line in lines if any(term in line for term in absolute_terms)]
+
+
+def test_revision_changes_when_a_file_changes(tiny_models_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "edited"
+    shutil.copytree(tiny_models_dir / TINY_TEXT_MODEL_DIR, copy)
+    original = model_revision(ModelSource.parse(str(copy), None))
+
+    (copy / "generation_config.json").write_text("{}")
+
+    assert original == directory_digest(tiny_models_dir / TINY_TEXT_MODEL_DIR)
+    assert model_revision(ModelSource.parse(str(copy), None)) != original

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ from generators.interface import (
     InvalidParamsError,
 )
 from generators.settings import TINY_TEXT_MODEL_DIR, GeneratorSettings, ModelSource
-from generators.transformers_text import TransformersTextGenerator
+from generators.transformers_text import TransformersTextGenerator, partial_utf8_token_ids
 
 WATERMARK_KEY = 0x5EED_CAFE_F00D
 
@@ -173,3 +176,48 @@ def test_directory_without_config_is_a_readiness_problem(tmp_path: Path) -> None
 
 def test_ready_generator_reports_no_problem(generator: TransformersTextGenerator) -> None:
     assert generator.readiness_problem() is None
+
+
+def test_partial_utf8_tokens_are_never_generated(generator: TransformersTextGenerator) -> None:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(generator.source.load_from)
+    banned = set(partial_utf8_token_ids(tokenizer, generator.vocab_size))
+    artifact = generator.generate(request(seed=21, max_new_tokens=150, min_new_tokens=150))
+
+    # The byte-level vocabulary has fragments of multi-byte characters (lone bytes at least).
+    assert len(banned) >= 128
+    assert all("\ufffd" in tokenizer.decode([token]) for token in banned)
+    assert banned.isdisjoint(artifact.token_ids or ())
+
+
+def test_concurrent_requests_match_sequential_ones(generator: TransformersTextGenerator) -> None:
+    requests = [request(seed=seed, max_new_tokens=24) for seed in range(4)]
+    sequential = [generator.generate(r).data for r in requests]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        concurrent = [artifact.data for artifact in pool.map(generator.generate, requests)]
+
+    assert concurrent == sequential
+
+
+def test_chat_template_formats_the_prompt(tiny_settings: GeneratorSettings, tmp_path: Path) -> None:
+    source_dir = tiny_settings.text_model_source().path
+    assert source_dir is not None
+    chat_dir = tmp_path / "chat-lm"
+    shutil.copytree(source_dir, chat_dir)
+    config_path = chat_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    # An instruction-tuned model's template: the user turn, then the assistant's cue.
+    config["chat_template"] = (
+        "{% for m in messages %}<|bos|>user: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant:{% endif %}"
+    )
+    config_path.write_text(json.dumps(config))
+    chat = TransformersTextGenerator(ModelSource.parse(str(chat_dir), None), settings=tiny_settings)
+    plain = TransformersTextGenerator(tiny_settings.text_model_source(), settings=tiny_settings)
+
+    templated = chat.generate(request("保温杯", seed=1, max_new_tokens=4))
+    untemplated = plain.generate(request("保温杯", seed=1, max_new_tokens=4))
+
+    assert templated.usage.prompt_tokens > untemplated.usage.prompt_tokens
