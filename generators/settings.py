@@ -68,9 +68,10 @@ class GeneratorSettings(BaseModel):
     models_dir: Path | None = None
     device: str = "cpu"
     # torch's intra-op threads, set process-wide when a torch model loads; None keeps
-    # torch's default (all cores). 1 suits the tiny models: on a busy 2-core machine
-    # 32 tokens took 0.09 s with one thread and 0.8-2 s with two (measured here).
-    torch_threads: int | None = Field(default=None, gt=0)
+    # torch's default (all cores). 1 suits the tiny default models: on a busy 2-core
+    # machine 32 tokens took 0.09 s with one thread and 0.8-2 s with two (measured
+    # here). Raise it, or set None, for a real model on a machine of its own.
+    torch_threads: int | None = Field(default=1, gt=0)
 
     # Registry names used when a request names no generator.
     # The transformers/diffusers generators load text_model/image_model, which default to

@@ -1,4 +1,4 @@
-"""Session fixtures: the tiny models (built once) and settings pointing at them."""
+"""Settings pointing at the tiny models (``tiny_models_dir`` comes from tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,8 @@ from pathlib import Path
 import pytest
 
 from generators.settings import GeneratorSettings
-from tests.generators.tiny_models import cached_tiny_models
-
-
-@pytest.fixture(scope="session")
-def tiny_models_dir(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    return cached_tiny_models(request.config, tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
 def tiny_settings(tiny_models_dir: Path) -> GeneratorSettings:
-    # One torch thread: much faster for tiny models on a shared machine.
-    return GeneratorSettings(models_dir=tiny_models_dir, torch_threads=1)
+    return GeneratorSettings(models_dir=tiny_models_dir)

@@ -10,7 +10,7 @@ import generators.transformers_text as text_generator
 import provenance.text_watermark as detector
 from common.types import ContentKind
 from generators.interface import GeneratedArtifact, GenerationRequest
-from generators.settings import GeneratorSettings
+from generators.settings import TINY_TEXT_MODEL_DIR, GeneratorSettings
 from generators.tiny.text_lm import read_corpus_documents
 from generators.transformers_text import TransformersTextGenerator
 from provenance.text_watermark import (
@@ -19,7 +19,6 @@ from provenance.text_watermark import (
     detect_text_watermark,
     detect_text_watermark_in_text,
 )
-from tests.generators.tiny_models import cached_tiny_models
 
 KEY = derive_text_watermark_key(b"\x01\x02\x03\x04\x05\x06\x07\x08")
 
@@ -33,13 +32,13 @@ HUMAN_TEXT = (
 
 
 @pytest.fixture(scope="module")
-def model_dir(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return cached_tiny_models(request.config, tmp_path_factory) / "tiny-text-lm"
+def model_dir(tiny_models_dir: Path) -> Path:
+    return tiny_models_dir / TINY_TEXT_MODEL_DIR
 
 
 @pytest.fixture(scope="module")
 def generator(model_dir: Path) -> TransformersTextGenerator:
-    settings = GeneratorSettings(models_dir=model_dir.parent, torch_threads=1)
+    settings = GeneratorSettings(models_dir=model_dir.parent)
     return TransformersTextGenerator(
         settings.text_model_source(), settings=settings, watermark_key=KEY
     )
@@ -114,7 +113,7 @@ def test_not_detected_on_the_human_written_corpus(model_dir: Path) -> None:
 
 
 def test_not_detected_on_unwatermarked_generation(model_dir: Path) -> None:
-    settings = GeneratorSettings(models_dir=model_dir.parent, torch_threads=1)
+    settings = GeneratorSettings(models_dir=model_dir.parent)
     plain = TransformersTextGenerator(settings.text_model_source(), settings=settings)
     artifact = plain.generate(
         GenerationRequest(ContentKind.TEXT, "这款", {"max_new_tokens": 200, "seed": 1})
