@@ -153,13 +153,23 @@ def _signature_state(results: Mapping[str, Any]) -> str:
     return "trusted" if "signingCredential.trusted" in successes else "valid"
 
 
+# Validation never goes to the network: c2pa-rs would otherwise fetch a remote manifest
+# named in an upload's XMP (dcterms:provenance) or an OCSP responder, letting a client of
+# the public verify endpoint make the server fetch URLs of its choosing.
+_OFFLINE_SETTINGS: dict[str, Any] = {
+    "verify": {"remote_manifest_fetch": False, "ocsp_fetch": False},
+    "core": {"allowed_network_hosts": []},
+}
+
+
 @functools.lru_cache(maxsize=8)
 def _reader_context(trust_anchors_pem: str | None) -> Any:
     import c2pa
 
-    if not trust_anchors_pem:
-        return c2pa.Context()
-    return c2pa.Context(c2pa.Settings.from_dict({"trust": {"trust_anchors": trust_anchors_pem}}))
+    settings: dict[str, Any] = dict(_OFFLINE_SETTINGS)
+    if trust_anchors_pem:
+        settings["trust"] = {"trust_anchors": trust_anchors_pem}
+    return c2pa.Context(c2pa.Settings.from_dict(settings))
 
 
 def _status_codes(results: Mapping[str, Any]) -> tuple[str, ...]:
