@@ -211,14 +211,13 @@ class TransformersTextGenerator:
         )
 
     def _banned_ids(self, tokenizer: Any, vocab_size: int) -> tuple[int, ...]:
-        # Partial UTF-8 tokens break decode → re-encode, and with it watermark detection
-        # from plain text (RECIPES: text watermark). Special tokens other than EOS never
-        # belong in released text either.
-        if not self.watermarks:
-            return ()
-        partial = partial_utf8_token_ids(tokenizer, vocab_size)
-        specials = set(tokenizer.all_special_ids) - {tokenizer.eos_token_id}
-        return tuple(sorted(set(partial) | specials))
+        # Special tokens other than EOS never belong in released text.
+        banned = set(tokenizer.all_special_ids) - {tokenizer.eos_token_id}
+        if self.watermarks:
+            # Partial UTF-8 tokens break decode → re-encode, and with it watermark
+            # detection from plain text (RECIPES: text watermark).
+            banned.update(partial_utf8_token_ids(tokenizer, vocab_size))
+        return tuple(sorted(banned))
 
     def _encode_prompt(self, loaded: _LoadedModel, prompt: str) -> list[int]:
         tokenizer = loaded.tokenizer

@@ -221,3 +221,15 @@ def test_chat_template_formats_the_prompt(tiny_settings: GeneratorSettings, tmp_
     untemplated = plain.generate(request("保温杯", seed=1, max_new_tokens=4))
 
     assert templated.usage.prompt_tokens > untemplated.usage.prompt_tokens
+
+
+def test_special_tokens_other_than_eos_are_never_generated(
+    tiny_settings: GeneratorSettings,
+) -> None:
+    from transformers import AutoTokenizer
+
+    plain = TransformersTextGenerator(tiny_settings.text_model_source(), settings=tiny_settings)
+    tokenizer = AutoTokenizer.from_pretrained(plain.source.load_from)
+    artifact = plain.generate(request(seed=8, max_new_tokens=120, min_new_tokens=120))
+
+    assert set(tokenizer.all_special_ids).isdisjoint(artifact.token_ids or ())
