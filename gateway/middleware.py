@@ -13,7 +13,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import PayloadTooLargeError
+from common.errors import GatewayError, PayloadTooLargeError
+from common.jsonsafe import MAX_JSON_DEPTH, JsonTooDeepError, json_depth_exceeds
 from gateway.errors import error_response
 from gateway.metrics import GatewayMetrics
 
@@ -69,7 +70,13 @@ class RequestContextMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over the limit with 413: early by Content-Length, else while reading."""
+    """Refuses bodies over the limit with 413 — early by Content-Length, else while
+    reading — and JSON bodies nested deeper than any real payload with 422.
+
+    Non-multipart bodies (at most ``max_json_bytes``) are read here whole and replayed to
+    the app, which lets the depth check run before FastAPI's JSON decoder (see
+    ``common.jsonsafe`` for why that matters). Multipart uploads stream through.
+    """
 
     def __init__(self, app: ASGIApp, max_json_bytes: int, max_upload_bytes: int) -> None:
         self.app = app
@@ -85,21 +92,28 @@ class BodyLimitMiddleware:
         limit = self.max_upload_bytes if is_upload else self.max_json_bytes
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(scope, receive, send, limit)
+            await self._refuse(scope, receive, send, _too_large(limit))
             return
-        if declared is not None:
+        if is_upload and declared is not None:
             # The HTTP server enforces a declared Content-Length, so the body cannot grow.
             await self.app(scope, receive, send)
             return
         body = await self._read_capped(receive, limit)
         if body is None:
-            await self._refuse(scope, receive, send, limit)
+            await self._refuse(scope, receive, send, _too_large(limit))
+            return
+        if not is_upload and json_depth_exceeds(body):
+            too_deep = JsonTooDeepError(
+                f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+                details={"max_depth": MAX_JSON_DEPTH},
+            )
+            await self._refuse(scope, receive, send, too_deep)
             return
         await self.app(scope, _replay(body, receive), send)
 
     @staticmethod
     async def _read_capped(receive: Receive, limit: int) -> bytes | None:
-        """A chunked body, read whole; ``None`` as soon as it passes ``limit``."""
+        """The whole body; ``None`` as soon as it passes ``limit``."""
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -114,9 +128,11 @@ class BodyLimitMiddleware:
             if not message.get("more_body", False):
                 return b"".join(chunks)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, error: GatewayError
+    ) -> None:
         request_id = scope.get("state", {}).get("request_id", "")
-        response = error_response(_too_large(limit), request_id)
+        response = error_response(error, request_id)
         # Tell the client not to keep sending: the connection is closed after the answer.
         response.headers["connection"] = "close"
         await response(scope, receive, send)

@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from common.jsonsafe import json_depth_exceeds
 from moderation.interface import NotAModelError
 
 __all__ = ["GlbContent", "extract_glb_content"]
@@ -70,6 +71,8 @@ def _chunks(data: bytes) -> tuple[dict[str, Any], bytes]:
 
 
 def _json(chunk: bytes) -> dict[str, Any]:
+    if json_depth_exceeds(chunk):
+        raise NotAModelError("the GLB JSON chunk nests too deeply")
     try:
         document = json.loads(chunk.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

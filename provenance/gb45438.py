@@ -30,6 +30,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from common.errors import InvalidInputError
+from common.jsonsafe import json_depth_exceeds
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -104,9 +105,11 @@ def build_label(
 
 def parse_label(text: str) -> dict[str, str] | None:
     """The inner field mapping, or None when ``text`` is not an AIGC label object."""
+    if json_depth_exceeds(text.encode("utf-8", "replace")):
+        return None  # a label is two levels deep; anything deeper is hostile
     try:
         parsed = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
     inner = parsed.get("AIGC") if isinstance(parsed, dict) else None
     if not isinstance(inner, dict) or not all(isinstance(v, str) for v in inner.values()):

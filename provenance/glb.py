@@ -16,6 +16,7 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
+from common.jsonsafe import json_depth_exceeds
 from provenance.interface import InvalidMediaError
 
 __all__ = ["GLB_MAGIC", "GlbDocument", "parse_glb", "serialize_glb"]
@@ -79,6 +80,8 @@ def _iter_chunks(data: bytes) -> list[tuple[int, bytes]]:
 
 
 def _decode_json_chunk(body: bytes) -> dict[str, Any]:
+    if json_depth_exceeds(body):
+        raise InvalidMediaError("GLB JSON chunk nests too deeply")
     try:
         gltf = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:

@@ -286,6 +286,7 @@ def _reserved_code_ok(fields: Mapping[str, str], media: OpenedMedia) -> bool | N
 
 
 def _compact(label: str) -> bool:
+    # Called on labels parse_label accepted, so the nesting is already known to be shallow.
     parsed = json.loads(label)
     return label == json.dumps(parsed, separators=(",", ":"), ensure_ascii=False)
 

@@ -125,3 +125,15 @@ def test_unknown_route_is_404_in_error_shape(client: TestClient) -> None:
 
 def test_wrong_method_is_405_in_error_shape(client: TestClient) -> None:
     assert_error(client.delete("/healthz"), 405)
+
+
+def test_deeply_nested_json_is_422_not_a_crash(client: TestClient, key: str) -> None:
+    # py_ecc (loaded with the embedded EVM) raises the recursion limit to 100,000, so
+    # without the guard this body would overflow the C stack inside json.loads.
+    body = (
+        b'{"kind": "text", "prompt": "x", "params": {"a": '
+        + b"[" * 200_000
+        + b"]" * 200_000
+        + b"}}"
+    )
+    assert_error(post_raw(client, key, body), 422, "json_too_deep")
