@@ -30,7 +30,7 @@ from PIL import Image, ImageEnhance
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from provenance.watermark import build_watermarker
+from provenance.watermark import WatermarkSettings, build_watermarker
 from provenance.watermark.tiled import TiledWatermarker
 
 BENCH_KEY = b"bench-key-0123456789abcdef012345"
@@ -189,6 +189,12 @@ def unmarked_images(count: int, seed: int = 11) -> Iterator[Image.Image]:
         yield crop
 
 
+def ours_watermarker(settings: WatermarkSettings) -> TiledWatermarker:
+    marker = build_watermarker("tiled-ss", key=BENCH_KEY, settings=settings)
+    assert isinstance(marker, TiledWatermarker)
+    return marker
+
+
 # --- measuring -------------------------------------------------------------------------
 
 
@@ -248,9 +254,10 @@ def ours_bit_accuracy(
     return trace.codeword_accuracy(watermark_id) if trace is not None else 0.5
 
 
-def run_robustness(images: list[tuple[str, Image.Image]], with_baseline: bool) -> None:
-    ours = build_watermarker("tiled-ss", key=BENCH_KEY)
-    assert isinstance(ours, TiledWatermarker)
+def run_robustness(
+    images: list[tuple[str, Image.Image]], with_baseline: bool, settings: WatermarkSettings
+) -> None:
+    ours = ours_watermarker(settings)
     baseline = Baseline() if with_baseline else None
     rng = np.random.default_rng(3)
     tallies = {name: (Tally(), Tally()) for name in ATTACKS}
@@ -292,9 +299,8 @@ def run_robustness(images: list[tuple[str, Image.Image]], with_baseline: bool) -
         print(f"misses ({len(failures)}):", ", ".join(failures))
 
 
-def run_false_positives(count: int) -> None:
-    ours = build_watermarker("tiled-ss", key=BENCH_KEY)
-    assert isinstance(ours, TiledWatermarker)
+def run_false_positives(count: int, settings: WatermarkSettings) -> None:
+    ours = ours_watermarker(settings)
     false_ids = present = 0
     sync_z: list[float] = []
     for image in unmarked_images(count):
@@ -326,9 +332,9 @@ def _speed_row(name: str, embed: Callable[[], object], detect: Callable[[], obje
     return f"| {name} | {embed_wall:.0f} / {embed_cpu:.0f} | {detect_wall:.0f} / {detect_cpu:.0f} |"
 
 
-def run_speed(repeats: int, with_baseline: bool) -> None:
+def run_speed(repeats: int, with_baseline: bool, settings: WatermarkSettings) -> None:
     image = _photo("astronaut.png").resize((1024, 1024), Image.Resampling.LANCZOS)
-    ours = build_watermarker("tiled-ss", key=BENCH_KEY)
+    ours = ours_watermarker(settings)
     marked = ours.embed(image, 0x1234_5678_9ABC)
     cropped = _crop_corner(marked, 0.10, 3)
     print("\n| 1024² p50, wall / CPU ms | embed | detect |")
@@ -357,13 +363,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--unmarked", type=int, default=1000)
     parser.add_argument("--no-baseline", action="store_true")
+    parser.add_argument("--target-psnr-db", type=float, default=None)
     args = parser.parse_args(argv)
+    settings = WatermarkSettings()
+    if args.target_psnr_db is not None:
+        settings = WatermarkSettings(target_psnr_db=args.target_psnr_db)
     images = args.images if not args.quick else 2
     unmarked = args.unmarked if not args.quick else 6
     with_baseline = not args.no_baseline and not args.quick
-    run_robustness(benchmark_images(images), with_baseline)
-    run_false_positives(unmarked)
-    run_speed(2 if args.quick else 15, with_baseline)
+    print(f"target PSNR {settings.target_psnr_db} dB")
+    run_robustness(benchmark_images(images), with_baseline, settings)
+    run_false_positives(unmarked, settings)
+    run_speed(2 if args.quick else 15, with_baseline, settings)
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ class WatermarkSettings(BaseModel):
 
     watermarker: str = "tiled-ss"  # a name from provenance.watermark.registry
     # Strength as the PSNR of the marked luminance; issue 5 asks for ≥ 38 dB. Lower
-    # values are more robust and more visible; 39.7 dB is a luminance RMS of 2.6.
-    target_psnr_db: float = Field(default=39.7, ge=34.0, le=50.0)
+    # values are more robust and more visible; 39 dB is a luminance RMS of 2.85
+    # (measured: 39.7 dB lost 1.5 points on crops of full-frame texture).
+    target_psnr_db: float = Field(default=39.0, ge=34.0, le=50.0)
     # Informed embedding: read the host as the detector will and spend amplitude on the
     # bits its texture would flip. Off only for comparisons.
     informed: bool = True

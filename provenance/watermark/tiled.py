@@ -66,7 +66,7 @@ class TiledWatermarkParams:
     tile_px: int = 128  # tile edge at the canonical scale
     cell_px: int = 4  # chip edge at the canonical scale
     sync_cells: int = 389  # the rest of the tile's 1,024 cells carry codeword bits
-    target_rms: float = 2.6  # luminance residual RMS: PSNR = 20 log10(255 / rms) ≈ 39.8 dB
+    target_rms: float = 2.85  # luminance residual RMS: PSNR = 20 log10(255 / rms) ≈ 39.0 dB
     chip_blur_px: float = 1.0  # Gaussian sigma softening the chip edges (visibility)
     whiten_sigma_px: float = 2.0  # local mean removed before reading
     informed: bool = True  # spend amplitude where the host opposes a bit
