@@ -21,6 +21,14 @@ PG_BASE_URL = os.environ.get(
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that touches a database (through ``database_url``, however indirectly)
+    is a ``db`` test, so the PostgreSQL pass (``-m db``) runs all of them."""
+    for item in items:
+        if "database_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.db)
+
+
 def test_backend() -> str:
     return os.environ.get("AIGC_TEST_DB", "sqlite")
 
