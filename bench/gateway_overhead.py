@@ -75,17 +75,40 @@ def run_rows(name: str, call: Callable[[], object], count: int, concurrency: int
     return Row(name, concurrency, latencies, time.perf_counter() - started)
 
 
-def in_process_row(models_dir: Path, count: int) -> Row:
+def watermark_key(secrets_dir: Path) -> int:
+    """The servers' text-watermark key, so every path samples the very same tokens."""
+    from gateway.wiring import SecretFiles
+
+    return SecretFiles(secrets_dir).text_watermark_key()
+
+
+def in_process_row(models_dir: Path, secrets_dir: Path, count: int) -> Row:
     from common.types import ContentKind
     from generators.interface import GenerationRequest
     from generators.registry import build_generator
     from generators.settings import GeneratorSettings
 
     settings = GeneratorSettings(models_dir=models_dir)
-    generator = build_generator(settings.default_text_generator, settings, watermark_key=12345)
+    generator = build_generator(
+        settings.default_text_generator, settings, watermark_key=watermark_key(secrets_dir)
+    )
     request = GenerationRequest(kind=ContentKind.TEXT, prompt=PROMPT, params=PARAMS)
     generator.generate(request)  # load and warm up
     return run_rows("(a) generator in process", lambda: generator.generate(request), count, 1)
+
+
+def completion_tokens(models_dir: Path, secrets_dir: Path) -> int:
+    from common.types import ContentKind
+    from generators.interface import GenerationRequest
+    from generators.registry import build_generator
+    from generators.settings import GeneratorSettings
+
+    settings = GeneratorSettings(models_dir=models_dir)
+    generator = build_generator(
+        settings.default_text_generator, settings, watermark_key=watermark_key(secrets_dir)
+    )
+    request = GenerationRequest(kind=ContentKind.TEXT, prompt=PROMPT, params=PARAMS)
+    return generator.generate(request).usage.completion_tokens
 
 
 def free_port() -> int:
@@ -95,13 +118,14 @@ def free_port() -> int:
 
 
 def start_server(
-    data_dir: Path, models_dir: Path, passthrough: bool
+    data_dir: Path, models_dir: Path, secrets_dir: Path, passthrough: bool
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **os.environ,
         "AIGC_DATA_DIR": str(data_dir),
         "AIGC_MODELS_DIR": str(models_dir),
+        "AIGC_SECRETS_DIR": str(secrets_dir),
         "AIGC_LOG_LEVEL": "WARNING",
     }
     args = [sys.executable, __file__, "--serve", str(port)] + (
@@ -147,7 +171,7 @@ def serve(port: int, passthrough: bool) -> None:
     uvicorn.run(create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="warning")
 
 
-def http_rows(label: str, base_url: str, key: str, count: int) -> list[Row]:
+def http_rows(label: str, base_url: str, key: str, count: int, expected_tokens: int) -> list[Row]:
     headers = {"Authorization": f"Bearer {key}"}
     body = {"kind": "text", "prompt": PROMPT, "params": PARAMS}
     rows = []
@@ -156,6 +180,8 @@ def http_rows(label: str, base_url: str, key: str, count: int) -> list[Row]:
         def call() -> None:
             response = client.post("/v1/generations", json=body)
             response.raise_for_status()
+            # Same tokens as the in-process baseline, or the comparison is void.
+            assert response.json()["usage"]["completion_tokens"] == expected_tokens
 
         for _ in range(3):
             call()  # warm up: model load, first stamp, first ledger batch
@@ -163,8 +189,13 @@ def http_rows(label: str, base_url: str, key: str, count: int) -> list[Row]:
     return rows
 
 
-def generate_key(data_dir: Path) -> str:
-    env = {**os.environ, "AIGC_DATA_DIR": str(data_dir), "AIGC_LEDGER__ANCHOR__ENABLED": "false"}
+def generate_key(data_dir: Path, secrets_dir: Path) -> str:
+    env = {
+        **os.environ,
+        "AIGC_DATA_DIR": str(data_dir),
+        "AIGC_SECRETS_DIR": str(secrets_dir),
+        "AIGC_LEDGER__ANCHOR__ENABLED": "false",
+    }
     completed = subprocess.run(
         [
             sys.executable,
@@ -216,7 +247,9 @@ def main() -> None:
         from generators.tiny import build_default_models
 
         build_default_models(models_dir)
-        baseline = in_process_row(models_dir, count)
+        secrets_dir = Path(scratch) / "secrets"
+        baseline = in_process_row(models_dir, secrets_dir, count)
+        tokens = completion_tokens(models_dir, secrets_dir)
         rows = [baseline]
         for label, passthrough in (
             ("(b) HTTP, full pipeline", False),
@@ -224,14 +257,19 @@ def main() -> None:
         ):
             data_dir = Path(scratch) / label[1]
             data_dir.mkdir()
-            key = generate_key(data_dir)
-            process, base_url = start_server(data_dir, models_dir, passthrough)
+            key = generate_key(data_dir, secrets_dir)
+            process, base_url = start_server(data_dir, models_dir, secrets_dir, passthrough)
             try:
-                rows.extend(http_rows(label, base_url, key, count))
+                rows.extend(http_rows(label, base_url, key, count, tokens))
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+        # Again at the end: the two in-process rows bracket the HTTP rows, so drift in
+        # the machine's speed during the run shows up instead of passing for overhead.
+        again = in_process_row(models_dir, secrets_dir, count)
+        rows.append(Row("(a') generator in process, again", 1, again.latencies_ms, again.wall_s))
         print_table(rows, baseline)
+        print(f"\nevery request generated {tokens} tokens (checked per HTTP response)")
 
 
 if __name__ == "__main__":

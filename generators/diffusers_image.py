@@ -144,6 +144,8 @@ class DiffusersImageGenerator:
         params = ImageParams.from_request(request.params, self._settings)
         pipeline = self._ensure_loaded()
         with self._lock:
+            # OpenMP's thread count is per OS thread (see transformers_text).
+            apply_torch_threads(self._settings.torch_threads)
             try:
                 image = self._run(pipeline, request.prompt, params)
             except (RuntimeError, ValueError) as exc:

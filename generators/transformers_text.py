@@ -163,6 +163,9 @@ class TransformersTextGenerator:
         prompt_ids = self._encode_prompt(loaded, request.prompt)
         check_context_fits(len(prompt_ids), params.max_new_tokens, loaded.max_positions)
         with self._lock:
+            # OpenMP's thread count is per OS thread: a server's worker thread would
+            # otherwise run with the default (all cores) however the model was loaded.
+            apply_torch_threads(self._settings.torch_threads)
             try:
                 new_ids = self._sample(loaded, prompt_ids, params)
             except (RuntimeError, ValueError, IndexError) as exc:
