@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from anyio import to_thread
 from fastapi import FastAPI
 
 from gateway.errors import install_error_handlers
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Blocking work (pipeline, database) runs on this many threads at most.
+        to_thread.current_default_thread_limiter().total_tokens = runtime.settings.worker_threads
         runtime.start()
         log.info("aigc-gateway ready; data directory %s", runtime.settings.data_dir.resolve())
         yield

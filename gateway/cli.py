@@ -78,17 +78,14 @@ def _configure_logging(level: str) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="Worker threads for blocking work.")] = 8,
 ) -> None:
     """Start the HTTP API (migrations run and the first admin key is issued at start-up)."""
-    import anyio.to_thread
     import uvicorn
 
     from gateway.app import create_app
 
     settings = _settings()
     _configure_logging(settings.log_level)
-    anyio.to_thread.current_default_thread_limiter().total_tokens = max(workers, 1) * 5
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
 
 

@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     ledger_public: bool = False
     public_base_url: str = ""  # prefix for artifact URLs; relative URLs when empty
     log_level: str = "INFO"
+    worker_threads: int = Field(default=40, ge=1, le=1000)  # for blocking request work
 
     limits: LimitSettings = Field(default_factory=LimitSettings)
     # Each domain owns its section (AIGC_<SECTION>__<FIELD>).
