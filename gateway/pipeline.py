@@ -274,6 +274,8 @@ class Pipeline:
         if verdict_in.action is Action.BLOCK:
             # A blocked prompt never reaches a generator.
             return self._decide(generation, verdict_in, [], events, order.actor)
+        if verdict_in.redacted_text is not None:
+            generation.prompt = verdict_in.redacted_text  # keep only what the model saw
         generator = self.generators.get(order.kind, generation.generator)
         request = GenerationRequest(
             kind=order.kind, prompt=verdict_in.redacted_text or order.prompt, params=order.params

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from gateway.adapters.moderation import EngineModeration
 from gateway.adapters.review import QueueReview
 from gateway.auth import create_api_key, ensure_tenant
 from gateway.catalog import GeneratorCatalog
@@ -100,6 +101,8 @@ class Runtime:
         for directory in (self.settings.data_dir, self.settings.content_dir_resolved):
             directory.mkdir(parents=True, exist_ok=True)
         migrate(self.engine)
+        if isinstance(self.moderation, EngineModeration):
+            self.moderation.validate(self.settings.default_policy)
         self._bootstrap_admin_key()
         if self.anchorer is not None:
             self.anchorer.start()

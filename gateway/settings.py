@@ -22,11 +22,12 @@ from gateway.webhooks import WebhookSettings
 from generators.settings import GeneratorSettings
 from ledger.settings import LedgerSettings
 from moderation.settings import ModerationSettings
+from provenance.interface import Corner, StepName, TextLabelPosition
 from provenance.settings import ProvenanceSettings
 from provenance.watermark.settings import WatermarkSettings
 from review_ui.settings import ReviewSettings
 
-__all__ = ["ExecutionMode", "LimitSettings", "Settings"]
+__all__ = ["ExecutionMode", "LimitSettings", "Settings", "StampProfile"]
 
 
 class ExecutionMode(StrEnum):
@@ -41,6 +42,16 @@ class LimitSettings(BaseModel):
     max_prompt_chars: int = Field(default=8_000, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)  # decompression-bomb guard
     verify_requests_per_minute: int = Field(default=120, gt=0)
+
+
+class StampProfile(BaseModel):
+    """How one policy's releases are stamped: label placement and steps turned off."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label_corner: Corner = Corner.BOTTOM_RIGHT
+    text_label_position: TextLabelPosition = TextLabelPosition.END
+    disabled_steps: tuple[StepName, ...] = ()
 
 
 class Settings(BaseSettings):
@@ -66,6 +77,11 @@ class Settings(BaseSettings):
     worker_threads: int = Field(default=40, ge=1, le=1000)  # for blocking request work
 
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    # Policy name → stamping profile; policies not listed get StampProfile's defaults.
+    # AIGC_STAMP_PROFILES='{"eu-general": {"label_corner": "top_left"}}'
+    stamp_profiles: dict[str, StampProfile] = Field(default_factory=dict)
+    # Mask personal data in prompts before a generator sees them (PIPL minimisation).
+    redact_prompts: bool = False
     # Each domain owns its section (AIGC_<SECTION>__<FIELD>).
     generators: GeneratorSettings = Field(default_factory=GeneratorSettings)
     moderation: ModerationSettings = Field(default_factory=ModerationSettings)

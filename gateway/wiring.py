@@ -149,6 +149,7 @@ class DomainWiring:
             BrandListService(self.engine),
             ImageRegistryService(self.engine),
             self.settings.moderation.policy_dir,
+            redact_prompts=self.settings.redact_prompts,
         )
 
     # ------------------------------------------------------------------ provenance
@@ -167,7 +168,10 @@ class DomainWiring:
 
     def stamping_port(self) -> ProvenanceStamping:
         return ProvenanceStamping(
-            self.stamper, self.settings.content_producer, self.watermarker.id_bits
+            self.stamper,
+            self.settings.content_producer,
+            self.watermarker.id_bits,
+            self.settings.stamp_profiles,
         )
 
     # ------------------------------------------------------------------ ledger

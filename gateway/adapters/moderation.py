@@ -7,6 +7,7 @@ verdict = port.check(CheckedContent(kind=ContentKind.TEXT, text="全网最佳"),
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 from typing import Any
@@ -37,11 +38,21 @@ class EngineModeration:
         brand_lists: BrandListService,
         images: ImageRegistryService,
         policy_dir: Path | None = None,
+        *,
+        redact_prompts: bool = False,
     ) -> None:
         self.engine = engine
         self.brand_lists = brand_lists
         self.images = images
         self.policy_dir = policy_dir
+        self.redact_prompts = redact_prompts
+
+    def validate(self, default_policy: str) -> None:
+        """Load every policy (a malformed file fails here, naming its line) and build the
+        default policy's scanners, so configuration errors stop the start, not a request."""
+        for name in self.known_policies():
+            self.policy(name)
+        self.engine.warm_up(self.policy(default_policy))
 
     def known_policies(self) -> list[str]:
         local = sorted(p.stem for p in self.policy_dir.glob("*.yaml")) if self.policy_dir else []
@@ -82,7 +93,12 @@ class EngineModeration:
         self, content: CheckedContent, direction: Direction, policy: str, tenant_id: str
     ) -> ModerationVerdict:
         loaded = self.policy(policy)
-        return verdict_from_decision(self.decide(content, direction, loaded, tenant_id), loaded)
+        verdict = verdict_from_decision(self.decide(content, direction, loaded, tenant_id), loaded)
+        if self.redact_prompts and direction is Direction.INPUT and content.text is not None:
+            redacted = self.engine.redact(content.text)
+            if redacted != content.text:
+                verdict = dataclasses.replace(verdict, redacted_text=redacted)
+        return verdict
 
     def readiness_problem(self) -> str | None:
         return self.engine.readiness_problem()

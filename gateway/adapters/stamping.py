@@ -9,11 +9,13 @@ generation rows, verify responses): ``format_watermark_id(0xabc, 48) == "0000000
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from common.types import MediaType
 from gateway.ports import StampOutcome, StampSubject
+from gateway.settings import StampProfile
 from provenance.interface import (
     GeneratorInfo,
     LabelLanguage,
@@ -42,10 +44,26 @@ def parse_watermark_id(text: str) -> int:
 class ProvenanceStamping:
     name = "provenance-stamper"
 
-    def __init__(self, stamper: Stamper, content_producer: str, watermark_id_bits: int) -> None:
+    def __init__(
+        self,
+        stamper: Stamper,
+        content_producer: str,
+        watermark_id_bits: int,
+        profiles: Mapping[str, StampProfile] | None = None,
+    ) -> None:
         self.stamper = stamper
         self.content_producer = content_producer
         self.watermark_id_bits = watermark_id_bits
+        self.profiles = dict(profiles or {})
+
+    def options_for(self, subject: StampSubject) -> StampOptions:
+        profile = self.profiles.get(subject.verdict.policy_name, StampProfile())
+        return StampOptions(
+            label_corner=profile.label_corner,
+            text_label_position=profile.text_label_position,
+            disabled_steps=frozenset(profile.disabled_steps),
+            output_media_type=_OUTPUT_TYPES.get(subject.output_format or ""),
+        )
 
     def stamp(self, subject: StampSubject) -> StampOutcome:
         result = self.stamper.stamp(self._request(subject))
@@ -71,7 +89,7 @@ class ProvenanceStamping:
                 LedgerReference(event=_event_name(r.event), index=r.index, leaf_hash=r.leaf_hash)
                 for r in subject.ledger_refs
             ),
-            options=StampOptions(output_media_type=_OUTPUT_TYPES.get(subject.output_format or "")),
+            options=self.options_for(subject),
         )
 
     def _outcome(self, result: StampResult) -> StampOutcome:
