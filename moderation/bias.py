@@ -45,7 +45,7 @@ _EN_AGE_LIMIT = re.compile(
     re.IGNORECASE,
 )
 _HIRING_CUE = re.compile(
-    r"招聘|招人|招募|诚聘|急聘|岗位|职位|应聘|求职|入职|简历|员工|店员|面试|"
+    r"招聘|招人|招募|诚聘|急聘|只招|仅招|限招|招收|岗位|职位|应聘|求职|入职|简历|员工|店员|面试|"
     r"hiring|hire|job|position|applicants?|candidates?|vacanc|recruit|role|employ|resume",
     re.IGNORECASE,
 )

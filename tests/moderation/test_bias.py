@@ -21,6 +21,7 @@ def categories(scanner: BiasScanner, text: str) -> set[str]:
     ("text", "category"),
     [
         ("招聘店员，35岁以下", "bias.age"),
+        ("只招35岁以下女性", "bias.age"),
         ("诚聘销售，年龄不超过30岁", "bias.age"),
         ("招聘前台 限25-35岁", "bias.age"),
         ("Hiring baristas under 30 only", "bias.age"),
