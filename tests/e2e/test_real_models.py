@@ -8,12 +8,14 @@ import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import openai
 import pytest
 from PIL import Image
 
 from common.types import MediaType
 from gateway.models import Role
+from gateway.queries import get_generation
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from provenance.readback import read_c2pa
@@ -97,3 +99,33 @@ def _anchors(runtime: Runtime) -> str:
 
     settings = runtime.settings.provenance_resolved
     return trust_anchors_pem(settings, build_key_provider(settings))
+
+
+def test_generated_text_carries_the_green_list_watermark(default_server: LiveServer) -> None:
+    """200 tokens from the tiny LM, verified as plain text: the gateway's key finds the
+    watermark (z ≥ 4); human-written copy of the same length does not."""
+    runtime = default_server.runtime
+    key = issue_key(runtime, "acme", Role.GENERATE)
+    with httpx.Client(base_url=default_server.base_url, timeout=120) as http:
+        created = http.post(
+            "/v1/generations",
+            json={
+                "kind": "text",
+                "prompt": "新款保温杯",
+                "params": {"max_new_tokens": 200, "seed": 3},
+            },
+            headers={"Authorization": f"Bearer {key}"},
+        ).json()
+        generation = get_generation(runtime.engine, "acme", created["id"])
+        text = runtime.store.read(generation.raw_path or "").decode()
+        ours = http.post("/v1/verify", json={"text": text}).json()["watermark"]
+        human = http.post(
+            "/v1/verify",
+            json={
+                "text": "这款保温杯采用双层真空设计，保温效果持久。杯身轻巧，适合通勤和出游携带。"
+                * 6
+            },
+        ).json()["watermark"]
+    assert ours["z_score"] is not None
+    assert ours["z_score"] >= 4, ours
+    assert human["z_score"] is None or human["z_score"] < 3, human
