@@ -43,6 +43,7 @@ class Principal:
     key_id: str
     tenant_id: str
     role: Role
+    policy: str | None = None  # the tenant's policy, read with the key in one query
 
     def has_role(self, *roles: Role) -> bool:
         return self.role is Role.ADMIN or self.role in roles
@@ -98,12 +99,20 @@ def _split_key(plain_key: str) -> tuple[str, str] | None:
 def authenticate(session: Session, plain_key: str) -> Principal:
     """The principal for a presented key; ``AuthenticationError`` for anything else."""
     split = _split_key(plain_key)
-    row = session.get(ApiKey, split[0]) if split else None
-    if split is None or row is None or row.revoked_at is not None:
+    found = None
+    if split is not None:
+        query = (
+            select(ApiKey, Tenant.policy)
+            .join(Tenant, col(Tenant.id) == col(ApiKey.tenant_id))
+            .where(ApiKey.id == split[0])
+        )
+        found = session.exec(query).first()
+    if split is None or found is None or found[0].revoked_at is not None:
         raise AuthenticationError("invalid or revoked API key")
+    row, policy = found
     if not hmac.compare_digest(row.secret_hash, _hash_secret(row.salt, split[1])):
         raise AuthenticationError("invalid or revoked API key")
-    return Principal(key_id=row.id, tenant_id=row.tenant_id, role=Role(row.role))
+    return Principal(key_id=row.id, tenant_id=row.tenant_id, role=Role(row.role), policy=policy)
 
 
 def require_role(principal: Principal, *roles: Role) -> None:

@@ -11,10 +11,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from common.errors import InvalidInputError, NotFoundError
+from gateway.auth import Principal
 from gateway.db import session_scope
 from gateway.models import Generation, PipelineEvent, Tenant
 
-__all__ = ["get_generation", "list_generations", "pipeline_events", "tenant_policy"]
+__all__ = [
+    "get_generation",
+    "list_generations",
+    "pipeline_events",
+    "policy_of",
+    "tenant_policy",
+]
 
 
 def get_generation(engine: Engine, tenant_id: str, generation_id: str) -> Generation:
@@ -60,6 +67,11 @@ def pipeline_events(engine: Engine, generation_id: str) -> list[PipelineEvent]:
             .order_by(col(PipelineEvent.seq))
         )
         return list(session.exec(query).all())
+
+
+def policy_of(runtime_engine: Engine, principal: Principal, default: str) -> str:
+    """The caller's tenant policy: read with the key when it was authenticated."""
+    return principal.policy or tenant_policy(runtime_engine, principal.tenant_id, default)
 
 
 def tenant_policy(engine: Engine, tenant_id: str, default: str) -> str:

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from pathlib import Path
 from typing import Any
 
 from common.errors import InvalidInputError
 from gateway.ports import Action, CheckedContent, Direction, ModerationVerdict
 from moderation.engine import ModerationEngine
-from moderation.interface import Decision
+from moderation.interface import Decision, ImageHashEntry, TenantLists
 from moderation.interface import Direction as ModerationDirection
 from moderation.models import BrandListService, ImageRegistryService
 from moderation.policy import Policy, load_policy, shipped_policy_names
 
 __all__ = ["EngineModeration", "UnknownPolicyError"]
 
+_LISTS_TTL_S = 2.0
 _POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -46,6 +48,25 @@ class EngineModeration:
         self.images = images
         self.policy_dir = policy_dir
         self.redact_prompts = redact_prompts
+        self._lists: dict[str, tuple[float, TenantLists, tuple[ImageHashEntry, ...]]] = {}
+
+    def tenant_lists(self, tenant_id: str) -> tuple[TenantLists, tuple[ImageHashEntry, ...]]:
+        """The tenant's brand lists and image registry, read at most every few seconds.
+
+        A prompt and its output are checked moments apart; reading the lists once for both
+        saves two queries per generation. Changes made through this process apply at once
+        (``forget_tenant``); other processes see them within ``_LISTS_TTL_S``.
+        """
+        now = time.monotonic()
+        cached = self._lists.get(tenant_id)
+        if cached is None or now - cached[0] > _LISTS_TTL_S:
+            lists = self.brand_lists.tenant_lists(tenant_id)
+            images = tuple(self.images.tenant_images(tenant_id))
+            cached = self._lists[tenant_id] = (now, lists, images)
+        return cached[1], cached[2]
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        self._lists.pop(tenant_id, None)
 
     def validate(self, default_policy: str) -> None:
         """Load every policy (a malformed file fails here, naming its line) and build the
@@ -71,12 +92,10 @@ class EngineModeration:
     ) -> Decision:
         """The domain decision for one piece of content (also used by /v1/moderations)."""
         moderation_direction = ModerationDirection(direction.value)
+        lists, images = self.tenant_lists(tenant_id)
         if content.text is not None:
             return self.engine.moderate_text(
-                content.text,
-                moderation_direction,
-                policy,
-                tenant_lists=self.brand_lists.tenant_lists(tenant_id),
+                content.text, moderation_direction, policy, tenant_lists=lists
             )
         # Images through the image scanners; 3D assets through both (their strings as
         # text, their textures as images).
@@ -85,8 +104,8 @@ class EngineModeration:
             content.data or b"",
             moderation_direction,
             policy,
-            tenant_lists=self.brand_lists.tenant_lists(tenant_id),
-            tenant_images=self.images.tenant_images(tenant_id),
+            tenant_lists=lists,
+            tenant_images=images,
         )
 
     def check(

@@ -19,7 +19,7 @@ from gateway.auth import Principal
 from gateway.deps import RuntimeDep, require
 from gateway.models import Role
 from gateway.ports import CheckedContent, Direction
-from gateway.queries import tenant_policy
+from gateway.queries import policy_of
 from gateway.runtime import Runtime
 from moderation.models import BrandTermKind, ImageEntryKind
 from moderation.openai_shape import to_openai_moderation
@@ -71,9 +71,7 @@ def moderations(body: ModerationRequest, principal: Generator, runtime: RuntimeD
     """``flagged`` is true when the tenant's policy would send the text to review or block
     it — by the input (prompt) scanners or the output scanners, whatever the category."""
     engine = _engine_of(runtime)
-    policy = engine.policy(
-        tenant_policy(runtime.engine, principal.tenant_id, runtime.settings.default_policy)
-    )
+    policy = engine.policy(policy_of(runtime.engine, principal, runtime.settings.default_policy))
     results = []
     for text in _inputs(body, runtime):
         content = CheckedContent(kind=ContentKind.TEXT, text=text)
@@ -95,13 +93,17 @@ def list_terms(
     "/moderation/terms", status_code=201, summary="Add a banned, competitor or product term"
 )
 def add_term(body: TermCreate, principal: Admin, runtime: RuntimeDep) -> dict[str, Any]:
-    term = _engine_of(runtime).brand_lists.add_term(principal.tenant_id, body.kind, body.term)
+    engine = _engine_of(runtime)
+    term = engine.brand_lists.add_term(principal.tenant_id, body.kind, body.term)
+    engine.forget_tenant(principal.tenant_id)
     return jsonable_encoder(asdict(term))  # type: ignore[no-any-return]
 
 
 @router.delete("/moderation/terms/{term_id}", status_code=204, summary="Remove a term")
 def remove_term(term_id: int, principal: Admin, runtime: RuntimeDep) -> None:
-    _engine_of(runtime).brand_lists.remove_term(principal.tenant_id, term_id)
+    engine = _engine_of(runtime)
+    engine.brand_lists.remove_term(principal.tenant_id, term_id)
+    engine.forget_tenant(principal.tenant_id)
 
 
 @router.get("/moderation/images", summary="The tenant's registered images (hashes only)")
@@ -127,12 +129,14 @@ def add_image(
         raise UnsupportedMediaTypeError(
             f"only images can be registered, not {MediaType(opened.media_type).value}"
         )
-    entry = _engine_of(runtime).images.add_image(
-        principal.tenant_id, data, ImageEntryKind(kind), label
-    )
+    engine = _engine_of(runtime)
+    entry = engine.images.add_image(principal.tenant_id, data, ImageEntryKind(kind), label)
+    engine.forget_tenant(principal.tenant_id)
     return jsonable_encoder(asdict(entry))  # type: ignore[no-any-return]
 
 
 @router.delete("/moderation/images/{image_id}", status_code=204, summary="Unregister an image")
 def remove_image(image_id: int, principal: Admin, runtime: RuntimeDep) -> None:
-    _engine_of(runtime).images.remove_image(principal.tenant_id, image_id)
+    engine = _engine_of(runtime)
+    engine.images.remove_image(principal.tenant_id, image_id)
+    engine.forget_tenant(principal.tenant_id)

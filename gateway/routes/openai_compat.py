@@ -24,7 +24,7 @@ from gateway.auth import Principal
 from gateway.deps import RuntimeDep, require
 from gateway.models import Generation, Role
 from gateway.pipeline import GenerationOrder
-from gateway.queries import tenant_policy
+from gateway.queries import policy_of
 from gateway.routes.generations import check_prompt_length, public_view
 from gateway.runtime import Runtime
 
@@ -126,7 +126,7 @@ def chat_completions(body: ChatCompletionRequest, principal: Generator, runtime:
         tenant_id=principal.tenant_id,
         kind=ContentKind.TEXT,
         prompt=prompt,
-        policy=tenant_policy(runtime.engine, principal.tenant_id, runtime.settings.default_policy),
+        policy=policy_of(runtime.engine, principal, runtime.settings.default_policy),
         actor=f"key:{principal.key_id}",
         generator=_generator_name(runtime, body.model),
         params=_params_of(body),
@@ -225,7 +225,7 @@ def image_generations(
     """Each image is its own generation: moderated, stamped (label, watermark, C2PA) and
     ledgered; ``data[i].b64_json`` is the stamped file, null while held for review."""
     check_prompt_length(runtime, body.prompt)
-    policy = tenant_policy(runtime.engine, principal.tenant_id, runtime.settings.default_policy)
+    policy = policy_of(runtime.engine, principal, runtime.settings.default_policy)
     generator = body.model if runtime.catalog.kind_of(body.model) is ContentKind.IMAGE else None
     generations = []
     for index in range(body.n):

@@ -22,7 +22,7 @@ from gateway.auth import Principal
 from gateway.deps import RuntimeDep, require
 from gateway.models import Role
 from gateway.pipeline import StampOrder
-from gateway.queries import tenant_policy
+from gateway.queries import policy_of
 from gateway.routes.generations import public_view
 from gateway.schemas import GenerationPublic
 from provenance.media import open_media
@@ -132,7 +132,7 @@ def stamp(
         data=data,
         media_type=opened.media_type.value,
         policy=parsed.policy
-        or tenant_policy(runtime.engine, principal.tenant_id, runtime.settings.default_policy),
+        or policy_of(runtime.engine, principal, runtime.settings.default_policy),
         actor=f"key:{principal.key_id}",
         label_language=parsed.label_language,
         callback_url=parsed.callback_url,
