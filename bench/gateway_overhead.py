@@ -111,6 +111,24 @@ def completion_tokens(models_dir: Path, secrets_dir: Path) -> int:
     return generator.generate(request).usage.completion_tokens
 
 
+def pin_full_length_key(models_dir: Path, secrets_dir: Path) -> int:
+    """Write the first watermark key (0, 1, 2 …) under which the LM uses all 32 tokens.
+
+    The green list steers sampling, so the key decides when the model stops; fixing it
+    makes every run (and every path in a run) do the same, full amount of work.
+    """
+    from gateway.secrets import write_secret_file
+
+    wanted = int(PARAMS["max_new_tokens"])
+    tokens = 0
+    for candidate in range(64):
+        write_secret_file(secrets_dir / "text_watermark_key", candidate.to_bytes(8, "big"))
+        tokens = completion_tokens(models_dir, secrets_dir)
+        if tokens == wanted:
+            break
+    return tokens
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -248,8 +266,8 @@ def main() -> None:
 
         build_default_models(models_dir)
         secrets_dir = Path(scratch) / "secrets"
+        tokens = pin_full_length_key(models_dir, secrets_dir)
         baseline = in_process_row(models_dir, secrets_dir, count)
-        tokens = completion_tokens(models_dir, secrets_dir)
         rows = [baseline]
         for label, passthrough in (
             ("(b) HTTP, full pipeline", False),
