@@ -102,30 +102,25 @@ def _anchors(runtime: Runtime) -> str:
 
 
 def test_generated_text_carries_the_green_list_watermark(default_server: LiveServer) -> None:
-    """200 tokens from the tiny LM, verified as plain text: the gateway's key finds the
-    watermark (z ≥ 4); human-written copy of the same length does not."""
+    """A long tiny-LM output, verified as plain text: the gateway's key finds the watermark
+    (z >= 4); human-written copy does not."""
     runtime = default_server.runtime
-    key = issue_key(runtime, "acme", Role.GENERATE)
+    headers = {"Authorization": f"Bearer {issue_key(runtime, 'acme', Role.GENERATE)}"}
     with httpx.Client(base_url=default_server.base_url, timeout=120) as http:
-        created = http.post(
-            "/v1/generations",
-            json={
-                "kind": "text",
-                "prompt": "新款保温杯",
-                "params": {"max_new_tokens": 200, "seed": 3},
-            },
-            headers={"Authorization": f"Bearer {key}"},
-        ).json()
+        # The key is random per data directory and steers when the model stops: take the
+        # first seed whose output is long enough for the z-test.
+        for seed in range(12):
+            params = {"max_new_tokens": 200, "seed": seed}
+            body = {"kind": "text", "prompt": "新款保温杯", "params": params}
+            created = http.post("/v1/generations", json=body, headers=headers).json()
+            if created["usage"]["completion_tokens"] > 120:
+                break
+        assert created["usage"]["completion_tokens"] > 120
         generation = get_generation(runtime.engine, "acme", created["id"])
         text = runtime.store.read(generation.raw_path or "").decode()
         ours = http.post("/v1/verify", json={"text": text}).json()["watermark"]
-        human = http.post(
-            "/v1/verify",
-            json={
-                "text": "这款保温杯采用双层真空设计，保温效果持久。杯身轻巧，适合通勤和出游携带。"
-                * 6
-            },
-        ).json()["watermark"]
+        human_text = "这款保温杯采用双层真空设计，保温效果持久。杯身轻巧，适合通勤和出游携带。" * 6
+        human = http.post("/v1/verify", json={"text": human_text}).json()["watermark"]
     assert ours["z_score"] is not None
     assert ours["z_score"] >= 4, ours
     assert human["z_score"] is None or human["z_score"] < 3, human
