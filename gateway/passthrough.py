@@ -9,8 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from common.errors import ConfigurationError
-from common.types import ContentKind
 from gateway.ports import (
     Action,
     CheckedContent,
@@ -24,7 +22,6 @@ from gateway.ports import (
 __all__ = [
     "LedgerNotConfigured",
     "ModerationNotConfigured",
-    "ReviewNotConfigured",
     "StampingNotConfigured",
 ]
 
@@ -39,23 +36,6 @@ class ModerationNotConfigured:
 
     def readiness_problem(self) -> str | None:
         return None
-
-
-class ReviewNotConfigured:
-    name = "review-not-configured"
-
-    def enqueue(
-        self,
-        *,
-        generation_id: str,
-        tenant_id: str,
-        kind: ContentKind,
-        prompt: str | None,
-        output_text: str | None,
-        verdict: ModerationVerdict,
-    ) -> str:
-        # Failing closed: without a queue, nothing marked for review may be released.
-        raise ConfigurationError("moderation asked for human review but no review queue is set up")
 
 
 class StampingNotConfigured:

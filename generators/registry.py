@@ -3,10 +3,9 @@
 A new generator is one class implementing ``Generator`` plus one line in ``GENERATORS``::
 
     generator = build_generator("tiny-text", settings, watermark_key=key)
-    catalog = GeneratorCatalog(settings, watermark_key=key)
-    catalog.get(None, ContentKind.IMAGE)        # the default image generator, built once
-    catalog.get("parametric-3d", ContentKind.MODEL3D)
     build_generator("dall-e", settings)         # UnknownGeneratorError listing the names
+
+The gateway keeps the configured ones, each built once, in ``gateway.catalog``.
 
 Heavy libraries (torch, transformers, diffusers, trimesh, httpx) are imported inside the
 implementations, when a generator first loads or runs.
@@ -14,12 +13,11 @@ implementations, when a generator first loads or runs.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from common.types import ContentKind
-from generators.interface import Generator, InvalidParamsError, UnknownGeneratorError
+from generators.interface import Generator, UnknownGeneratorError
 from generators.settings import (
     TINY_IMAGE_MODEL_DIR,
     TINY_TEXT_MODEL_DIR,
@@ -29,7 +27,6 @@ from generators.settings import (
 
 __all__ = [
     "GENERATORS",
-    "GeneratorCatalog",
     "GeneratorSpec",
     "build_generator",
     "generator_names",
@@ -179,49 +176,3 @@ def build_generator(
 ) -> Generator:
     """A new generator; ``watermark_key`` (the gateway's text watermark secret) marks text."""
     return generator_spec(name).factory(settings, watermark_key)
-
-
-class GeneratorCatalog:
-    """Builds each generator on first use and keeps it, so models load once per process."""
-
-    def __init__(self, settings: GeneratorSettings, *, watermark_key: int | None = None) -> None:
-        self.settings = settings
-        self._watermark_key = watermark_key
-        self._built: dict[str, Generator] = {}
-        self._lock = threading.Lock()
-
-    def get(self, name: str | None, kind: ContentKind) -> Generator:
-        """The generator called ``name`` (the kind's default when ``None``), checked for kind."""
-        name = name or self.settings.default_generator(kind)
-        with self._lock:
-            generator = self._built.get(name)
-            if generator is None:
-                spec = generator_spec(name)
-                check_kind(name, spec.kind, kind)
-                generator = self._built[name] = spec.factory(self.settings, self._watermark_key)
-        check_kind(name, generator.kind, kind)
-        return generator
-
-    def default_readiness_problems(self) -> dict[str, str]:
-        """Problems of the default generator of each kind, by name (empty when all ready)."""
-        problems: dict[str, str] = {}
-        for kind in ContentKind:
-            generator = self.get(None, kind)
-            problem = generator.readiness_problem()
-            if problem is not None:
-                problems[generator.name] = problem
-        return problems
-
-    def put(self, generator: Generator) -> None:
-        """Register a ready-made instance under its name (tests, custom plugins)."""
-        with self._lock:
-            self._built[generator.name] = generator
-
-
-def check_kind(name: str, actual: ContentKind, wanted: ContentKind) -> None:
-    if actual is not wanted:
-        raise InvalidParamsError(
-            f"generator {name!r} makes {actual}, not {wanted}; for {wanted} use one of "
-            f"{', '.join(generator_names(wanted))}",
-            details={"generator": name, "kind": actual.value},
-        )
