@@ -276,7 +276,7 @@ class Pipeline:
         )
         if verdict_in.action is Action.BLOCK:
             # A blocked prompt never reaches a generator.
-            return self._decide(generation, verdict_in, [], events, order.actor)
+            return self._decide(generation, None, verdict_in, [], events, order.actor)
         if verdict_in.redacted_text is not None:
             generation.prompt = verdict_in.redacted_text  # keep only what the model saw
         generator = self.generators.get(order.kind, generation.generator)
@@ -295,8 +295,9 @@ class Pipeline:
             events, "output_moderation", output_content, Direction.OUTPUT, order
         )
         verdict = ModerationVerdict.combine(verdict_in, verdict_out)
-        refs = [self._ledger_generation_event(generation, events, order.actor)]
-        return self._decide(generation, verdict, [r for r in refs if r], events, order.actor)
+        ref = self._ledger_generation_event(generation, events, order.actor)
+        refs = [ref] if ref else []
+        return self._decide(generation, artifact.data, verdict, refs, events, order.actor)
 
     def _run_upload(
         self, generation: Generation, order: StampOrder, events: _EventLog
@@ -319,8 +320,9 @@ class Pipeline:
         )
         verdict_out = self._moderate(events, "output_moderation", content, Direction.OUTPUT, order)
         verdict = ModerationVerdict.combine(verdict, verdict_out) if order.prompt else verdict_out
-        refs = [self._ledger_generation_event(generation, events, order.actor)]
-        return self._decide(generation, verdict, [r for r in refs if r], events, order.actor)
+        ref = self._ledger_generation_event(generation, events, order.actor)
+        refs = [ref] if ref else []
+        return self._decide(generation, order.data, verdict, refs, events, order.actor)
 
     def _moderate(
         self,
@@ -342,6 +344,7 @@ class Pipeline:
     def _decide(
         self,
         generation: Generation,
+        raw: bytes | None,  # the unstamped output; None when the prompt was blocked
         verdict: ModerationVerdict,
         refs: list[LedgerRef],
         events: _EventLog,
@@ -374,17 +377,16 @@ class Pipeline:
             generation.status = GenerationStatus.BLOCKED.value
             generation.block_reason = "; ".join(verdict.reasons) or "blocked by policy"
             return self._finish(generation, events)
+        assert raw is not None  # only a blocked prompt has no output
         if verdict.action is Action.REVIEW:
-            return self._hold_for_review(generation, verdict, events)
-        raw = self.store.read(generation.raw_path or "")
+            return self._hold_for_review(generation, raw, verdict, events)
         return self._stamp_and_release(generation, raw, verdict, None, refs, events)
 
     def _hold_for_review(
-        self, generation: Generation, verdict: ModerationVerdict, events: _EventLog
+        self, generation: Generation, raw: bytes, verdict: ModerationVerdict, events: _EventLog
     ) -> Generation:
-        output_text = None
-        if generation.kind == ContentKind.TEXT.value and generation.raw_path:
-            output_text = self.store.read(generation.raw_path).decode("utf-8")
+        is_text = generation.kind == ContentKind.TEXT.value
+        output_text = raw.decode("utf-8") if is_text else None
         with events.stage("review_enqueue", self.review.name) as record:
             task_id = self.review.enqueue(
                 generation_id=generation.id,
