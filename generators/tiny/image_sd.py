@@ -6,8 +6,8 @@ The shapes follow RECIPES (tiny diffusers pipeline): a UNet with blocks (32, 64)
 weights are random, so images are structured noise; the loading and sampling code is
 the same as for a real checkpoint::
 
-    build_tiny_image_pipeline(Path("data/models/tiny-image-sd"))
-    StableDiffusionPipeline.from_pretrained("data/models/tiny-image-sd")
+    directory = build_tiny_image_pipeline(Path("data/models/tiny-image-sd"))
+    StableDiffusionPipeline.from_pretrained(directory, local_files_only=True)
 """
 
 from __future__ import annotations

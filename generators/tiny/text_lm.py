@@ -5,8 +5,8 @@ and trained for a few seconds on the bundled corpus of marketing copy
 (``generators/tiny/corpus/*.txt``, written for this project). It memorises much of that
 corpus, which is the point: it writes recognisable, if simple, copy::
 
-    build_tiny_text_model(Path("data/models/tiny-text-lm"))   # ~25 s on one idle core
-    AutoModelForCausalLM.from_pretrained("data/models/tiny-text-lm")
+    directory = build_tiny_text_model(Path("data/models/tiny-text-lm"))  # ~25 s, one core
+    AutoModelForCausalLM.from_pretrained(directory, local_files_only=True)
 
 The tokenizer is byte-level BPE with every non-ASCII character pre-tokenised on its own,
 so no token spans two Chinese characters and every character of the corpus has a
