@@ -61,8 +61,9 @@ def _settings() -> Settings:
 
 
 def _runtime() -> Runtime:
+    """The runtime of a one-shot command: no scanner warm-up, no anchoring thread."""
     runtime = build_runtime(_settings())
-    runtime.start()
+    runtime.start(serving=False)
     return runtime
 
 

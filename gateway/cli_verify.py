@@ -187,7 +187,7 @@ def _online_verifier(ledger_key: str | None, resources: contextlib.ExitStack) ->
     from gateway.settings import Settings
 
     runtime = build_runtime(Settings())
-    runtime.start()
+    runtime.start(serving=False)
     resources.callback(runtime.close)
     verifier: Verifier = getattr(runtime, "verifier", None) or build_verifier(runtime)
     if ledger_key:

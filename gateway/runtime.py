@@ -66,6 +66,7 @@ class Runtime:
     secrets: SecretFiles
     webhooks: TenantWebhooks
     started: bool = field(default=False)
+    anchoring: bool = field(default=False)
 
     @property
     def admin_key_path(self) -> Path:
@@ -94,23 +95,30 @@ class Runtime:
 
         return build_verifier(self)
 
-    def start(self) -> None:
-        """Create directories, apply migrations, issue the first admin key, start anchoring."""
+    def start(self, *, serving: bool = True) -> None:
+        """Create directories, apply migrations and issue the first admin key.
+
+        A serving process also checks every policy file and warms the moderation scanners
+        (so a bad configuration stops the start, not a request) and starts anchoring. A
+        one-shot CLI command (``serving=False``) skips both: it needs neither.
+        """
         if self.started:
             return
         for directory in (self.settings.data_dir, self.settings.content_dir_resolved):
             directory.mkdir(parents=True, exist_ok=True)
         migrate(self.engine)
-        if isinstance(self.moderation, EngineModeration):
+        if serving and isinstance(self.moderation, EngineModeration):
             self.moderation.validate(self.settings.default_policy)
         self._bootstrap_admin_key()
-        if self.anchorer is not None:
+        if serving and self.anchorer is not None:
             self.anchorer.start()
+            self.anchoring = True
         self.started = True
 
     def close(self) -> None:
-        if self.started and self.anchorer is not None:
+        if self.anchoring and self.anchorer is not None:
             self.anchorer.stop()
+            self.anchoring = False
         self.webhooks.close()
         self.engine.dispose()
         self.started = False
