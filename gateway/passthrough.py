@@ -6,7 +6,7 @@ says so plainly instead of looking checked, stamped or ledgered.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.ports import (
@@ -57,3 +57,6 @@ class LedgerNotConfigured:
 
     def append(self, record: Mapping[str, Any]) -> LedgerRef | None:
         return None
+
+    def append_chain(self, records: Sequence[Mapping[str, Any]]) -> list[LedgerRef | None]:
+        return [None for _ in records]

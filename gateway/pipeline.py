@@ -276,7 +276,7 @@ class Pipeline:
         )
         if verdict_in.action is Action.BLOCK:
             # A blocked prompt never reaches a generator.
-            return self._decide(generation, None, verdict_in, [], events, order.actor)
+            return self._decide(generation, None, verdict_in, events, order.actor)
         if verdict_in.redacted_text is not None:
             generation.prompt = verdict_in.redacted_text  # keep only what the model saw
         generator = self.generators.get(order.kind, generation.generator)
@@ -295,9 +295,7 @@ class Pipeline:
             events, "output_moderation", output_content, Direction.OUTPUT, order
         )
         verdict = ModerationVerdict.combine(verdict_in, verdict_out)
-        ref = self._ledger_generation_event(generation, events, order.actor)
-        refs = [ref] if ref else []
-        return self._decide(generation, artifact.data, verdict, refs, events, order.actor)
+        return self._decide(generation, artifact.data, verdict, events, order.actor)
 
     def _run_upload(
         self, generation: Generation, order: StampOrder, events: _EventLog
@@ -320,9 +318,7 @@ class Pipeline:
         )
         verdict_out = self._moderate(events, "output_moderation", content, Direction.OUTPUT, order)
         verdict = ModerationVerdict.combine(verdict, verdict_out) if order.prompt else verdict_out
-        ref = self._ledger_generation_event(generation, events, order.actor)
-        refs = [ref] if ref else []
-        return self._decide(generation, order.data, verdict, refs, events, order.actor)
+        return self._decide(generation, order.data, verdict, events, order.actor)
 
     def _moderate(
         self,
@@ -346,33 +342,21 @@ class Pipeline:
         generation: Generation,
         raw: bytes | None,  # the unstamped output; None when the prompt was blocked
         verdict: ModerationVerdict,
-        refs: list[LedgerRef],
         events: _EventLog,
         actor: str,
     ) -> Generation:
-        generation.policy_name = verdict.policy_name
-        generation.policy_version = verdict.policy_version
-        generation.decision = verdict.action.value
-        generation.findings = [dict(f) for f in verdict.findings]
-        generation.meta = {
-            **generation.meta,
-            "reasons": list(verdict.reasons),
-            "review_queue": verdict.review_queue,
-            "double_review": verdict.double_review,
-            "reason_codes": list(verdict.reason_codes),
-        }
+        # The generation event describes the output before any verdict was applied.
+        output_event = (
+            None
+            if raw is None
+            else self._ledger_record("generation", generation, [], actor=actor, decision=None)
+        )
+        _record_verdict(generation, verdict)
         with events.stage("decision", "policy") as record:
-            ref = self._append_ledger(
-                "moderation",
-                generation,
-                refs,
-                actor=f"policy:{verdict.policy_name}",
-                decision=verdict.action.value,
-            )
+            refs = self._ledger_custody_start(generation, verdict, events, output_event)
             record["outcome"] = verdict.action.value
-            record["ledger"] = ref
+            record["ledger"] = refs[-1] if refs else None
             record["detail"] = {"reasons": list(verdict.reasons)}
-        refs = [*refs, *([ref] if ref else [])]
         if verdict.action is Action.BLOCK:
             generation.status = GenerationStatus.BLOCKED.value
             generation.block_reason = "; ".join(verdict.reasons) or "blocked by policy"
@@ -472,13 +456,36 @@ class Pipeline:
             "token_ids_count": len(artifact.token_ids or ()),
         }
 
-    def _ledger_generation_event(
-        self, generation: Generation, events: _EventLog, actor: str
-    ) -> LedgerRef | None:
-        with events.stage("ledger_generation", self.ledger.name) as record:
-            ref = self._append_ledger("generation", generation, [], actor=actor, decision=None)
-            record["ledger"] = ref
-        return ref
+    def _ledger_custody_start(
+        self,
+        generation: Generation,
+        verdict: ModerationVerdict,
+        events: _EventLog,
+        output_event: dict[str, Any] | None,
+    ) -> list[LedgerRef]:
+        """Ledger the output (when there is one) and the verdict on it, in that order.
+
+        Both leaves go into one ledger transaction with one checkpoint: the moderation
+        event's link to the generation event is a hash known before the append.
+        """
+        moderation = self._ledger_record(
+            "moderation",
+            generation,
+            [],
+            actor=f"policy:{verdict.policy_name}",
+            decision=verdict.action.value,
+        )
+        if output_event is None:
+            return [ref for ref in self.ledger.append_chain([moderation]) if ref]
+        output_ref, verdict_ref = self.ledger.append_chain([output_event, moderation])
+        # Its own pipeline event, so the custody chain can be re-read stage by stage; its
+        # time is inside the decision stage's, which ran the shared transaction.
+        events.add(
+            "ledger_generation",
+            self.ledger.name,
+            {"ledger": output_ref, "detail": {"transaction": "shared with decision"}},
+        )
+        return [ref for ref in (output_ref, verdict_ref) if ref]
 
     def _append_ledger(
         self,
@@ -490,8 +497,23 @@ class Pipeline:
         decision: str | None,
         extra: Mapping[str, Any] | None = None,
     ) -> LedgerRef | None:
+        record = self._ledger_record(
+            event_type, generation, refs, actor=actor, decision=decision, extra=extra
+        )
+        return self.ledger.append(record)
+
+    @staticmethod
+    def _ledger_record(
+        event_type: str,
+        generation: Generation,
+        refs: list[LedgerRef],
+        *,
+        actor: str,
+        decision: str | None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
         # Leaves hold hashes, ids and decisions only — never prompts or outputs (PIPL).
-        record: dict[str, Any] = {
+        return {
             "type": event_type,
             "generation_id": generation.id,
             "tenant": generation.tenant_id,
@@ -507,7 +529,6 @@ class Pipeline:
             "previous_leaf_hash": refs[-1].leaf_hash if refs else None,
             "attrs": dict(extra or {}),
         }
-        return self.ledger.append(record)
 
     def _ledger_refs(self, generation: Generation) -> list[LedgerRef]:
         query = (
@@ -525,8 +546,10 @@ class Pipeline:
         ]
 
     def _create(self, generation: Generation) -> Generation:
-        with session_scope(self.engine) as session:
-            session.add(generation)
+        # Core INSERT of a prebuilt statement: the ORM unit of work costs more than the
+        # database does for this single row.
+        with self.engine.begin() as connection:
+            connection.execute(_INSERT_GENERATION, _column_values(generation, with_id=True))
         return generation
 
     def _load(self, generation_id: str) -> Generation:
@@ -545,11 +568,10 @@ class Pipeline:
         generation.updated_at = utcnow()
         with self.engine.begin() as connection:
             # A plain UPDATE of every column: the row exists (``_create``), so the
-            # SELECT that ``Session.merge`` would issue first is not needed.
+            # SELECT that ``Session.merge`` would issue first is not needed. Values go
+            # as parameters of one prebuilt statement, compiled once per process.
             connection.execute(
-                sa.update(_GENERATIONS)
-                .where(_GENERATIONS.c.id == generation.id)
-                .values(_column_values(generation))
+                _UPDATE_GENERATION, {**_column_values(generation), "row_id": generation.id}
             )
             if events.events:
                 connection.execute(sa.insert(_EVENTS), events.events)
@@ -569,10 +591,29 @@ class Pipeline:
 
 _GENERATIONS: sa.Table = Generation.__table__  # type: ignore[attr-defined]
 _EVENTS: sa.Table = PipelineEvent.__table__  # type: ignore[attr-defined]
+_INSERT_GENERATION = sa.insert(_GENERATIONS)
+_UPDATE_GENERATION = sa.update(_GENERATIONS).where(_GENERATIONS.c.id == sa.bindparam("row_id"))
+_GENERATION_COLUMNS = tuple(column.name for column in _GENERATIONS.columns)
 
 
-def _column_values(generation: Generation) -> dict[str, Any]:
-    return {c.name: getattr(generation, c.name) for c in _GENERATIONS.columns if c.name != "id"}
+def _column_values(generation: Generation, *, with_id: bool = False) -> dict[str, Any]:
+    return {
+        name: getattr(generation, name) for name in _GENERATION_COLUMNS if with_id or name != "id"
+    }
+
+
+def _record_verdict(generation: Generation, verdict: ModerationVerdict) -> None:
+    generation.policy_name = verdict.policy_name
+    generation.policy_version = verdict.policy_version
+    generation.decision = verdict.action.value
+    generation.findings = [dict(f) for f in verdict.findings]
+    generation.meta = {
+        **generation.meta,
+        "reasons": list(verdict.reasons),
+        "review_queue": verdict.review_queue,
+        "double_review": verdict.double_review,
+        "reason_codes": list(verdict.reason_codes),
+    }
 
 
 def _content_of(artifact: GeneratedArtifact) -> CheckedContent:

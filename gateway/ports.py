@@ -134,6 +134,15 @@ class LedgerPort(Protocol):
         """Append one event; ``None`` when no ledger is configured."""
         ...
 
+    def append_chain(self, records: Sequence[Mapping[str, Any]]) -> list[LedgerRef | None]:
+        """Append events contiguously in one transaction, each citing the one before.
+
+        The first record keeps its own ``previous_leaf_hash``; every later one gets the
+        leaf hash of its predecessor. One reference per record (``None`` when no ledger
+        is configured).
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class StampSubject:

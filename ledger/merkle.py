@@ -218,7 +218,11 @@ class CompactRange:
     def root(self) -> bytes:
         if not self._stack:
             return EMPTY_ROOT
-        return fold_subtrees([node.hash for node in self._stack])
+        return fold_subtrees(self.frontier_hashes())
+
+    def frontier_hashes(self) -> list[bytes]:
+        """The hashes of ``frontier_keys(size)``, in that order: enough to resume."""
+        return [node.hash for node in self._stack]
 
 
 class MemoryTree:

@@ -98,6 +98,9 @@ class Ledger:
         self._queue_lock = threading.Lock()
         self._sequencer_lock = threading.Lock()
         self._head_ready = False
+        # The right edge of the tree after this process's last batch, as (size, root,
+        # frontier hashes): the next batch skips reading it while the head is unchanged.
+        self._frontier: tuple[int, str, list[bytes]] | None = None
 
     @property
     def origin(self) -> str:
@@ -159,10 +162,8 @@ class Ledger:
     def _write_batch(self, leaves: list[_PreparedLeaf]) -> list[AppendReceipt]:
         self._ensure_head()
         with self._engine.begin() as conn:
-            size = store.lock_head(conn)
-            frontier_keys = CompactRange.frontier_keys(size)
-            frontier = store.SqlNodes(conn).read_nodes(frontier_keys)
-            tree = CompactRange(size, [frontier[key] for key in frontier_keys])
+            size, head_root = store.lock_head(conn)
+            tree = self._resume_tree(conn, size, head_root)
             nodes = tree.extend(leaf.leaf_hash for leaf in leaves)
             store.insert_leaves(conn, [_leaf_row(size + i, leaf) for i, leaf in enumerate(leaves)])
             store.insert_nodes(conn, nodes)
@@ -170,7 +171,20 @@ class Ledger:
             note = self._signer.sign(checkpoint_body(self.origin, tree.size, tree.root()))
             store.insert_checkpoint(conn, tree.size, root_hex, note)
             store.set_head(conn, tree.size, root_hex)
+        self._frontier = (tree.size, root_hex, tree.frontier_hashes())  # committed
         return [AppendReceipt(size + i, leaf.leaf_hash.hex()) for i, leaf in enumerate(leaves)]
+
+    def _resume_tree(self, conn: sa.Connection, size: int, head_root: str) -> CompactRange:
+        """The tree's right edge at the locked head: remembered, or read from the nodes.
+
+        Another process's append changes the head's size; a head that was rewritten
+        behind our back changes its root. Either way the remembered edge is not used.
+        """
+        if self._frontier is not None and self._frontier[:2] == (size, head_root):
+            return CompactRange(size, self._frontier[2])
+        frontier_keys = CompactRange.frontier_keys(size)
+        frontier = store.SqlNodes(conn).read_nodes(frontier_keys)
+        return CompactRange(size, [frontier[key] for key in frontier_keys])
 
     def _ensure_head(self) -> None:
         if not self._head_ready:

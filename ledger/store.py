@@ -4,7 +4,7 @@ Everything takes an open SQLAlchemy ``Connection`` so that the sequencer can run
 whole batch — lock, leaves, nodes, checkpoint, head — in one transaction::
 
     with engine.begin() as conn:
-        size = lock_head(conn)
+        size, root_hex = lock_head(conn)
         nodes = SqlNodes(conn).read_nodes(CompactRange.frontier_keys(size))
 """
 
@@ -97,24 +97,24 @@ def ensure_head(conn: Connection) -> None:
     conn.execute(statement)
 
 
-def lock_head(conn: Connection) -> int:
-    """Take the sequencer lock and return the tree size under it.
+def lock_head(conn: Connection) -> tuple[int, str]:
+    """Take the sequencer lock and return the tree size and root hash under it.
 
     A no-op UPDATE is the portable row lock: PostgreSQL locks the row until commit,
     SQLite takes its RESERVED (single-writer) lock. It must be the transaction's first
     statement so that SQLite never has to upgrade a read snapshot (SQLITE_BUSY_SNAPSHOT).
     """
-    size = conn.execute(_LOCK_HEAD).scalar()
-    if size is None:
+    row = conn.execute(_LOCK_HEAD).first()
+    if row is None:
         raise LookupError("ledger head row is missing")
-    return int(size)
+    return int(row.tree_size), str(row.root_hash)
 
 
 _LOCK_HEAD = (
     sa.update(STATE)
     .where(STATE.c.id == STATE_ROW_ID)
     .values(tree_size=STATE.c.tree_size)
-    .returning(STATE.c.tree_size)
+    .returning(STATE.c.tree_size, STATE.c.root_hash)
 )
 _READ_HEAD = sa.select(STATE.c.tree_size, STATE.c.root_hash).where(STATE.c.id == STATE_ROW_ID)
 _SET_HEAD = (
@@ -151,7 +151,9 @@ def insert_nodes(conn: Connection, nodes: Sequence[tuple[NodeKey, bytes]]) -> No
 
 
 def insert_checkpoint(conn: Connection, tree_size: int, root_hash: str, note: str) -> None:
-    conn.execute(sa.insert(CHECKPOINTS).values(tree_size=tree_size, root_hash=root_hash, note=note))
+    conn.execute(
+        _INSERT[CHECKPOINTS.name], {"tree_size": tree_size, "root_hash": root_hash, "note": note}
+    )
 
 
 def iter_leaf_rows(conn: Connection, *, page: int = 5000) -> Iterator[Any]:

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -58,6 +59,17 @@ class ProvenanceSettings(BaseModel):
     claim_generator: str = "aigc-gateway"
     claim_generator_version: str = "0.1.0"
     c2pa_thumbnail: bool = False  # RECIPES: the thumbnail dominates signing cost
+    # c2pa-rs can re-read and validate every manifest it has just signed (1–2 ms per
+    # text sidecar, more per image). "auto" does so only for plugin (HSM/KMS) signers,
+    # whose signatures come from outside; the local and "files" keys are checked
+    # against their certificate when loaded, and the suite validates what they sign.
+    c2pa_verify_after_sign: Literal["auto", "always", "never"] = "auto"
+
+    @property
+    def verifies_after_sign(self) -> bool:
+        if self.c2pa_verify_after_sign == "auto":
+            return self.key_provider not in ("local", "files")
+        return self.c2pa_verify_after_sign == "always"
 
     def with_data_dir(self, data_dir: Path) -> ProvenanceSettings:
         """A copy whose unset ``keys_dir`` becomes ``data_dir / "keys"`` (contract default)."""

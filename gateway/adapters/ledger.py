@@ -6,12 +6,13 @@ The pipeline speaks plain mappings; this adapter builds the ledger's validated
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from gateway.ports import LedgerRef
 from ledger.interface import AttrValue, EventRecord, EventType
 from ledger.service import Ledger
+from ledger.verify import leaf_hash_of
 
 __all__ = ["MerkleLedger"]
 
@@ -34,6 +35,20 @@ class MerkleLedger:
     def append(self, record: Mapping[str, Any]) -> LedgerRef | None:
         receipt = self.ledger.append(event_record(record))
         return LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
+
+    def append_chain(self, records: Sequence[Mapping[str, Any]]) -> list[LedgerRef | None]:
+        # A leaf hash is a function of the leaf alone, so each link is known before the
+        # append, and the whole chain costs one transaction and one checkpoint.
+        chained: list[EventRecord] = []
+        for record in records:
+            previous = leaf_hash_of(chained[-1].to_leaf()).hex() if chained else None
+            fields = {**record, "previous_leaf_hash": previous} if chained else record
+            chained.append(event_record(fields))
+        receipts = self.ledger.append_many(chained)
+        return [
+            LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
+            for receipt, record in zip(receipts, records, strict=True)
+        ]
 
 
 def event_record(record: Mapping[str, Any]) -> EventRecord:

@@ -77,7 +77,8 @@ class C2paStep:
 
         if self._context is None:
             thumbnail = {"enabled": self._settings.c2pa_thumbnail}
+            verify = {"verify_after_sign": self._settings.verifies_after_sign}
             self._context = c2pa.Context(
-                c2pa.Settings.from_dict({"builder": {"thumbnail": thumbnail}})
+                c2pa.Settings.from_dict({"builder": {"thumbnail": thumbnail}, "verify": verify})
             )
         return self._context

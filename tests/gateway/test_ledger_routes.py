@@ -83,3 +83,28 @@ def test_ledger_needs_the_audit_role(client: TestClient, runtime: Runtime) -> No
     assert client.get("/v1/ledger/checkpoint").status_code == 401
     generator = issue_key(runtime, "acme", Role.GENERATE)
     assert client.get("/v1/ledger/checkpoint", headers=bearer(generator)).status_code == 403
+
+
+def test_each_generation_is_a_linked_chain_of_events_in_two_ledger_transactions(
+    client: TestClient, runtime: Runtime, auditor: str
+) -> None:
+    entries = [
+        client.get(f"/v1/ledger/entries/{index}", headers=bearer(auditor)).json()
+        for index in range(9)
+    ]
+    for first in range(0, 9, 3):  # generation, moderation, stamp per generation
+        generation, moderation, stamp = (e["leaf"] for e in entries[first : first + 3])
+        assert [generation["type"], moderation["type"], stamp["type"]] == [
+            "generation",
+            "moderation",
+            "stamp",
+        ]
+        assert generation["previous_leaf_hash"] is None
+        assert moderation["previous_leaf_hash"] == entries[first]["leaf_hash"]
+        assert stamp["previous_leaf_hash"] == entries[first + 1]["leaf_hash"]
+        assert generation["policy_version"] is None  # recorded before the verdict
+        # The output and its verdict were appended together: no checkpoint between them.
+        ledger = runtime.ledger_service
+        assert ledger.checkpoint_at(first + 1) is None
+        assert ledger.checkpoint_at(first + 2) is not None
+        assert ledger.checkpoint_at(first + 3) is not None

@@ -178,10 +178,18 @@ def test_two_ledgers_on_one_database_share_one_log(
     engine: Engine, signer: NoteSigner, make_record: Record
 ) -> None:
     one, two = (Ledger(engine, signer, LedgerSettings()) for _ in range(2))
-    one.append(make_record(0))
-    two.append(make_record(1))
-    one.append(make_record(2))
-    assert [one.entry(i).leaf["generation_id"] for i in range(3)] == ["gen_0", "gen_1", "gen_2"]
+    # Each ledger remembers the tree's right edge after its own batch; interleaving
+    # makes every remembered edge stale at least once, so each root below must come
+    # from the edge as it really is.
+    writers = [one, one, two, one, two, two, one, one, two, one, one]
+    expected = MemoryTree()
+    for i, writer in enumerate(writers):
+        receipt = writer.append(make_record(i))
+        expected.extend([bytes.fromhex(receipt.leaf_hash)])
+        checkpoint = verify_checkpoint(writer.latest_checkpoint(), signer.vkey)
+        assert (checkpoint.tree_size, checkpoint.root_hash) == (i + 1, expected.root().hex())
+    names = [one.entry(i).leaf["generation_id"] for i in range(len(writers))]
+    assert names == [f"gen_{i}" for i in range(len(writers))]
 
 
 def test_a_failed_batch_writes_nothing(ledger: Ledger, engine: Engine, make_record: Record) -> None:

@@ -218,3 +218,68 @@ def test_only_the_local_chain_rotates_here(settings: ProvenanceSettings) -> None
     shown = show_certificates(plugin)
     assert [c.role for c in shown] == ["signing", "intermediate"]
     assert shown[0].path is None
+
+
+class _WrongKeyHsm(_UnreachableHsm):
+    """Signs with a key that does not belong to its certificate: a misconfigured HSM."""
+
+    def __init__(self, chain_pem: str) -> None:
+        super().__init__(chain_pem)
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self._key = ec.generate_private_key(ec.SECP256R1())
+
+    def sign(self, data: bytes) -> bytes:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+
+
+def test_verify_after_sign_refuses_a_signature_that_does_not_match_its_certificate(
+    settings: ProvenanceSettings,
+    key_provider: KeyProvider,
+    make_request: MakeRequest,
+    png_bytes: bytes,
+) -> None:
+    checked = settings.model_copy(update={"c2pa_verify_after_sign": "always"})
+    stamper = build_stamper(
+        checked, FakeWatermarker(), _WrongKeyHsm(key_provider.certificate_chain_pem())
+    )
+
+    # c2pa-rs reports the failed self-check as a signature error: the signer is unusable.
+    with pytest.raises(SigningUnavailableError):
+        stamper.stamp(make_request(png_bytes, MediaType.PNG))
+
+
+def test_without_verify_after_sign_a_bad_signature_is_caught_only_by_reading_back(
+    settings: ProvenanceSettings,
+    key_provider: KeyProvider,
+    anchors: str,
+    make_request: MakeRequest,
+    png_bytes: bytes,
+) -> None:
+    unchecked = settings.model_copy(update={"c2pa_verify_after_sign": "never"})
+    stamper = build_stamper(
+        unchecked, FakeWatermarker(), _WrongKeyHsm(key_provider.certificate_chain_pem())
+    )
+    result = stamper.stamp(make_request(png_bytes, MediaType.PNG))
+
+    assert read_c2pa(result.data, result.media_type, None, anchors).state is C2paState.INVALID
+
+
+@pytest.mark.parametrize(
+    ("provider", "mode", "verifies"),
+    [
+        ("local", "auto", False),
+        ("files", "auto", False),
+        ("tests.provenance._hsm_provider:make_provider", "auto", True),
+        ("local", "always", True),
+        ("tests.provenance._hsm_provider:make_provider", "never", False),
+    ],
+)
+def test_verify_after_sign_is_on_by_default_only_for_plugin_signers(
+    provider: str, mode: str, verifies: bool
+) -> None:
+    settings = ProvenanceSettings(key_provider=provider, c2pa_verify_after_sign=mode)  # type: ignore[arg-type]
+    assert settings.verifies_after_sign is verifies
