@@ -17,6 +17,8 @@ import hmac
 import secrets
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
@@ -96,23 +98,36 @@ def _split_key(plain_key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def authenticate(session: Session, plain_key: str) -> Principal:
+def authenticate(db: Session | Connection, plain_key: str) -> Principal:
     """The principal for a presented key; ``AuthenticationError`` for anything else."""
     split = _split_key(plain_key)
     found = None
     if split is not None:
-        query = (
-            select(ApiKey, Tenant.policy)
-            .join(Tenant, col(Tenant.id) == col(ApiKey.tenant_id))
-            .where(ApiKey.id == split[0])
-        )
-        found = session.exec(query).first()
-    if split is None or found is None or found[0].revoked_at is not None:
+        found = db.execute(_KEY_LOOKUP, {"key_id": split[0]}).first()
+    if split is None or found is None or found.revoked_at is not None:
         raise AuthenticationError("invalid or revoked API key")
-    row, policy = found
-    if not hmac.compare_digest(row.secret_hash, _hash_secret(row.salt, split[1])):
+    if not hmac.compare_digest(found.secret_hash, _hash_secret(found.salt, split[1])):
         raise AuthenticationError("invalid or revoked API key")
-    return Principal(key_id=row.id, tenant_id=row.tenant_id, role=Role(row.role), policy=policy)
+    return Principal(
+        key_id=split[0], tenant_id=found.tenant_id, role=Role(found.role), policy=found.policy
+    )
+
+
+_KEYS: sa.Table = ApiKey.__table__  # type: ignore[attr-defined]
+_TENANTS: sa.Table = Tenant.__table__  # type: ignore[attr-defined]
+# Every authenticated request runs this: one prebuilt Core statement, no ORM objects.
+_KEY_LOOKUP = (
+    sa.select(
+        _KEYS.c.tenant_id,
+        _KEYS.c.role,
+        _KEYS.c.salt,
+        _KEYS.c.secret_hash,
+        _KEYS.c.revoked_at,
+        _TENANTS.c.policy,
+    )
+    .join_from(_KEYS, _TENANTS, _TENANTS.c.id == _KEYS.c.tenant_id)
+    .where(_KEYS.c.id == sa.bindparam("key_id"))
+)
 
 
 def require_role(principal: Principal, *roles: Role) -> None:

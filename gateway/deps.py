@@ -6,21 +6,31 @@ def list_things(principal: Annotated[Principal, Depends(require(Role.AUDIT))]) -
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from common.errors import AuthenticationError
 from gateway.auth import Principal, authenticate, require_role
-from gateway.db import session_scope
 from gateway.models import Role
 from gateway.runtime import Runtime
 
-__all__ = ["PrincipalDep", "RuntimeDep", "get_runtime", "optional_principal", "require"]
+__all__ = [
+    "PrincipalDep",
+    "RuntimeDep",
+    "get_runtime",
+    "known_principal",
+    "optional_principal",
+    "require",
+]
 
 
-def get_runtime(request: Request) -> Runtime:
+# Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency
+# on the thread pool, and each such hop costs more than the work itself.
+
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -43,15 +53,20 @@ def optional_principal(request: Request, runtime: RuntimeDep) -> Principal | Non
     token = _bearer_token(request)
     if token is None:
         return None
-    with session_scope(runtime.engine) as session:
-        principal = authenticate(session, token)
+    with runtime.engine.connect() as connection:
+        principal = authenticate(connection, token)
     request.state.principal = principal
     return principal
 
 
-def current_principal(
+async def current_principal(
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Principal:
+    return known_principal(principal)
+
+
+def known_principal(principal: Principal | None) -> Principal:
+    """The caller, or 401 when no key was presented."""
     if principal is None:
         raise AuthenticationError("an API key is required: send 'Authorization: Bearer <api-key>'")
     return principal
@@ -60,10 +75,10 @@ def current_principal(
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
-def require(*roles: Role) -> Callable[[Principal], Principal]:
+def require(*roles: Role) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that admits keys holding one of ``roles`` (or ``admin``)."""
 
-    def dependency(principal: PrincipalDep) -> Principal:
+    async def dependency(principal: PrincipalDep) -> Principal:
         require_role(principal, *roles)
         return principal
 

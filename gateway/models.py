@@ -105,6 +105,23 @@ class Generation(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
+    @classmethod
+    def new(cls, **fields: Any) -> Generation:
+        """A new generation, its factory defaults filled in here.
+
+        Pydantic inspects a default factory's signature each time it calls one; for this
+        model's five that cost ~0.5 ms per construction, more than inserting the row.
+        """
+        now = utcnow()
+        defaults: dict[str, Any] = {
+            "params": {},
+            "meta": {},
+            "findings": [],
+            "created_at": now,
+            "updated_at": now,
+        }
+        return cls(**{**defaults, **fields})
+
 
 class PipelineEvent(SQLModel, table=True):
     """One stage of one generation's pipeline, with its timing and outcome."""

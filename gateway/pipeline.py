@@ -190,7 +190,7 @@ class Pipeline:
         # Resolve first: an unknown generator is the client's error, before any record.
         generator_name = self.generators.resolve(order.kind, order.generator)
         generation = self._create(
-            Generation(
+            Generation.new(
                 id=new_generation_id(),
                 tenant_id=order.tenant_id,
                 kind=order.kind.value,
@@ -212,7 +212,7 @@ class Pipeline:
 
     def stamp_upload(self, order: StampOrder) -> Generation:
         generation = self._create(
-            Generation(
+            Generation.new(
                 id=new_generation_id(),
                 tenant_id=order.tenant_id,
                 kind=order.kind.value,

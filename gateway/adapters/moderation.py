@@ -49,6 +49,7 @@ class EngineModeration:
         self.policy_dir = policy_dir
         self.redact_prompts = redact_prompts
         self._lists: dict[str, tuple[float, TenantLists, tuple[ImageHashEntry, ...]]] = {}
+        self._policies: dict[str, tuple[float, Policy]] = {}
 
     def tenant_lists(self, tenant_id: str) -> tuple[TenantLists, tuple[ImageHashEntry, ...]]:
         """The tenant's brand lists and image registry, read at most every few seconds.
@@ -80,12 +81,24 @@ class EngineModeration:
         return sorted({*local, *shipped_policy_names()})
 
     def policy(self, name: str) -> Policy:
+        """A policy by name, re-read from disk at most every few seconds.
+
+        Finding it means listing two directories and statting its file — more than the
+        scanners spend on a short text — and every generation asks twice; an edited or
+        added policy file applies within ``_LISTS_TTL_S``.
+        """
+        now = time.monotonic()
+        cached = self._policies.get(name)
+        if cached is not None and now - cached[0] <= _LISTS_TTL_S:
+            return cached[1]
         # Only plain names: a request must never make us read a path of its choosing.
         if not _POLICY_NAME.match(name) or name not in self.known_policies():
             raise UnknownPolicyError(
                 f"unknown policy {name!r}", details={"known": self.known_policies()}
             )
-        return load_policy(name, self.policy_dir)
+        loaded = load_policy(name, self.policy_dir)
+        self._policies[name] = (now, loaded)
+        return loaded
 
     def decide(
         self, content: CheckedContent, direction: Direction, policy: Policy, tenant_id: str

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from gateway.auth import Principal, require_role
-from gateway.deps import RuntimeDep, current_principal, optional_principal
+from gateway.deps import RuntimeDep, known_principal, optional_principal
 from gateway.models import Role
 from gateway.runtime import Runtime
 
@@ -25,14 +25,14 @@ router = APIRouter(prefix="/v1/ledger", tags=["ledger"])
 Encoding = Literal["hex", "base64"]
 
 
-def ledger_reader(
+async def ledger_reader(
     request: Request,
     runtime: RuntimeDep,
     principal: Annotated[Principal | None, Depends(optional_principal)],
 ) -> Runtime:
     """Anyone when the ledger is public; otherwise a key with role audit (or admin)."""
     if not runtime.settings.ledger_public:
-        require_role(current_principal(principal), Role.AUDIT)
+        require_role(known_principal(principal), Role.AUDIT)
     return runtime
 
 

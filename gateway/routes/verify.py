@@ -118,7 +118,9 @@ class Caller:
     client: str
 
 
-def verify_caller(request: Request, runtime: RuntimeDep, principal: OptionalPrincipal) -> Caller:
+async def verify_caller(
+    request: Request, runtime: RuntimeDep, principal: OptionalPrincipal
+) -> Caller:
     """Admit the caller (public, or an audit key when not) and charge its bucket."""
     if not runtime.settings.verify_public:
         if principal is None:
@@ -141,7 +143,7 @@ def _client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def get_verifier(request: Request) -> Verifier:
+async def get_verifier(request: Request) -> Verifier:
     verifier: Verifier = request.app.state.runtime.verifier
     return verifier
 
