@@ -3,15 +3,20 @@
 The same generation (tiny LM, 32 new tokens, fixed seed) is timed three ways:
 
   (a) in process, calling the generator directly;
-  (b) over HTTP (``POST /v1/generations``) to a gateway in its own process, at
-      concurrency 1 and 8, with the full pipeline (moderation, stamping, ledger);
+  (b) over HTTP (``POST /v1/generations``) to a gateway in its own process, with the
+      full pipeline (moderation, stamping, ledger and its EVM anchoring);
   (c) the same with every domain stage replaced by its named pass-through, which
       isolates the HTTP, auth and bookkeeping overhead.
 
-    python bench/gateway_overhead.py            # 40 requests per row
+At concurrency 1 the three are interleaved — a, b, c, a, b, c … — so that a change in
+the machine's speed during the run (shared CPUs drift by tens of percent) falls on all
+three alike; "added" is the median of the per-round differences to (a). Concurrency 8
+is then run against each gateway in turn.
+
+    python bench/gateway_overhead.py            # 100 rounds, 40 requests at concurrency 8
     python bench/gateway_overhead.py --quick    # smoke run (a few requests)
 
-Prints p50/p99 latency and requests/s per row, and the ratio to (a).
+Prints p50/p99 latency and requests/s per row, the ratio to (a) and the added latency.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +50,7 @@ class Row:
     concurrency: int
     latencies_ms: list[float]
     wall_s: float
+    added_ms: float | None = None  # median paired difference to (a), when interleaved
 
     @property
     def p50(self) -> float:
@@ -82,7 +89,7 @@ def watermark_key(secrets_dir: Path) -> int:
     return SecretFiles(secrets_dir).text_watermark_key()
 
 
-def in_process_row(models_dir: Path, secrets_dir: Path, count: int) -> Row:
+def in_process_call(models_dir: Path, secrets_dir: Path) -> Callable[[], object]:
     from common.types import ContentKind
     from generators.interface import GenerationRequest
     from generators.registry import build_generator
@@ -94,7 +101,22 @@ def in_process_row(models_dir: Path, secrets_dir: Path, count: int) -> Row:
     )
     request = GenerationRequest(kind=ContentKind.TEXT, prompt=PROMPT, params=PARAMS)
     generator.generate(request)  # load and warm up
-    return run_rows("(a) generator in process", lambda: generator.generate(request), count, 1)
+    return lambda: generator.generate(request)
+
+
+def interleaved_rows(calls: dict[str, Callable[[], object]], rounds: int) -> list[Row]:
+    """Each round times every call once, in turn; the first call is the baseline."""
+    latencies: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            latencies[name].append(timed(call))
+    baseline = latencies[next(iter(calls))]
+    rows = []
+    for name, values in latencies.items():
+        added = statistics.median(v - b for v, b in zip(values, baseline, strict=True))
+        # Each path ran for its share of the wall time: its rate is 1 / its mean latency.
+        rows.append(Row(name, 1, values, sum(values) / 1000, added))
+    return rows
 
 
 def completion_tokens(models_dir: Path, secrets_dir: Path) -> int:
@@ -189,22 +211,18 @@ def serve(port: int, passthrough: bool) -> None:
     uvicorn.run(create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="warning")
 
 
-def http_rows(label: str, base_url: str, key: str, count: int, expected_tokens: int) -> list[Row]:
-    headers = {"Authorization": f"Bearer {key}"}
+def http_call(client: httpx.Client, expected_tokens: int) -> Callable[[], object]:
     body = {"kind": "text", "prompt": PROMPT, "params": PARAMS}
-    rows = []
-    with httpx.Client(base_url=base_url, headers=headers, timeout=120) as client:
 
-        def call() -> None:
-            response = client.post("/v1/generations", json=body)
-            response.raise_for_status()
-            # Same tokens as the in-process baseline, or the comparison is void.
-            assert response.json()["usage"]["completion_tokens"] == expected_tokens
+    def call() -> None:
+        response = client.post("/v1/generations", json=body)
+        response.raise_for_status()
+        # Same tokens as the in-process baseline, or the comparison is void.
+        assert response.json()["usage"]["completion_tokens"] == expected_tokens
 
-        for _ in range(3):
-            call()  # warm up: model load, first stamp, first ledger batch
-        rows.extend(run_rows(label, call, count, concurrency) for concurrency in (1, 8))
-    return rows
+    for _ in range(3):
+        call()  # warm up: model load, first stamp, first ledger batch
+    return call
 
 
 def generate_key(data_dir: Path, secrets_dir: Path) -> str:
@@ -237,12 +255,12 @@ def generate_key(data_dir: Path, secrets_dir: Path) -> str:
 
 def print_table(rows: list[Row], baseline: Row) -> None:
     header = ("path", "conc", "n", "p50 ms", "p99 ms", "req/s", "p50 / (a)", "added p50 ms")
-    print("\n{:<44} {:>4} {:>4} {:>8} {:>8} {:>7} {:>9} {:>12}".format(*header))
+    print("\n{:<34} {:>4} {:>4} {:>8} {:>8} {:>7} {:>9} {:>12}".format(*header))
     for row in rows:
         ratio = row.p50 / baseline.p50
-        added = row.p50 - baseline.p50
+        added = row.added_ms if row.added_ms is not None else row.p50 - baseline.p50
         print(
-            f"{row.name:<44} {row.concurrency:>4} {len(row.latencies_ms):>4} {row.p50:>8.1f} "
+            f"{row.name:<34} {row.concurrency:>4} {len(row.latencies_ms):>4} {row.p50:>8.1f} "
             f"{row.p99:>8.1f} {row.rps:>7.1f} {ratio:>9.2f} {added:>12.1f}"
         )
 
@@ -259,35 +277,42 @@ def main() -> None:
     if args.serve:
         serve(args.serve, args.passthrough)
         return
-    count = 4 if args.quick else 40
-    with tempfile.TemporaryDirectory() as scratch:
+    rounds, count = (4, 8) if args.quick else (100, 40)
+    paths = (("(b) HTTP, full pipeline", False), ("(c) HTTP, pass-through stages", True))
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as servers:
         models_dir = args.models_dir or Path(scratch) / "models"
         from generators.tiny import build_default_models
 
         build_default_models(models_dir)
         secrets_dir = Path(scratch) / "secrets"
         tokens = pin_full_length_key(models_dir, secrets_dir)
-        baseline = in_process_row(models_dir, secrets_dir, count)
-        rows = [baseline]
-        for label, passthrough in (
-            ("(b) HTTP, full pipeline", False),
-            ("(c) HTTP, pass-through stages", True),
-        ):
+        clients: dict[str, httpx.Client] = {}
+        for label, passthrough in paths:
             data_dir = Path(scratch) / label[1]
             data_dir.mkdir()
             key = generate_key(data_dir, secrets_dir)
             process, base_url = start_server(data_dir, models_dir, secrets_dir, passthrough)
-            try:
-                rows.extend(http_rows(label, base_url, key, count, tokens))
-            finally:
-                process.terminate()
-                process.wait(timeout=30)
-        # Again at the end: the two in-process rows bracket the HTTP rows, so drift in
-        # the machine's speed during the run shows up instead of passing for overhead.
-        again = in_process_row(models_dir, secrets_dir, count)
-        rows.append(Row("(a') generator in process, again", 1, again.latencies_ms, again.wall_s))
-        print_table(rows, baseline)
-        print(f"\nevery request generated {tokens} tokens (checked per HTTP response)")
+            servers.callback(stop, process)
+            clients[label] = servers.enter_context(
+                httpx.Client(
+                    base_url=base_url, headers={"Authorization": f"Bearer {key}"}, timeout=120
+                )
+            )
+        calls = {"(a) generator in process": in_process_call(models_dir, secrets_dir)}
+        calls.update({label: http_call(client, tokens) for label, client in clients.items()})
+        rows = interleaved_rows(calls, rounds)
+        for label in clients:
+            rows.append(run_rows(label, calls[label], count, 8))
+        print_table(rows, rows[0])
+        print(
+            f"\nevery request generated {tokens} tokens (checked per HTTP response); "
+            f"concurrency 1 interleaved over {rounds} rounds"
+        )
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    process.wait(timeout=30)
 
 
 if __name__ == "__main__":

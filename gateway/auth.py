@@ -15,6 +15,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -27,6 +30,7 @@ from gateway.models import ApiKey, Role, Tenant, utcnow
 __all__ = [
     "IssuedKey",
     "Principal",
+    "PrincipalCache",
     "authenticate",
     "create_api_key",
     "ensure_tenant",
@@ -128,6 +132,59 @@ _KEY_LOOKUP = (
     .join_from(_KEYS, _TENANTS, _TENANTS.c.id == _KEYS.c.tenant_id)
     .where(_KEYS.c.id == sa.bindparam("key_id"))
 )
+
+
+class PrincipalCache:
+    """Recently authenticated keys, so that a busy key costs no query per request.
+
+    Entries live ``ttl_s`` seconds; a key revoked through this process is forgotten at
+    once, one revoked elsewhere (another process, the CLI) stops working within
+    ``ttl_s``. Entries are keyed by a digest of the presented key, never the key, and
+    only successful lookups are kept, so wrong keys always reach the database.
+    """
+
+    def __init__(
+        self,
+        ttl_s: float,
+        max_entries: int = 4096,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_s = ttl_s
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[bytes, tuple[float, Principal]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, plain_key: str) -> Principal | None:
+        if self.ttl_s <= 0:
+            return None
+        digest = _cache_digest(plain_key)
+        with self._lock:
+            entry = self._entries.get(digest)
+            if entry is None:
+                return None
+            if self._clock() - entry[0] > self.ttl_s:
+                del self._entries[digest]
+                return None
+            return entry[1]
+
+    def put(self, plain_key: str, principal: Principal) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                del self._entries[next(iter(self._entries))]  # the oldest
+            self._entries[_cache_digest(plain_key)] = (self._clock(), principal)
+
+    def forget_key(self, key_id: str) -> None:
+        with self._lock:
+            stale = [d for d, (_, p) in self._entries.items() if p.key_id == key_id]
+            for digest in stale:
+                del self._entries[digest]
+
+
+def _cache_digest(plain_key: str) -> bytes:
+    return hashlib.sha256(plain_key.encode("utf-8", "surrogatepass")).digest()
 
 
 def require_role(principal: Principal, *roles: Role) -> None:

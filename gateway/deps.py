@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from common.errors import AuthenticationError
 from gateway.auth import Principal, authenticate, require_role
@@ -48,15 +49,26 @@ def _bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def optional_principal(request: Request, runtime: RuntimeDep) -> Principal | None:
-    """The caller if a key was presented (and valid); ``None`` for anonymous calls."""
+async def optional_principal(request: Request, runtime: RuntimeDep) -> Principal | None:
+    """The caller if a key was presented (and valid); ``None`` for anonymous calls.
+
+    A key seen in the last ``auth_cache_s`` seconds is answered from memory, on the event
+    loop; otherwise the lookup runs on the thread pool, as all database work does.
+    """
     token = _bearer_token(request)
     if token is None:
         return None
-    with runtime.engine.connect() as connection:
-        principal = authenticate(connection, token)
+    principal = runtime.principals.get(token)
+    if principal is None:
+        principal = await run_in_threadpool(_look_up_key, runtime, token)
+        runtime.principals.put(token, principal)
     request.state.principal = principal
     return principal
+
+
+def _look_up_key(runtime: Runtime, token: str) -> Principal:
+    with runtime.engine.connect() as connection:
+        return authenticate(connection, token)
 
 
 async def current_principal(

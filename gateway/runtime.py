@@ -22,7 +22,7 @@ from sqlmodel import select
 
 from gateway.adapters.moderation import EngineModeration
 from gateway.adapters.review import QueueReview
-from gateway.auth import create_api_key, ensure_tenant
+from gateway.auth import PrincipalCache, create_api_key, ensure_tenant
 from gateway.catalog import GeneratorCatalog
 from gateway.content_store import ContentStore
 from gateway.db import create_engine_for, migrate, session_scope
@@ -65,6 +65,7 @@ class Runtime:
     domains: DomainWiring
     secrets: SecretFiles
     webhooks: TenantWebhooks
+    principals: PrincipalCache
     started: bool = field(default=False)
     anchoring: bool = field(default=False)
 
@@ -200,6 +201,7 @@ def build_runtime(
         domains=domains,
         secrets=secrets,
         webhooks=webhooks,
+        principals=PrincipalCache(settings.auth_cache_s),
     )
 
 

@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     public_base_url: str = ""  # prefix for artifact URLs; relative URLs when empty
     log_level: str = "INFO"
     worker_threads: int = Field(default=40, ge=1, le=1000)  # for blocking request work
+    # Seconds an authenticated key is remembered by a process (0: look up every request).
+    # A key revoked through another process or the CLI stops working within this time.
+    auth_cache_s: float = Field(default=2.0, ge=0, le=300)
 
     limits: LimitSettings = Field(default_factory=LimitSettings)
     # Policy name → stamping profile; policies not listed get StampProfile's defaults.

@@ -72,4 +72,6 @@ def create_key(body: KeyCreate, principal: Admin, runtime: RuntimeDep) -> KeyCre
 def revoke_key(key_id: str, principal: Admin, runtime: RuntimeDep) -> KeyPublic:
     with session_scope(runtime.engine) as session:
         row = revoke_api_key(session, key_id, principal.tenant_id)
-        return _public(row)
+        public = _public(row)
+    runtime.principals.forget_key(key_id)  # other processes: within auth_cache_s
+    return public

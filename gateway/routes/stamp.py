@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import InvalidInputError, UnsupportedMediaTypeError
@@ -23,7 +24,7 @@ from gateway.deps import RuntimeDep, require
 from gateway.models import Role
 from gateway.pipeline import StampOrder
 from gateway.queries import policy_of
-from gateway.routes.generations import public_view
+from gateway.routes.generations import generation_response
 from gateway.schemas import GenerationPublic
 from provenance.media import open_media
 
@@ -109,7 +110,7 @@ def stamp(
     runtime: RuntimeDep,
     file: Annotated[UploadFile, File(description="The content to moderate and stamp.")],
     meta: Annotated[str, Form(description="JSON object of optional settings.")] = "{}",
-) -> GenerationPublic:
+) -> Response:
     """Moderate → review → stamp → ledger content made elsewhere; answers like a generation."""
     parsed = _parse_meta(meta)
     runtime.webhooks.check_url(parsed.callback_url)
@@ -141,4 +142,4 @@ def stamp(
     )
     generation = runtime.pipeline.stamp_upload(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
-    return public_view(runtime, generation)
+    return generation_response(runtime, generation, status_code=201)

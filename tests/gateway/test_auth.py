@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlmodel import select
 
+from gateway.auth import Principal, PrincipalCache, revoke_api_key
 from gateway.db import session_scope
 from gateway.models import ApiKey, Role
 from gateway.runtime import Runtime
@@ -88,3 +89,47 @@ def test_second_start_keeps_the_first_admin_key(runtime: Runtime) -> None:
     runtime.started = False
     runtime.start()
     assert runtime.admin_key_path.read_text() == before
+
+
+def test_a_key_revoked_elsewhere_stops_working_once_its_cache_entry_lapses(
+    client: TestClient, runtime: Runtime
+) -> None:
+    key = issue_key(runtime, "acme", Role.GENERATE)
+    body = {"kind": "text", "prompt": "x"}
+    assert client.post("/v1/generations", json=body, headers=bearer(key)).status_code == 201
+    with session_scope(runtime.engine) as session:  # as the CLI in another process would
+        revoke_api_key(session, key.split("_", 2)[1])
+    # Remembered for at most auth_cache_s: still admitted within it …
+    assert client.post("/v1/generations", json=body, headers=bearer(key)).status_code == 201
+    # … and refused once the entry has lapsed (here: the cache is emptied, as time does).
+    runtime.principals = PrincipalCache(runtime.settings.auth_cache_s)
+    assert client.post("/v1/generations", json=body, headers=bearer(key)).status_code == 401
+
+
+def test_principal_cache_expires_and_keeps_only_digests() -> None:
+    now = [100.0]
+    cache = PrincipalCache(ttl_s=2.0, max_entries=2, clock=lambda: now[0])
+    alice = Principal(key_id="k1", tenant_id="acme", role=Role.GENERATE)
+    cache.put("aigc_k1_secret", alice)
+    assert cache.get("aigc_k1_secret") == alice
+    assert all(b"secret" not in digest for digest in cache._entries)
+    now[0] += 2.5
+    assert cache.get("aigc_k1_secret") is None
+    cache.put("aigc_k1_secret", alice)
+    cache.forget_key("k1")
+    assert cache.get("aigc_k1_secret") is None
+    for n in range(3):  # bounded: the oldest entry goes first
+        cache.put(f"aigc_k{n}_s", Principal(key_id=f"k{n}", tenant_id="a", role=Role.AUDIT))
+    assert cache.get("aigc_k0_s") is None
+    assert cache.get("aigc_k2_s") is not None
+    assert PrincipalCache(ttl_s=0).get("anything") is None
+
+
+def test_wrong_keys_are_never_remembered(client: TestClient, runtime: Runtime) -> None:
+    response = client.post(
+        "/v1/generations",
+        json={"kind": "text", "prompt": "x"},
+        headers=bearer("aigc_nope_nope"),
+    )
+    assert response.status_code == 401
+    assert runtime.principals.get("aigc_nope_nope") is None
