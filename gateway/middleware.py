@@ -69,6 +69,16 @@ class RequestContextMiddleware:
             )
 
 
+def _parsed_as_json(content_type: str) -> bool:
+    """Whether a body with this Content-Type reaches a JSON parser (FastAPI's or ours).
+
+    Binary bodies (an image posted to /v1/matches/byContent) are not JSON: their bytes
+    may hold any number of brackets, and counting them would refuse a valid upload.
+    """
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in ("", "application/json") or media_type.endswith("+json")
+
+
 class BodyLimitMiddleware:
     """Refuses bodies over the limit with 413 — early by Content-Length, else while
     reading — and JSON bodies nested deeper than any real payload with 422.
@@ -102,7 +112,7 @@ class BodyLimitMiddleware:
         if body is None:
             await self._refuse(scope, receive, send, _too_large(limit))
             return
-        if not is_upload and json_depth_exceeds(body):
+        if _parsed_as_json(content_type) and json_depth_exceeds(body):
             too_deep = JsonTooDeepError(
                 f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
                 details={"max_depth": MAX_JSON_DEPTH},

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image, PngImagePlugin
 
 from gateway.models import Role
 from gateway.runtime import Runtime
@@ -137,3 +139,30 @@ def test_deeply_nested_json_is_422_not_a_crash(client: TestClient, key: str) -> 
         + b"}}"
     )
     assert_error(post_raw(client, key, body), 422, "json_too_deep")
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/problem+json"])
+def test_deep_json_is_refused_whatever_its_json_media_type(
+    client: TestClient, key: str, content_type: str
+) -> None:
+    headers = {**bearer(key), "Content-Type": content_type}
+    body = b"[" * 100 + b"]" * 100
+    assert_error(client.post("/v1/generations", content=body, headers=headers), 422)
+
+
+def test_a_binary_body_full_of_brackets_is_not_taken_for_deep_json(client: TestClient) -> None:
+    # An image's bytes may hold any number of "[" and "{": only JSON bodies are checked.
+    image = Image.new("RGB", (64, 64), "white")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG", pnginfo=_text_chunk(b"{" * 500))
+    response = client.post(
+        "/v1/matches/byContent", content=buffer.getvalue(), headers={"Content-Type": "image/png"}
+    )
+    assert response.status_code == 200, response.text
+    assert response.json() == {"matches": []}
+
+
+def _text_chunk(value: bytes) -> PngImagePlugin.PngInfo:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", value.decode())
+    return info
