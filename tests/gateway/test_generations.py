@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -101,3 +103,16 @@ def test_unknown_generation_is_404(client: TestClient, runtime: Runtime) -> None
     response = client.get("/v1/generations/gen_nope", headers=bearer(key))
     assert response.status_code == 404
     assert response.json()["error"]["request_id"] == response.headers["x-request-id"]
+
+
+def test_equal_content_stored_from_many_threads_at_once(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gateway.content_store import ContentStore
+
+    store = ContentStore(tmp_path)
+    with ThreadPoolExecutor(16) as pool:
+        stored = list(pool.map(lambda _: store.put(b"same bytes" * 1000, ".txt"), range(200)))
+    assert {s.path for s in stored} == {stored[0].path}
+    assert store.read(stored[0].path) == b"same bytes" * 1000
+    assert not list(tmp_path.rglob("*.tmp"))
