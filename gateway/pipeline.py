@@ -244,16 +244,18 @@ class Pipeline:
         verdict = _verdict_from_row(generation)
         refs = self._ledger_refs(generation)
         with events.stage("review", "review_ui") as record:
-            ref = self._append_ledger(
-                "review_decision",
-                generation,
-                refs,
-                actor=summary.reviewer,
-                decision=summary.decision,
-                extra={
-                    "reason_code": summary.reason_code or "",
-                    "reviewers": ",".join(summary.reviewers),
-                },
+            ref = self.ledger.append(
+                self._ledger_record(
+                    "review_decision",
+                    generation,
+                    refs,
+                    actor=summary.reviewer,
+                    decision=summary.decision,
+                    extra={
+                        "reason_code": summary.reason_code or "",
+                        "reviewers": ",".join(summary.reviewers),
+                    },
+                )
             )
             record["ledger"] = ref
             record["detail"] = {"decision": summary.decision, "reviewer": summary.reviewer}
@@ -425,13 +427,15 @@ class Pipeline:
         if outcome.implicit_label is not None:
             generation.meta = {**generation.meta, "implicit_label": dict(outcome.implicit_label)}
         with events.stage("ledger", self.ledger.name) as record:
-            ref = self._append_ledger(
-                "stamp",
-                generation,
-                refs,
-                actor="gateway",
-                decision="released",
-                extra={"manifest_label": generation.manifest_label or ""},
+            ref = self.ledger.append(
+                self._ledger_record(
+                    "stamp",
+                    generation,
+                    refs,
+                    actor="gateway",
+                    decision="released",
+                    extra={"manifest_label": generation.manifest_label or ""},
+                )
             )
             record["ledger"] = ref
         if ref:
@@ -486,21 +490,6 @@ class Pipeline:
             {"ledger": output_ref, "detail": {"transaction": "shared with decision"}},
         )
         return [ref for ref in (output_ref, verdict_ref) if ref]
-
-    def _append_ledger(
-        self,
-        event_type: str,
-        generation: Generation,
-        refs: list[LedgerRef],
-        *,
-        actor: str,
-        decision: str | None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> LedgerRef | None:
-        record = self._ledger_record(
-            event_type, generation, refs, actor=actor, decision=decision, extra=extra
-        )
-        return self.ledger.append(record)
 
     @staticmethod
     def _ledger_record(
