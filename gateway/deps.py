@@ -18,7 +18,6 @@ from gateway.models import Role
 from gateway.runtime import Runtime
 
 __all__ = [
-    "PrincipalDep",
     "RuntimeDep",
     "get_runtime",
     "known_principal",
@@ -72,18 +71,11 @@ def _look_up_key(runtime: Runtime, token: str) -> Principal:
         return authenticate(connection, token)
 
 
-async def current_principal(request: Request) -> Principal:
-    return known_principal(await optional_principal(request))
-
-
 def known_principal(principal: Principal | None) -> Principal:
     """The caller, or 401 when no key was presented."""
     if principal is None:
         raise AuthenticationError("an API key is required: send 'Authorization: Bearer <api-key>'")
     return principal
-
-
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
 def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
