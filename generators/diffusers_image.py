@@ -30,7 +30,7 @@ from generators.interface import (
     GeneratorNotReadyError,
     InvalidParamsError,
 )
-from generators.model_files import apply_torch_threads, model_revision
+from generators.model_files import LazyModel, apply_torch_threads, model_revision
 from generators.params import (
     read_float,
     read_int,
@@ -113,15 +113,19 @@ class DiffusersImageGenerator:
         self.source = source
         self._settings = settings
         self._lock = threading.Lock()
-        self._pipeline: Any = None
+        self._pipeline: LazyModel[Any] = LazyModel(
+            self._lock,
+            self._load,
+            self._files_problem,
+            f"the {name} model is not installed; an operator must run "
+            "`aigc-gateway models init` or configure AIGC_GENERATORS__IMAGE_MODEL",
+        )
         self._revision = ""
-        self._load_error: str | None = None
 
     def readiness_problem(self) -> str | None:
-        if self._pipeline is not None:
-            return None
-        if self._load_error is not None:
-            return self._load_error
+        return self._pipeline.readiness_problem()
+
+    def _files_problem(self) -> str | None:
         path = self.source.path
         if path is None:
             return None  # a hub id: only loading can tell
@@ -136,13 +140,13 @@ class DiffusersImageGenerator:
 
     def load(self) -> None:
         """Load the pipeline now rather than on the first request."""
-        self._ensure_loaded()
+        self._pipeline.get()
 
     def generate(self, request: GenerationRequest) -> GeneratedArtifact:
         if request.kind is not ContentKind.IMAGE:
             raise InvalidParamsError(f"{self.name} generates images, not {request.kind}")
         params = ImageParams.from_request(request.params, self._settings)
-        pipeline = self._ensure_loaded()
+        pipeline = self._pipeline.get()
         with self._lock:
             # OpenMP's thread count is per OS thread (see transformers_text).
             apply_torch_threads(self._settings.torch_threads)
@@ -162,21 +166,6 @@ class DiffusersImageGenerator:
             model_revision=self._revision,
         )
 
-    def _ensure_loaded(self) -> Any:
-        if self._pipeline is not None:
-            return self._pipeline
-        with self._lock:
-            if self._pipeline is None:
-                problem = self.readiness_problem()
-                if problem is not None:
-                    raise GeneratorNotReadyError(
-                        f"the {self.name} model is not installed; an operator must run "
-                        "`aigc-gateway models init` or configure AIGC_GENERATORS__IMAGE_MODEL",
-                        operator_detail=problem,
-                    )
-                self._pipeline = self._load()
-        return self._pipeline
-
     def _load(self) -> Any:
         from diffusers import StableDiffusionPipeline
         from diffusers.utils import logging as diffusers_logging
@@ -188,9 +177,9 @@ class DiffusersImageGenerator:
             # diffusers leaves from_pretrained unannotated.
             pipeline = StableDiffusionPipeline.from_pretrained(self.source.load_from, **local)  # type: ignore[no-untyped-call]
         except (OSError, ValueError) as exc:
-            self._load_error = f"The image model {self.source.name} could not be loaded: {exc}"
             raise GeneratorNotReadyError(
-                f"the {self.name} model could not be loaded", operator_detail=self._load_error
+                f"the {self.name} model could not be loaded",
+                operator_detail=f"The image model {self.source.name} could not be loaded: {exc}",
             ) from exc
         pipeline.set_progress_bar_config(disable=True)
         pipeline.to(self._settings.device)

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, TypeVar
 
+from generators.interface import GeneratorNotReadyError
 from generators.settings import ModelSource
 
 __all__ = [
     "BUILD_MARKER",
     "BuildMarker",
+    "LazyModel",
     "apply_torch_threads",
     "directory_digest",
     "model_revision",
@@ -91,3 +96,53 @@ def apply_torch_threads(threads: int | None) -> None:
         import torch
 
         torch.set_num_threads(threads)
+
+
+T = TypeVar("T")
+
+
+class LazyModel(Generic[T]):
+    """A model loaded once, on first use, under its generator's lock.
+
+    ``files_problem`` says in a sentence why the files cannot load (``None`` when they
+    look right); ``load`` raises ``GeneratorNotReadyError`` when loading fails anyway, and
+    its operator detail is the readiness problem from then on::
+
+        model = LazyModel(lock, load, files_problem, "the text model is not installed …")
+        model.get()                 # loads on the first call, once
+        model.readiness_problem()   # None once loaded
+    """
+
+    def __init__(
+        self,
+        lock: threading.Lock,
+        load: Callable[[], T],
+        files_problem: Callable[[], str | None],
+        not_installed: str,
+    ) -> None:
+        self._lock = lock
+        self._load = load
+        self._files_problem = files_problem
+        self._not_installed = not_installed
+        self._value: T | None = None
+        self._load_error: str | None = None
+
+    def readiness_problem(self) -> str | None:
+        if self._value is not None:
+            return None
+        return self._load_error or self._files_problem()
+
+    def get(self) -> T:
+        if self._value is not None:
+            return self._value
+        with self._lock:
+            if self._value is None:
+                problem = self.readiness_problem()
+                if problem is not None:
+                    raise GeneratorNotReadyError(self._not_installed, operator_detail=problem)
+                try:
+                    self._value = self._load()
+                except GeneratorNotReadyError as exc:
+                    self._load_error = exc.operator_detail
+                    raise
+        return self._value

@@ -38,7 +38,7 @@ from generators.interface import (
     InvalidParamsError,
     Usage,
 )
-from generators.model_files import apply_torch_threads, model_revision
+from generators.model_files import LazyModel, apply_torch_threads, model_revision
 from generators.params import read_float, read_int, read_seed, reject_unknown_params
 from generators.settings import GeneratorSettings, ModelSource
 
@@ -118,8 +118,13 @@ class TransformersTextGenerator:
         # Watermark only with a key: a well-known default key would let anyone forge it.
         self._watermark_key = watermark_key if settings.text_watermark else None
         self._lock = threading.Lock()
-        self._loaded: _LoadedModel | None = None
-        self._load_error: str | None = None
+        self._model: LazyModel[_LoadedModel] = LazyModel(
+            self._lock,
+            self._load,
+            self._files_problem,
+            f"the {name} model is not installed; an operator must run "
+            "`aigc-gateway models init` or configure AIGC_GENERATORS__TEXT_MODEL",
+        )
 
     @property
     def watermarks(self) -> bool:
@@ -128,13 +133,12 @@ class TransformersTextGenerator:
     @property
     def vocab_size(self) -> int:
         """The vocabulary size the watermark's green lists are drawn from (loads the model)."""
-        return int(self._ensure_loaded().model.config.get_text_config().vocab_size)
+        return int(self._model.get().model.config.get_text_config().vocab_size)
 
     def readiness_problem(self) -> str | None:
-        if self._loaded is not None:
-            return None
-        if self._load_error is not None:
-            return self._load_error
+        return self._model.readiness_problem()
+
+    def _files_problem(self) -> str | None:
         path = self.source.path
         if path is None:
             return None  # a hub id: only loading can tell
@@ -153,13 +157,13 @@ class TransformersTextGenerator:
 
     def load(self) -> None:
         """Load the model now rather than on the first request."""
-        self._ensure_loaded()
+        self._model.get()
 
     def generate(self, request: GenerationRequest) -> GeneratedArtifact:
         if request.kind is not ContentKind.TEXT:
             raise InvalidParamsError(f"{self.name} generates text, not {request.kind}")
         params = TextParams.from_request(request.params, self._settings)
-        loaded = self._ensure_loaded()
+        loaded = self._model.get()
         prompt_ids = self._encode_prompt(loaded, request.prompt)
         check_context_fits(len(prompt_ids), params.max_new_tokens, loaded.max_positions)
         with self._lock:
@@ -175,21 +179,6 @@ class TransformersTextGenerator:
                 ) from exc
         return self._artifact(loaded, prompt_ids, new_ids)
 
-    def _ensure_loaded(self) -> _LoadedModel:
-        if self._loaded is not None:
-            return self._loaded
-        with self._lock:
-            if self._loaded is None:
-                problem = self.readiness_problem()
-                if problem is not None:
-                    raise GeneratorNotReadyError(
-                        f"the {self.name} model is not installed; an operator must run "
-                        "`aigc-gateway models init` or configure AIGC_GENERATORS__TEXT_MODEL",
-                        operator_detail=problem,
-                    )
-                self._loaded = self._load()
-        return self._loaded
-
     def _load(self) -> _LoadedModel:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -199,9 +188,9 @@ class TransformersTextGenerator:
             tokenizer: Any = AutoTokenizer.from_pretrained(self.source.load_from, **local)
             model: Any = AutoModelForCausalLM.from_pretrained(self.source.load_from, **local)
         except (OSError, ValueError) as exc:
-            self._load_error = f"The text model {self.source.name} could not be loaded: {exc}"
             raise GeneratorNotReadyError(
-                f"the {self.name} model could not be loaded", operator_detail=self._load_error
+                f"the {self.name} model could not be loaded",
+                operator_detail=f"The text model {self.source.name} could not be loaded: {exc}",
             ) from exc
         model.to(self._settings.device).eval()
         text_config = model.config.get_text_config()
