@@ -193,7 +193,7 @@ def _calibrated_linear_svc() -> Callable[[list[str]], Any] | None:
             return intercepts  # an empty TF-IDF row: only the intercepts remain
         indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
         tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        norm = float(np.sqrt(np.dot(tf * idf[indices], tf * idf[indices])))
+        norm = float(np.linalg.norm(tf * idf[indices]))
         return (tf @ idf_weights[indices]) / norm + intercepts  # LinearSVC per fold
 
     def predict(texts: list[str]) -> Any:

@@ -12,7 +12,6 @@ from typing import Any
 from gateway.ports import LedgerRef
 from ledger.interface import AttrValue, EventRecord, EventType
 from ledger.service import Ledger
-from ledger.verify import leaf_hash_of
 
 __all__ = ["MerkleLedger"]
 
@@ -37,14 +36,7 @@ class MerkleLedger:
         return LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
 
     def append_chain(self, records: Sequence[Mapping[str, Any]]) -> list[LedgerRef | None]:
-        # A leaf hash is a function of the leaf alone, so each link is known before the
-        # append, and the whole chain costs one transaction and one checkpoint.
-        chained: list[EventRecord] = []
-        for record in records:
-            previous = leaf_hash_of(chained[-1].to_leaf()).hex() if chained else None
-            fields = {**record, "previous_leaf_hash": previous} if chained else record
-            chained.append(event_record(fields))
-        receipts = self.ledger.append_many(chained)
+        receipts = self.ledger.append_chain([event_record(record) for record in records])
         return [
             LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
             for receipt, record in zip(receipts, records, strict=True)

@@ -262,3 +262,16 @@ def test_open_ledger_creates_the_key_under_the_data_dir(
     info = ledger.public_key_info()
     assert info.vkey.startswith(f"{settings.origin}+{info.key_id}+")
     verify_checkpoint(again.latest_checkpoint(), info.vkey)
+
+
+def test_append_chain_links_each_record_to_the_one_before(
+    ledger: Ledger, make_record: Record
+) -> None:
+    receipts = ledger.append_chain([make_record(i) for i in range(3)])
+    leaves = [ledger.entry(r.index).leaf for r in receipts]
+    assert [r.index for r in receipts] == [0, 1, 2]
+    assert leaves[0]["previous_leaf_hash"] == make_record(0).previous_leaf_hash
+    assert leaves[1]["previous_leaf_hash"] == receipts[0].leaf_hash
+    assert leaves[2]["previous_leaf_hash"] == receipts[1].leaf_hash
+    assert ledger.checkpoint_at(1) is None  # one transaction, one checkpoint
+    assert ledger.checkpoint_at(3) is not None
