@@ -27,6 +27,7 @@ from gateway.pipeline import GenerationOrder
 from gateway.queries import policy_of
 from gateway.routes.generations import check_prompt_length, public_view
 from gateway.runtime import Runtime
+from gateway.schemas import GenerationPublic
 
 __all__ = ["ContentPolicyViolationError", "router"]
 
@@ -99,8 +100,7 @@ def _generator_name(runtime: Runtime, model: str) -> str | None:
     return model if runtime.catalog.kind_of(model) is ContentKind.TEXT else None
 
 
-def _aigc_field(runtime: Runtime, generation: Generation) -> dict[str, Any]:
-    view = public_view(runtime, generation)
+def _aigc_field(generation: Generation, view: GenerationPublic) -> dict[str, Any]:
     return {
         "generation_id": generation.id,
         "status": generation.status,
@@ -135,7 +135,8 @@ def chat_completions(body: ChatCompletionRequest, principal: Generator, runtime:
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
     _raise_if_blocked(generation)
     released = generation.status == "released"
-    content = public_view(runtime, generation).output_text if released else ""
+    view = public_view(runtime, generation)  # reads the released text once
+    content = view.output_text if released else ""
     finish_reason = (
         str(generation.meta.get("finish_reason", "stop")) if released else ("content_filter")
     )
@@ -144,7 +145,7 @@ def chat_completions(body: ChatCompletionRequest, principal: Generator, runtime:
         "created": int(generation.created_at.timestamp()),
         "model": generation.generator or body.model,
         "system_fingerprint": generation.model_revision,
-        "aigc": _aigc_field(runtime, generation),
+        "aigc": _aigc_field(generation, view),
     }
     usage = {
         "prompt_tokens": generation.prompt_tokens,
@@ -251,7 +252,7 @@ def image_generations(
     return {
         "created": int(time.time()),
         "data": data,
-        "aigc": [_aigc_field(runtime, g) for g in generations],
+        "aigc": [_aigc_field(g, public_view(runtime, g)) for g in generations],
     }
 
 
