@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
+from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from common.types import ContentKind
 from gateway.models import Role
@@ -20,23 +20,12 @@ from gateway.pipeline import StampOrder
 from gateway.runtime import Runtime
 from tests.e2e.conftest import LiveServer, live_server
 from tests.gateway.test_verification_world import encode, sample_photo
+from tests.support.browser import chromium
 from tests.support.gateway import issue_key
 
 __all__ = ["live_server"]  # a fixture, imported for pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.e2e]
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -47,12 +36,8 @@ def base_url(live_server: LiveServer) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
+    """One Chromium for the module; each test gets a fresh context (cookies, storage)."""
+    yield from chromium()
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect
 
 from common.types import ContentKind
 from review_ui.interface import DecisionOutcome, FinalOutcome, Reviewer
@@ -25,20 +25,10 @@ from review_ui.service import ReviewService
 from review_ui.settings import ReviewSettings
 from review_ui.web import build_review_router
 from tests.review_ui.conftest import REASON_CODES, make_engine
+from tests.support.browser import chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.db, pytest.mark.e2e]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 REVIEWER_KEY = "rk_test_alice"
 XSS = '<script>window.__xss = 1; alert("xss")</script><img src=x onerror="window.__xss=2">'
 
@@ -138,14 +128,7 @@ def site(database_url: str) -> Iterator[Site]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """One Chromium for the module; each test gets a fresh context (cookies, storage)."""
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
+    yield from chromium()
 
 
 @pytest.fixture
