@@ -14,6 +14,7 @@ from gateway.ports import (
     CheckedContent,
     Direction,
     LedgerRef,
+    LedgerRider,
     ModerationVerdict,
     StampOutcome,
     StampSubject,
@@ -58,5 +59,10 @@ class LedgerNotConfigured:
     def append(self, record: Mapping[str, Any]) -> LedgerRef | None:
         return None
 
-    def append_chain(self, records: Sequence[Mapping[str, Any]]) -> list[LedgerRef | None]:
-        return [None for _ in records]
+    def append_chain(
+        self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
+    ) -> list[LedgerRef | None]:
+        refs: list[LedgerRef | None] = [None for _ in records]
+        if rider is not None:
+            rider(None, refs)  # no ledger transaction to share: the caller opens its own
+        return refs

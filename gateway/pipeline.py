@@ -18,13 +18,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import func
+from sqlalchemy import Connection, func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
@@ -115,12 +115,20 @@ class PipelineHooks:
 
 
 class _EventLog:
-    """Collects one generation's pipeline events; written with the state they lead to."""
+    """Collects one generation's pipeline events; written with the state they lead to.
 
-    def __init__(self, generation_id: str, start_seq: int, hooks: PipelineHooks) -> None:
+    It also knows whether the generation's row exists yet: a new generation's row is
+    first written in the transaction of its first ledger events (or of its failure), so
+    the next write is an UPDATE only after that one committed.
+    """
+
+    def __init__(
+        self, generation_id: str, start_seq: int, hooks: PipelineHooks, *, row_exists: bool
+    ) -> None:
         self.generation_id = generation_id
         # Rows for one bulk INSERT: plain dicts cost a fraction of ORM objects per request.
         self.events: list[dict[str, Any]] = []
+        self.row_exists = row_exists
         self._seq = start_seq
         self._hooks = hooks
 
@@ -138,28 +146,43 @@ class _EventLog:
         finally:
             elapsed_s = time.perf_counter() - started
             self.add(stage, implementation, record, elapsed_s * 1000)
-            if self._hooks.on_stage:
-                self._hooks.on_stage(stage, elapsed_s)
+            self.observe(stage, elapsed_s)
 
     def add(
         self, stage: str, implementation: str, record: Mapping[str, Any], duration_ms: float = 0.0
     ) -> None:
+        self.append(self.row(stage, implementation, record, duration_ms))
+
+    def row(
+        self, stage: str, implementation: str, record: Mapping[str, Any], duration_ms: float
+    ) -> dict[str, Any]:
+        """The next event's row, not yet collected (see ``append``)."""
         ref: LedgerRef | None = record.get("ledger")
-        self.events.append(
-            {
-                "generation_id": self.generation_id,
-                "seq": self._seq,
-                "stage": stage,
-                "outcome": str(record.get("outcome", "ok")),
-                "implementation": implementation,
-                "duration_ms": round(duration_ms, 3),
-                "detail": dict(record.get("detail", {})),
-                "ledger_index": ref.index if ref else None,
-                "leaf_hash": ref.leaf_hash if ref else None,
-                "created_at": utcnow(),
-            }
-        )
+        return {
+            "generation_id": self.generation_id,
+            "seq": self._seq,
+            "stage": stage,
+            "outcome": str(record.get("outcome", "ok")),
+            "implementation": implementation,
+            "duration_ms": round(duration_ms, 3),
+            "detail": dict(record.get("detail", {})),
+            "ledger_index": ref.index if ref else None,
+            "leaf_hash": ref.leaf_hash if ref else None,
+            "created_at": utcnow(),
+        }
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.events.append(row)
         self._seq += 1
+
+    def written(self) -> None:
+        """The collected events and the row are committed."""
+        self.events.clear()
+        self.row_exists = True
+
+    def observe(self, stage: str, elapsed_s: float) -> None:
+        if self._hooks.on_stage:
+            self._hooks.on_stage(stage, elapsed_s)
 
 
 class Pipeline:
@@ -189,21 +212,19 @@ class Pipeline:
     def generate(self, order: GenerationOrder) -> Generation:
         # Resolve first: an unknown generator is the client's error, before any record.
         generator_name = self.generators.resolve(order.kind, order.generator)
-        generation = self._create(
-            Generation.new(
-                id=new_generation_id(),
-                tenant_id=order.tenant_id,
-                kind=order.kind.value,
-                status=GenerationStatus.RUNNING.value,
-                prompt=order.prompt,
-                params=dict(order.params),
-                generator=generator_name,
-                label_language=order.label_language,
-                callback_url=order.callback_url,
-                meta={"output_format": order.output_format} if order.output_format else {},
-            )
+        generation = Generation.new(
+            id=new_generation_id(),
+            tenant_id=order.tenant_id,
+            kind=order.kind.value,
+            status=GenerationStatus.RUNNING.value,
+            prompt=order.prompt,
+            params=dict(order.params),
+            generator=generator_name,
+            label_language=order.label_language,
+            callback_url=order.callback_url,
+            meta={"output_format": order.output_format} if order.output_format else {},
         )
-        events = _EventLog(generation.id, 0, self.hooks)
+        events = _EventLog(generation.id, 0, self.hooks, row_exists=False)
         try:
             return self._run_generation(generation, order, events)
         except GatewayError as exc:
@@ -211,22 +232,20 @@ class Pipeline:
             raise
 
     def stamp_upload(self, order: StampOrder) -> Generation:
-        generation = self._create(
-            Generation.new(
-                id=new_generation_id(),
-                tenant_id=order.tenant_id,
-                kind=order.kind.value,
-                status=GenerationStatus.RUNNING.value,
-                prompt=order.prompt,
-                source="stamped",
-                meta=dict(order.meta),
-                generator=str(order.meta.get("source") or "external"),
-                label_language=order.label_language,
-                callback_url=order.callback_url,
-                media_type=order.media_type,
-            )
+        generation = Generation.new(
+            id=new_generation_id(),
+            tenant_id=order.tenant_id,
+            kind=order.kind.value,
+            status=GenerationStatus.RUNNING.value,
+            prompt=order.prompt,
+            source="stamped",
+            meta=dict(order.meta),
+            generator=str(order.meta.get("source") or "external"),
+            label_language=order.label_language,
+            callback_url=order.callback_url,
+            media_type=order.media_type,
         )
-        events = _EventLog(generation.id, 0, self.hooks)
+        events = _EventLog(generation.id, 0, self.hooks, row_exists=False)
         try:
             return self._run_upload(generation, order, events)
         except GatewayError as exc:
@@ -240,7 +259,9 @@ class Pipeline:
         generation = self._load(generation_id)
         if generation.status != GenerationStatus.PENDING_REVIEW.value:
             raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
-        events = _EventLog(generation.id, self._next_seq(generation.id), self.hooks)
+        events = _EventLog(
+            generation.id, self._next_seq(generation.id), self.hooks, row_exists=True
+        )
         verdict = _verdict_from_row(generation)
         refs = self._ledger_refs(generation)
         with events.stage("review", "review_ui") as record:
@@ -426,22 +447,58 @@ class Pipeline:
             generation.manifest_path = self.store.put(outcome.manifest_bytes, ".c2pa").path
         if outcome.implicit_label is not None:
             generation.meta = {**generation.meta, "implicit_label": dict(outcome.implicit_label)}
-        with events.stage("ledger", self.ledger.name) as record:
-            ref = self.ledger.append(
-                self._ledger_record(
-                    "stamp",
-                    generation,
-                    refs,
-                    actor="gateway",
-                    decision="released",
-                    extra={"manifest_label": generation.manifest_label or ""},
-                )
-            )
-            record["ledger"] = ref
-        if ref:
-            generation.ledger_index, generation.leaf_hash = ref.index, ref.leaf_hash
-        generation.status = GenerationStatus.RELEASED.value
-        return self._finish(generation, events)
+        return self._ledger_and_release(generation, refs, events)
+
+    def _ledger_and_release(
+        self, generation: Generation, refs: list[LedgerRef], events: _EventLog
+    ) -> Generation:
+        """Ledger the ``stamp`` event and write the released row in one transaction.
+
+        The rider builds the released row without touching ``generation``: if the shared
+        transaction fails, the failure is recorded over the state before release.
+        """
+        stamp_event = self._ledger_record(
+            "stamp",
+            generation,
+            refs,
+            actor="gateway",
+            decision="released",
+            extra={"manifest_label": generation.manifest_label or ""},
+        )
+        started = time.perf_counter()
+        written: dict[str, Any] = {}
+
+        def write_released(
+            connection: Connection | None, stamp_refs: Sequence[LedgerRef | None]
+        ) -> None:
+            ref = stamp_refs[0]
+            changes = {
+                "status": GenerationStatus.RELEASED.value,
+                "ledger_index": ref.index if ref else None,
+                "leaf_hash": ref.leaf_hash if ref else None,
+                "updated_at": utcnow(),
+            }
+            # The stage's time stops where its row is written, inside the transaction.
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            event = events.row("ledger", self.ledger.name, {"ledger": ref}, elapsed_ms)
+            values = {**_column_values(generation), **changes}
+            self._write(connection, values, [*events.events, event], events.row_exists)
+            written.update(changes=changes, event=event)
+
+        try:
+            self.ledger.append_chain([stamp_event], rider=write_released)
+        except GatewayError as exc:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            failure = {"outcome": "error", "detail": {"code": exc.code, "message": exc.message}}
+            events.add("ledger", self.ledger.name, failure, elapsed_ms)
+            raise
+        finally:
+            events.observe("ledger", time.perf_counter() - started)
+        for name, value in written["changes"].items():
+            setattr(generation, name, value)
+        events.append(written["event"])
+        events.written()
+        return self._notify_final(generation)
 
     # --------------------------------------------------------------------- helpers
 
@@ -479,9 +536,22 @@ class Pipeline:
             actor=f"policy:{verdict.policy_name}",
             decision=verdict.action.value,
         )
+        # The generation's row is first written here, with the events so far, in the
+        # ledger's transaction: no row without its custody leaves, and no extra commit.
+        values = _column_values(generation)
+        rows = list(events.events)
+
+        def write_row(connection: Connection | None, _refs: Sequence[LedgerRef | None]) -> None:
+            self._write(connection, values, rows, events.row_exists)
+
         if output_event is None:
-            return [ref for ref in self.ledger.append_chain([moderation]) if ref]
-        output_ref, verdict_ref = self.ledger.append_chain([output_event, moderation])
+            refs = self.ledger.append_chain([moderation], rider=write_row)
+            events.written()
+            return [ref for ref in refs if ref]
+        output_ref, verdict_ref = self.ledger.append_chain(
+            [output_event, moderation], rider=write_row
+        )
+        events.written()
         # Its own pipeline event, so the custody chain can be re-read stage by stage; its
         # time is inside the decision stage's, which ran the shared transaction.
         events.add(
@@ -534,13 +604,6 @@ class Pipeline:
             if r.ledger_index is not None
         ]
 
-    def _create(self, generation: Generation) -> Generation:
-        # Core INSERT of a prebuilt statement: the ORM unit of work costs more than the
-        # database does for this single row.
-        with self.engine.begin() as connection:
-            connection.execute(_INSERT_GENERATION, _column_values(generation, with_id=True))
-        return generation
-
     def _load(self, generation_id: str) -> Generation:
         with session_scope(self.engine) as session:
             generation = session.get(Generation, generation_id)
@@ -555,19 +618,40 @@ class Pipeline:
 
     def _finish(self, generation: Generation, events: _EventLog, final: bool = True) -> Generation:
         generation.updated_at = utcnow()
-        with self.engine.begin() as connection:
-            # A plain UPDATE of every column: the row exists (``_create``), so the
-            # SELECT that ``Session.merge`` would issue first is not needed. Values go
-            # as parameters of one prebuilt statement, compiled once per process.
-            connection.execute(
-                _UPDATE_GENERATION, {**_column_values(generation), "row_id": generation.id}
-            )
-            if events.events:
-                connection.execute(sa.insert(_EVENTS), events.events)
-        events.events.clear()
-        if final and generation.callback_url and self.hooks.on_final:
+        values = _column_values(generation)
+        self._write(None, values, events.events, events.row_exists)
+        events.written()
+        return self._notify_final(generation) if final else generation
+
+    def _notify_final(self, generation: Generation) -> Generation:
+        if generation.callback_url and self.hooks.on_final:
             self.hooks.on_final(generation)
         return generation
+
+    def _write(
+        self,
+        connection: Connection | None,
+        values: dict[str, Any],
+        event_rows: Sequence[dict[str, Any]],
+        row_exists: bool,
+    ) -> None:
+        """Write a generation's row (INSERT or UPDATE) and its new events in one transaction.
+
+        ``connection`` is a transaction to join (the ledger's); ``None`` opens one. Core
+        statements prebuilt once per process: the ORM's unit of work (and the SELECT
+        that ``Session.merge`` issues) cost more than the database does for one row.
+        """
+        if connection is None:
+            with self.engine.begin() as own:
+                self._write(own, values, event_rows, row_exists)
+            return
+        if row_exists:
+            changed = {name: value for name, value in values.items() if name != "id"}
+            connection.execute(_UPDATE_GENERATION, {**changed, "row_id": values["id"]})
+        else:
+            connection.execute(_INSERT_GENERATION, values)
+        if event_rows:
+            connection.execute(_INSERT_EVENTS, list(event_rows))
 
     def _fail(self, generation: Generation, events: _EventLog, exc: GatewayError) -> None:
         generation.status = GenerationStatus.FAILED.value
@@ -582,13 +666,12 @@ _GENERATIONS: sa.Table = Generation.__table__  # type: ignore[attr-defined]
 _EVENTS: sa.Table = PipelineEvent.__table__  # type: ignore[attr-defined]
 _INSERT_GENERATION = sa.insert(_GENERATIONS)
 _UPDATE_GENERATION = sa.update(_GENERATIONS).where(_GENERATIONS.c.id == sa.bindparam("row_id"))
+_INSERT_EVENTS = sa.insert(_EVENTS)
 _GENERATION_COLUMNS = tuple(column.name for column in _GENERATIONS.columns)
 
 
-def _column_values(generation: Generation, *, with_id: bool = False) -> dict[str, Any]:
-    return {
-        name: getattr(generation, name) for name in _GENERATION_COLUMNS if with_id or name != "id"
-    }
+def _column_values(generation: Generation) -> dict[str, Any]:
+    return {name: getattr(generation, name) for name in _GENERATION_COLUMNS}
 
 
 def _record_verdict(generation: Generation, verdict: ModerationVerdict) -> None:

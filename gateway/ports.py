@@ -8,10 +8,12 @@ domain is not wired holds a pass-through class named for what it skips
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
+
+from sqlalchemy import Connection
 
 from common.types import ContentKind
 
@@ -21,6 +23,7 @@ __all__ = [
     "Direction",
     "LedgerPort",
     "LedgerRef",
+    "LedgerRider",
     "ModerationPort",
     "ModerationVerdict",
     "ReviewPort",
@@ -127,6 +130,12 @@ class LedgerRef:
     event: str = ""  # the ledger event type: generation, moderation, review_decision …
 
 
+# The caller's own writes that belong with its ledger events: given the connection of the
+# transaction that commits them and their references, or ``None`` for the connection when
+# the ledger keeps no database (the caller then writes in a transaction of its own).
+LedgerRider = Callable[[Connection | None, Sequence["LedgerRef | None"]], None]
+
+
 class LedgerPort(Protocol):
     name: str
 
@@ -134,12 +143,15 @@ class LedgerPort(Protocol):
         """Append one event; ``None`` when no ledger is configured."""
         ...
 
-    def append_chain(self, records: Sequence[Mapping[str, Any]]) -> list[LedgerRef | None]:
+    def append_chain(
+        self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
+    ) -> list[LedgerRef | None]:
         """Append events contiguously in one transaction, each citing the one before.
 
         The first record keeps its own ``previous_leaf_hash``; every later one gets the
         leaf hash of its predecessor. One reference per record (``None`` when no ledger
-        is configured).
+        is configured). ``rider`` is called exactly once, before this returns; if it
+        raises, the events are not recorded and the error propagates.
         """
         ...
 

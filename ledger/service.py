@@ -22,7 +22,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -66,7 +66,12 @@ from ledger.merkle import (
 from ledger.settings import LedgerSettings
 from ledger.verify import leaf_data, make_bundle
 
-__all__ = ["Ledger", "open_ledger"]
+__all__ = ["Alongside", "Ledger", "open_ledger"]
+
+# A caller's own writes, committed in the transaction that commits its leaves: it gets
+# that transaction's connection and the caller's receipts (indices are fixed before the
+# commit), so a row can cite its ledger index and never exist without its leaves.
+Alongside = Callable[[sa.Connection, Sequence[AppendReceipt]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +86,7 @@ class _Pending:
     """One caller's records waiting for a sequencer; ``done`` is set by the leader."""
 
     leaves: list[_PreparedLeaf]
+    alongside: Alongside | None = None
     done: threading.Event = field(default_factory=threading.Event)
     receipts: list[AppendReceipt] = field(default_factory=list)
     error: BaseException | None = None
@@ -117,11 +123,16 @@ class Ledger:
         """Append events in order, contiguously, in one transaction; durable on return."""
         return self._enqueue([_prepare(record) for record in records])
 
-    def append_chain(self, records: Sequence[EventRecord]) -> list[AppendReceipt]:
+    def append_chain(
+        self, records: Sequence[EventRecord], *, alongside: Alongside | None = None
+    ) -> list[AppendReceipt]:
         """Like ``append_many``, each record after the first citing the one before it.
 
         A leaf hash is a function of the leaf alone, so every link is known before the
-        append: the chain costs one transaction and one checkpoint.
+        append: the chain costs one transaction and one checkpoint. ``alongside`` runs
+        inside that transaction after the leaves are written; if it raises, the batch it
+        shares with other callers is rolled back and every one of them gets the error,
+        so keep it to plain writes of the caller's own rows.
         """
         leaves: list[_PreparedLeaf] = []
         for record in records:
@@ -129,12 +140,14 @@ class Ledger:
                 previous = leaves[-1].leaf_hash.hex()
                 record = dataclasses.replace(record, previous_leaf_hash=previous)
             leaves.append(_prepare(record))
-        return self._enqueue(leaves)
+        return self._enqueue(leaves, alongside)
 
-    def _enqueue(self, leaves: list[_PreparedLeaf]) -> list[AppendReceipt]:
+    def _enqueue(
+        self, leaves: list[_PreparedLeaf], alongside: Alongside | None = None
+    ) -> list[AppendReceipt]:
         if not leaves:
             return []
-        pending = _Pending(leaves)
+        pending = _Pending(leaves, alongside)
         with self._queue_lock:
             self._queue.append(pending)
         while not pending.done.is_set():
@@ -153,16 +166,14 @@ class Ledger:
             time.sleep(self._settings.batch_wait_ms / 1000)
         batch = self._drain_queue()
         try:
-            receipts = self._write_batch([leaf for item in batch for leaf in item.leaves])
+            self._write_batch(batch)
         except Exception as exc:  # every waiter must wake, whatever failed
             for item in batch:
+                item.receipts = []
                 item.error = exc
                 item.done.set()
             return
-        position = 0
         for item in batch:
-            item.receipts = receipts[position : position + len(item.leaves)]
-            position += len(item.leaves)
             item.done.set()
 
     def _drain_queue(self) -> list[_Pending]:
@@ -177,8 +188,10 @@ class Ledger:
                 count += len(item.leaves)
         return batch
 
-    def _write_batch(self, leaves: list[_PreparedLeaf]) -> list[AppendReceipt]:
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        """One transaction and one checkpoint for every queued caller; fills receipts."""
         self._ensure_head()
+        leaves = [leaf for item in batch for leaf in item.leaves]
         with self._engine.begin() as conn:
             size, head_root = store.lock_head(conn)
             tree = self._resume_tree(conn, size, head_root)
@@ -189,8 +202,16 @@ class Ledger:
             note = self._signer.sign(checkpoint_body(self.origin, tree.size, tree.root()))
             store.insert_checkpoint(conn, tree.size, root_hex, note)
             store.set_head(conn, tree.size, root_hex)
+            index = size
+            for item in batch:
+                item.receipts = [
+                    AppendReceipt(index + i, leaf.leaf_hash.hex())
+                    for i, leaf in enumerate(item.leaves)
+                ]
+                index += len(item.leaves)
+                if item.alongside is not None:
+                    item.alongside(conn, item.receipts)
         self._frontier = (tree.size, root_hex, tree.frontier_hashes())  # committed
-        return [AppendReceipt(size + i, leaf.leaf_hash.hex()) for i, leaf in enumerate(leaves)]
 
     def _resume_tree(self, conn: sa.Connection, size: int, head_root: str) -> CompactRange:
         """The tree's right edge at the locked head: remembered, or read from the nodes.

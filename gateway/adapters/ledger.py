@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gateway.ports import LedgerRef
-from ledger.interface import AttrValue, EventRecord, EventType
-from ledger.service import Ledger
+from sqlalchemy import Connection
+
+from gateway.ports import LedgerRef, LedgerRider
+from ledger.interface import AppendReceipt, AttrValue, EventRecord, EventType
+from ledger.service import Alongside, Ledger
 
 __all__ = ["MerkleLedger"]
 
@@ -35,12 +37,31 @@ class MerkleLedger:
         receipt = self.ledger.append(event_record(record))
         return LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
 
-    def append_chain(self, records: Sequence[Mapping[str, Any]]) -> list[LedgerRef | None]:
-        receipts = self.ledger.append_chain([event_record(record) for record in records])
-        return [
-            LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
-            for receipt, record in zip(receipts, records, strict=True)
-        ]
+    def append_chain(
+        self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
+    ) -> list[LedgerRef | None]:
+        events = [event_record(record) for record in records]
+        alongside = None if rider is None else _alongside(rider, records)
+        receipts = self.ledger.append_chain(events, alongside=alongside)
+        return _refs(receipts, records)
+
+
+def _refs(
+    receipts: Sequence[AppendReceipt], records: Sequence[Mapping[str, Any]]
+) -> list[LedgerRef | None]:
+    return [
+        LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
+        for receipt, record in zip(receipts, records, strict=True)
+    ]
+
+
+def _alongside(rider: LedgerRider, records: Sequence[Mapping[str, Any]]) -> Alongside:
+    """The rider, run in the ledger's own transaction with the references it will return."""
+
+    def run(connection: Connection, receipts: Sequence[AppendReceipt]) -> None:
+        rider(connection, _refs(receipts, records))
+
+    return run
 
 
 def event_record(record: Mapping[str, Any]) -> EventRecord:

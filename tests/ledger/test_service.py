@@ -5,15 +5,17 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
 from ledger.checkpoint import NoteSigner
 from ledger.interface import (
+    AppendReceipt,
     BundleProblem,
     EntryNotFoundError,
     EventRecord,
@@ -26,6 +28,7 @@ from ledger.interface import (
 from ledger.merkle import MemoryTree, hash_leaf, tree_root
 from ledger.service import Ledger, open_ledger
 from ledger.settings import LedgerSettings
+from ledger.store import LEAVES
 from ledger.verify import (
     leaf_data,
     verify_bundle,
@@ -275,3 +278,66 @@ def test_append_chain_links_each_record_to_the_one_before(
     assert leaves[2]["previous_leaf_hash"] == receipts[1].leaf_hash
     assert ledger.checkpoint_at(1) is None  # one transaction, one checkpoint
     assert ledger.checkpoint_at(3) is not None
+
+
+def test_alongside_runs_in_the_transaction_that_commits_the_leaves(
+    ledger: Ledger, engine: Engine, make_record: Record
+) -> None:
+    seen: list[tuple[list[int], str | None, str | None]] = []
+
+    def alongside(conn: sa.Connection, receipts: Sequence[AppendReceipt]) -> None:
+        index = receipts[-1].index
+        # The leaf is visible on this connection and nowhere else: not yet committed.
+        with engine.connect() as other:
+            outside = other.execute(_leaf_hash_at(index)).scalar()
+        seen.append(
+            ([r.index for r in receipts], conn.execute(_leaf_hash_at(index)).scalar(), outside)
+        )
+
+    ledger.append(make_record(0))
+    receipts = ledger.append_chain([make_record(1), make_record(2)], alongside=alongside)
+    assert seen == [([1, 2], receipts[1].leaf_hash, None)]
+    assert ledger.size() == 3
+
+
+def test_a_failing_alongside_rolls_its_leaves_back(ledger: Ledger, make_record: Record) -> None:
+    def refuse(conn: sa.Connection, receipts: Sequence[AppendReceipt]) -> None:
+        raise RuntimeError("the caller's own write failed")
+
+    ledger.append(make_record(0))
+    with pytest.raises(LedgerUnavailableError):
+        ledger.append_chain([make_record(1)], alongside=refuse)
+    assert ledger.size() == 1
+    assert ledger.append(make_record(2)).index == 1  # no gap where the rolled-back leaf was
+
+
+def test_each_waiting_caller_runs_its_own_alongside_with_its_own_receipts(
+    ledger: Ledger, make_record: Record
+) -> None:
+    # A batch written by one thread serves many callers: each alongside must get the
+    # receipts its caller is given, whichever thread ran it.
+    given: dict[int, list[int]] = {}
+    returned: dict[int, list[int]] = {}
+    lock = threading.Lock()
+
+    def worker(caller: int) -> None:
+        def alongside(conn: sa.Connection, receipts: Sequence[AppendReceipt]) -> None:
+            with lock:
+                given[caller] = [r.index for r in receipts]
+
+        records = [make_record(caller * 10 + i) for i in range(2)]
+        indices = [r.index for r in ledger.append_chain(records, alongside=alongside)]
+        with lock:
+            returned[caller] = indices
+
+    threads = [threading.Thread(target=worker, args=(caller,)) for caller in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert given == returned
+    assert sorted(i for indices in returned.values() for i in indices) == list(range(16))
+
+
+def _leaf_hash_at(index: int) -> sa.Select[tuple[str]]:
+    return sa.select(LEAVES.c.leaf_hash).where(LEAVES.c.leaf_index == index)
