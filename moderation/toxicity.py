@@ -16,6 +16,7 @@ directory, and ``readiness_problem()`` says so in a sentence when it does not.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -160,7 +161,7 @@ def _profanity_predictor() -> Callable[[list[str]], Any]:
     return fast if agrees else library
 
 
-def _calibrated_linear_svc() -> Callable[[list[str]], Any] | None:
+def _calibrated_linear_svc() -> Callable[[list[str]], list[float]] | None:
     import numpy as np
     from profanity_check import profanity_check as library
 
@@ -172,34 +173,44 @@ def _calibrated_linear_svc() -> Callable[[list[str]], Any] | None:
         return None
     try:
         weights = np.vstack([fold.estimator.coef_[0] for fold in folds]).T  # (features, folds)
-        intercepts = np.array([fold.estimator.intercept_[0] for fold in folds])
-        slopes = np.array([fold.calibrators[0].a_ for fold in folds])
-        offsets = np.array([fold.calibrators[0].b_ for fold in folds])
+        intercepts = [float(fold.estimator.intercept_[0]) for fold in folds]
+        slopes = [float(fold.calibrators[0].a_) for fold in folds]
+        offsets = [float(fold.calibrators[0].b_) for fold in folds]
         idf = np.asarray(vectorizer.idf_, dtype=np.float64)
         vocabulary: dict[str, int] = dict(vectorizer.vocabulary_)
     except (AttributeError, IndexError):
         return None
     analyze = vectorizer.build_analyzer()  # lowercase, token pattern, stop words
-    # x·W with x = tf·idf / ‖tf·idf‖₂: fold idf into the weights once.
+    # x·W with x = tf·idf / ‖tf·idf‖₂: fold idf into the weights once. A sentence hits a
+    # handful of words, so the sums run over Python floats: per-call numpy costs more.
     idf_weights = idf[:, None] * weights
 
-    def decision_of(text: str) -> Any:
+    def calibrated(decisions: Sequence[float]) -> float:
+        # sklearn _SigmoidCalibration: P = 1 / (1 + exp(a·f + b)), averaged over the folds.
+        terms = zip(slopes, offsets, decisions, strict=True)
+        return sum(1.0 / (1.0 + math.exp(a * f + b)) for a, b, f in terms) / len(decisions)
+
+    empty_row = calibrated(intercepts)  # no known word: only the intercepts remain
+
+    def probability_of(text: str) -> float:
         counts: dict[int, int] = {}
         for token in analyze(text):
             index = vocabulary.get(token)
             if index is not None:
                 counts[index] = counts.get(index, 0) + 1
         if not counts:
-            return intercepts  # an empty TF-IDF row: only the intercepts remain
-        indices = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))
-        tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-        norm = float(np.linalg.norm(tf * idf[indices]))
-        return (tf @ idf_weights[indices]) / norm + intercepts  # LinearSVC per fold
+            return empty_row
+        sums = [0.0] * len(intercepts)
+        squares = 0.0
+        for index, tf in counts.items():
+            squares += (tf * float(idf[index])) ** 2
+            for fold, weight in enumerate(idf_weights[index].tolist()):
+                sums[fold] += tf * weight
+        norm = math.sqrt(squares)
+        return calibrated([total / norm + b for total, b in zip(sums, intercepts, strict=True)])
 
-    def predict(texts: list[str]) -> Any:
-        decision = np.array([decision_of(text) for text in texts]).reshape(len(texts), -1)
-        # sklearn _SigmoidCalibration: P = 1 / (1 + exp(a·f + b)), averaged over the folds.
-        return (1.0 / (1.0 + np.exp(slopes * decision + offsets))).mean(axis=1)
+    def predict(texts: list[str]) -> list[float]:
+        return [probability_of(text) for text in texts]
 
     return predict
 
