@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from common.errors import NotFoundError
 from gateway.models import Role
 from gateway.queries import pipeline_events
 from gateway.runtime import Runtime
@@ -116,3 +117,16 @@ def test_equal_content_stored_from_many_threads_at_once(tmp_path: Path) -> None:
     assert {s.path for s in stored} == {stored[0].path}
     assert store.read(stored[0].path) == b"same bytes" * 1000
     assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_the_store_reads_only_the_paths_it_hands_out(tmp_path: Path) -> None:
+    from gateway.content_store import ContentStore
+
+    store = ContentStore(tmp_path / "content")
+    stored = store.put(b"released text", ".txt")
+    (tmp_path / "secret").write_bytes(b"outside the store")
+    assert store.read(stored.path) == b"released text"
+    hostile = ("../secret", "/etc/passwd", "ab/cd", stored.path + "/..", "", stored.path.upper())
+    for path in (*hostile, stored.path.replace(".txt", ".png")):
+        with pytest.raises(NotFoundError):
+            store.read(path)
