@@ -212,42 +212,33 @@ class Pipeline:
     def generate(self, order: GenerationOrder) -> Generation:
         # Resolve first: an unknown generator is the client's error, before any record.
         generator_name = self.generators.resolve(order.kind, order.generator)
-        generation = Generation.new(
-            id=new_generation_id(),
-            tenant_id=order.tenant_id,
-            kind=order.kind.value,
-            status=GenerationStatus.RUNNING.value,
-            prompt=order.prompt,
+        generation = _new_generation(
+            order,
             params=dict(order.params),
             generator=generator_name,
-            label_language=order.label_language,
-            callback_url=order.callback_url,
             meta={"output_format": order.output_format} if order.output_format else {},
         )
-        events = _EventLog(generation.id, 0, self.hooks, row_exists=False)
-        try:
-            return self._run_generation(generation, order, events)
-        except GatewayError as exc:
-            self._fail(generation, events, exc)
-            raise
+        return self._run_new(
+            generation, lambda events: self._run_generation(generation, order, events)
+        )
 
     def stamp_upload(self, order: StampOrder) -> Generation:
-        generation = Generation.new(
-            id=new_generation_id(),
-            tenant_id=order.tenant_id,
-            kind=order.kind.value,
-            status=GenerationStatus.RUNNING.value,
-            prompt=order.prompt,
+        generation = _new_generation(
+            order,
             source="stamped",
             meta=dict(order.meta),
             generator=str(order.meta.get("source") or "external"),
-            label_language=order.label_language,
-            callback_url=order.callback_url,
             media_type=order.media_type,
         )
+        return self._run_new(generation, lambda events: self._run_upload(generation, order, events))
+
+    def _run_new(
+        self, generation: Generation, stages: Callable[[_EventLog], Generation]
+    ) -> Generation:
+        """Run a new generation's stages; a gateway error is recorded as its failure."""
         events = _EventLog(generation.id, 0, self.hooks, row_exists=False)
         try:
-            return self._run_upload(generation, order, events)
+            return stages(events)
         except GatewayError as exc:
             self._fail(generation, events, exc)
             raise
@@ -672,6 +663,20 @@ _GENERATION_COLUMNS = tuple(column.name for column in _GENERATIONS.columns)
 
 def _column_values(generation: Generation) -> dict[str, Any]:
     return {name: getattr(generation, name) for name in _GENERATION_COLUMNS}
+
+
+def _new_generation(order: GenerationOrder | StampOrder, **fields: Any) -> Generation:
+    """A generation that has not run yet; its row is first written with its custody."""
+    return Generation.new(
+        id=new_generation_id(),
+        tenant_id=order.tenant_id,
+        kind=order.kind.value,
+        status=GenerationStatus.RUNNING.value,
+        prompt=order.prompt,
+        label_language=order.label_language,
+        callback_url=order.callback_url,
+        **fields,
+    )
 
 
 def _record_verdict(generation: Generation, verdict: ModerationVerdict) -> None:

@@ -68,16 +68,23 @@ def test_a_released_generation_cites_its_stamp_leaf(client: TestClient, runtime:
     assert (ledger_event.ledger_index, ledger_event.outcome) == (stamp.index, "ok")
 
 
-def test_custody_failure_is_recorded_without_leaves(
-    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    key = issue_key(runtime, "acme", Role.GENERATE)
-    with ledger_write_fails_on_call(monkeypatch, 1):
-        response = generate(client, key)
+def failed_generation(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch, failing_call: int
+) -> dict[str, Any]:
+    """Generate while the ledger's n-th batch fails: a 503, and the generation failed."""
+    with ledger_write_fails_on_call(monkeypatch, failing_call):
+        response = generate(client, issue_key(runtime, "acme", Role.GENERATE))
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "ledger_unavailable"
     generation = only_generation(runtime, client)
     assert generation["status"] == "failed"
+    return generation
+
+
+def test_custody_failure_is_recorded_without_leaves(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    generation = failed_generation(client, runtime, monkeypatch, failing_call=1)
     assert runtime.ledger_service.size() == 0  # the rolled-back batch left nothing
     stages = [(e.stage, e.outcome) for e in pipeline_events(runtime.engine, generation["id"])]
     assert stages[:3] == [
@@ -91,12 +98,7 @@ def test_custody_failure_is_recorded_without_leaves(
 def test_stamp_failure_keeps_custody_and_records_the_failure(
     client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    key = issue_key(runtime, "acme", Role.GENERATE)
-    with ledger_write_fails_on_call(monkeypatch, 2):
-        response = generate(client, key)
-    assert response.status_code == 503
-    generation = only_generation(runtime, client)
-    assert generation["status"] == "failed"
+    generation = failed_generation(client, runtime, monkeypatch, failing_call=2)
     assert generation["provenance"] is None or generation["provenance"]["ledger_index"] is None
     custody = runtime.ledger_service.events_for_generation(generation["id"])
     assert [e.leaf["type"] for e in custody] == ["generation", "moderation"]
@@ -105,6 +107,6 @@ def test_stamp_failure_keeps_custody_and_records_the_failure(
     assert (events[-1].stage, events[-1].outcome) == ("ledger", "error")
     assert events[-1].detail["code"] == "ledger_unavailable"
     # The service goes on: the next generation is released and ledgered after custody.
-    released = generate(client, key).json()
+    released = generate(client, issue_key(runtime, "acme", Role.GENERATE)).json()
     assert released["status"] == "released"
     assert released["provenance"]["ledger_index"] == 4
