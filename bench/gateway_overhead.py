@@ -95,7 +95,8 @@ def watermark_key(secrets_dir: Path) -> int:
     return SecretFiles(secrets_dir).text_watermark_key()
 
 
-def in_process_call(models_dir: Path, secrets_dir: Path) -> Callable[[], object]:
+def tiny_lm_generation(models_dir: Path, secrets_dir: Path) -> Callable[[], Any]:
+    """The tiny LM generating ``PROMPT``, built as the servers build it (same watermark key)."""
     from common.types import ContentKind
     from generators.interface import GenerationRequest
     from generators.registry import build_generator
@@ -106,8 +107,13 @@ def in_process_call(models_dir: Path, secrets_dir: Path) -> Callable[[], object]
         settings.default_text_generator, settings, watermark_key=watermark_key(secrets_dir)
     )
     request = GenerationRequest(kind=ContentKind.TEXT, prompt=PROMPT, params=PARAMS)
-    generator.generate(request)  # load and warm up
     return lambda: generator.generate(request)
+
+
+def in_process_call(models_dir: Path, secrets_dir: Path) -> Callable[[], object]:
+    call = tiny_lm_generation(models_dir, secrets_dir)
+    call()  # load and warm up
+    return call
 
 
 def interleaved_rows(calls: dict[str, Callable[[], object]], rounds: int) -> list[Row]:
@@ -126,17 +132,7 @@ def interleaved_rows(calls: dict[str, Callable[[], object]], rounds: int) -> lis
 
 
 def completion_tokens(models_dir: Path, secrets_dir: Path) -> int:
-    from common.types import ContentKind
-    from generators.interface import GenerationRequest
-    from generators.registry import build_generator
-    from generators.settings import GeneratorSettings
-
-    settings = GeneratorSettings(models_dir=models_dir)
-    generator = build_generator(
-        settings.default_text_generator, settings, watermark_key=watermark_key(secrets_dir)
-    )
-    request = GenerationRequest(kind=ContentKind.TEXT, prompt=PROMPT, params=PARAMS)
-    return generator.generate(request).usage.completion_tokens
+    return int(tiny_lm_generation(models_dir, secrets_dir)().usage.completion_tokens)
 
 
 def pin_full_length_key(models_dir: Path, secrets_dir: Path) -> int:
@@ -255,7 +251,7 @@ class GatewayClient:
 
 
 def http_call(client: GatewayClient, expected_tokens: int) -> Callable[[], object]:
-    body = {"kind": "text", "prompt": PROMPT, "params": PARAMS}
+    body: dict[str, object] = {"kind": "text", "prompt": PROMPT, "params": PARAMS}
 
     def call() -> None:
         status, answer = client.post_json("/v1/generations", body)

@@ -535,22 +535,18 @@ class Pipeline:
         def write_row(connection: Connection | None, _refs: Sequence[LedgerRef | None]) -> None:
             self._write(connection, values, rows, events.row_exists)
 
-        if output_event is None:
-            refs = self.ledger.append_chain([moderation], rider=write_row)
-            events.written()
-            return [ref for ref in refs if ref]
-        output_ref, verdict_ref = self.ledger.append_chain(
-            [output_event, moderation], rider=write_row
-        )
+        records = [moderation] if output_event is None else [output_event, moderation]
+        refs = self.ledger.append_chain(records, rider=write_row)
         events.written()
-        # Its own pipeline event, so the custody chain can be re-read stage by stage; its
-        # time is inside the decision stage's, which ran the shared transaction.
-        events.add(
-            "ledger_generation",
-            self.ledger.name,
-            {"ledger": output_ref, "detail": {"transaction": "shared with decision"}},
-        )
-        return [ref for ref in (output_ref, verdict_ref) if ref]
+        if output_event is not None:
+            # Its own pipeline event, so the custody chain can be re-read stage by stage;
+            # its time is inside the decision stage's, which ran the shared transaction.
+            events.add(
+                "ledger_generation",
+                self.ledger.name,
+                {"ledger": refs[0], "detail": {"transaction": "shared with decision"}},
+            )
+        return [ref for ref in refs if ref]
 
     @staticmethod
     def _ledger_record(

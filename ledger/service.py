@@ -169,7 +169,6 @@ class Ledger:
             self._write_batch(batch)
         except Exception as exc:  # every waiter must wake, whatever failed
             for item in batch:
-                item.receipts = []
                 item.error = exc
                 item.done.set()
             return

@@ -32,7 +32,7 @@ from provenance.keys import (
 )
 from provenance.readback import read_c2pa
 from provenance.settings import ProvenanceSettings
-from provenance.stamper import build_stamper
+from provenance.stamper import Stamper, build_stamper
 
 MakeRequest = Callable[..., StampRequest]
 
@@ -236,16 +236,22 @@ class _WrongKeyHsm(_UnreachableHsm):
         return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
 
 
+def _wrong_key_stamper(
+    settings: ProvenanceSettings, key_provider: KeyProvider, *, verify_after_sign: str
+) -> Stamper:
+    """A stamper whose signer holds our certificate but signs with another key."""
+    configured = settings.model_copy(update={"c2pa_verify_after_sign": verify_after_sign})
+    hsm = _WrongKeyHsm(key_provider.certificate_chain_pem())
+    return build_stamper(configured, FakeWatermarker(), hsm)
+
+
 def test_verify_after_sign_refuses_a_signature_that_does_not_match_its_certificate(
     settings: ProvenanceSettings,
     key_provider: KeyProvider,
     make_request: MakeRequest,
     png_bytes: bytes,
 ) -> None:
-    checked = settings.model_copy(update={"c2pa_verify_after_sign": "always"})
-    stamper = build_stamper(
-        checked, FakeWatermarker(), _WrongKeyHsm(key_provider.certificate_chain_pem())
-    )
+    stamper = _wrong_key_stamper(settings, key_provider, verify_after_sign="always")
 
     # c2pa-rs reports the failed self-check as a signature error: the signer is unusable.
     with pytest.raises(SigningUnavailableError):
@@ -259,10 +265,7 @@ def test_without_verify_after_sign_a_bad_signature_is_caught_only_by_reading_bac
     make_request: MakeRequest,
     png_bytes: bytes,
 ) -> None:
-    unchecked = settings.model_copy(update={"c2pa_verify_after_sign": "never"})
-    stamper = build_stamper(
-        unchecked, FakeWatermarker(), _WrongKeyHsm(key_provider.certificate_chain_pem())
-    )
+    stamper = _wrong_key_stamper(settings, key_provider, verify_after_sign="never")
     result = stamper.stamp(make_request(png_bytes, MediaType.PNG))
 
     assert read_c2pa(result.data, result.media_type, None, anchors).state is C2paState.INVALID
