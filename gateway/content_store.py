@@ -36,7 +36,6 @@ _STORED_PATH = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}(\.[0-9a-z]{1,8}
 
 class ContentStore:
     def __init__(self, root: Path) -> None:
-        self.root = root
         self._root = str(root)
 
     def put(self, data: bytes, suffix: str = "") -> StoredObject:
