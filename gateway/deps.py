@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from common.errors import AuthenticationError
@@ -18,6 +18,9 @@ from gateway.models import Role
 from gateway.runtime import Runtime
 
 __all__ = [
+    "INT64_MAX",
+    "LedgerIndexPath",
+    "RowIdPath",
     "RuntimeDep",
     "get_runtime",
     "known_principal",
@@ -36,6 +39,12 @@ async def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+# Ids and ledger indices are 64-bit columns: a larger number cannot name a row and makes
+# the database driver raise OverflowError (a 500) instead of answering "no such row".
+INT64_MAX = 2**63 - 1
+RowIdPath = Annotated[int, Path(ge=1, le=INT64_MAX)]
+LedgerIndexPath = Annotated[int, Path(ge=0, le=INT64_MAX)]
 
 
 def _bearer_token(request: Request) -> str | None:

@@ -14,7 +14,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.errors import GatewayError, PayloadTooLargeError
-from common.jsonsafe import MAX_JSON_DEPTH, JsonTooDeepError, json_depth_exceeds
+from common.jsonsafe import MAX_JSON_DEPTH, JsonTooDeepError, could_nest, json_depth_exceeds
+from common.mediatype import is_multipart_media_type, media_type
 from gateway.errors import error_response
 from gateway.metrics import GatewayMetrics
 
@@ -69,19 +70,9 @@ class RequestContextMiddleware:
             )
 
 
-def _parsed_as_json(content_type: str) -> bool:
-    """Whether a body with this Content-Type reaches a JSON parser (FastAPI's or ours).
-
-    Binary bodies (an image posted to /v1/matches/byContent) are not JSON: their bytes
-    may hold any number of brackets, and counting them would refuse a valid upload.
-    """
-    media_type = content_type.split(";", 1)[0].strip().lower()
-    return media_type in ("", "application/json") or media_type.endswith("+json")
-
-
 class BodyLimitMiddleware:
     """Refuses bodies over the limit with 413 — early by Content-Length, else while
-    reading — and JSON bodies nested deeper than any real payload with 422.
+    reading — and bodies a JSON decoder would nest deeper than any real payload with 422.
 
     Non-multipart bodies (at most ``max_json_bytes``) are read here whole and replayed to
     the app, which lets the depth check run before FastAPI's JSON decoder (see
@@ -97,8 +88,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        content_type = _header(scope, b"content-type") or ""
-        is_upload = content_type.startswith("multipart/")
+        is_upload = is_multipart_media_type(media_type(_header(scope, b"content-type")))
         limit = self.max_upload_bytes if is_upload else self.max_json_bytes
         declared = _header(scope, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -112,7 +102,9 @@ class BodyLimitMiddleware:
         if body is None:
             await self._refuse(scope, receive, send, _too_large(limit))
             return
-        if _parsed_as_json(content_type) and json_depth_exceeds(body):
+        # Every buffered body, whatever its declared type: a route (or a library) may parse
+        # a body as JSON that the client labelled otherwise.
+        if could_nest(body) and json_depth_exceeds(body):
             too_deep = JsonTooDeepError(
                 f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
                 details={"max_depth": MAX_JSON_DEPTH},

@@ -12,6 +12,7 @@ parts (a fake generator catalog, say) as keyword arguments.
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -105,9 +106,11 @@ class Runtime:
         """
         if self.started:
             return
+        make_created_files_private()
         for directory in (self.settings.data_dir, self.settings.content_dir_resolved):
-            directory.mkdir(parents=True, exist_ok=True)
+            _private_directory(directory)
         migrate(self.engine)
+        _tighten_sqlite_file(self.engine)
         if serving and isinstance(self.moderation, EngineModeration):
             self.moderation.validate(self.settings.default_policy)
         self._bootstrap_admin_key()
@@ -155,6 +158,7 @@ def build_runtime(
     ledger: LedgerPort | None = None,
 ) -> Runtime:
     """Wire every domain from settings; a part passed in replaces the configured one."""
+    make_created_files_private()  # before the first key, database or content file
     engine = create_engine_for(settings.database_url_resolved)
     store = ContentStore(settings.content_dir_resolved)
     metrics = GatewayMetrics()
@@ -214,3 +218,24 @@ def _publish_review_metrics(metrics: GatewayMetrics, service: ReviewService) -> 
             metrics.review_oldest_age.labels(metric.queue).set(metric.oldest_age_s)
 
     metrics.on_collect(refresh)
+
+
+def make_created_files_private() -> None:
+    """Prompts, findings and the raw artifacts of blocked items are private: every file
+    and directory this process creates from now on is owner-only (umask 077)."""
+    os.umask(0o077)
+
+
+def _private_directory(directory: Path) -> None:
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    directory.chmod(0o700)  # one made by an earlier release (or by hand) may be 0755
+
+
+def _tighten_sqlite_file(engine: Engine) -> None:
+    """An SQLite file created before the umask (an older release) becomes 0600 too."""
+    database = engine.url.database
+    if engine.url.get_backend_name() == "sqlite" and database and database != ":memory:":
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(database + suffix)
+            if path.exists():
+                path.chmod(0o600)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from common.jsonsafe import restore_recursion_limit
 from common.types import ContentKind
 from gateway.adapters.ledger import MerkleLedger
 from gateway.adapters.moderation import EngineModeration
@@ -188,6 +189,7 @@ class DomainWiring:
         if not anchor_settings.enabled:
             return None
         anchor = build_anchor(self.settings.ledger, self.settings.data_dir.resolve())
+        restore_recursion_limit()  # web3's stack (py_ecc) raised it to 100,000 on import
         return Anchorer(self.ledger_service, anchor, anchor_settings)
 
     def ledger_port(self) -> MerkleLedger:

@@ -57,6 +57,7 @@ TEXT_WATERMARK_SEEDING_SCHEME = "lefthash"
 
 logger = logging.getLogger(__name__)
 
+_MIN_SAMPLING_TEMPERATURE = 1e-2
 TEXT_PARAMS = frozenset({"max_new_tokens", "min_new_tokens", "temperature", "top_p", "seed"})
 REPLACEMENT_CHARACTER = "\ufffd"  # what a partial UTF-8 sequence decodes to
 
@@ -254,7 +255,9 @@ class TransformersTextGenerator:
             "eos_token_id": tokenizer.eos_token_id,
             "suppress_tokens": list(loaded.banned_token_ids) or None,
         }
-        if params.temperature > 0:
+        # Logits divided by a temperature near zero overflow to inf and the softmax turns
+        # NaN (5e-324 crashed sampling); greedy decoding is the limit those values mean.
+        if params.temperature >= _MIN_SAMPLING_TEMPERATURE:
             kwargs.update(do_sample=True, temperature=params.temperature, top_p=params.top_p)
         else:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)

@@ -220,7 +220,7 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
         return _load_key(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Ed25519PrivateKey.generate()
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     _write_private_file(temporary, _pem(key))

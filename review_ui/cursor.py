@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from common.errors import InvalidInputError
+from common.jsonsafe import json_depth_exceeds
 
 __all__ = ["InvalidCursorError", "QueuePosition", "decode_cursor", "encode_cursor"]
 
@@ -38,10 +39,26 @@ def encode_cursor(position: QueuePosition) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+_MAX_CURSOR_CHARS = 512  # an issued cursor is under 150; anything longer was not issued
+
+
 def decode_cursor(token: str) -> QueuePosition:
     try:
+        if len(token) > _MAX_CURSOR_CHARS:
+            raise ValueError("too long")
         padded = token + "=" * (-len(token) % 4)
-        priority, created_at, task_id = json.loads(base64.urlsafe_b64decode(padded))
-        return QueuePosition(int(priority), datetime.fromisoformat(created_at), str(task_id))
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError) as exc:
+        raw = base64.urlsafe_b64decode(padded)
+        if json_depth_exceeds(raw, max_depth=2):  # an issued cursor is one flat list
+            raise ValueError("nested")
+        priority, created_at, task_id = json.loads(raw)
+        return QueuePosition(int(priority), _aware(created_at), str(task_id))
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidCursorError("the cursor is not one this service issued") from exc
+
+
+def _aware(iso: str) -> datetime:
+    """The issued timestamp; a naive one was not issued here (and cannot be compared)."""
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        raise ValueError("naive timestamp")
+    return moment

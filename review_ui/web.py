@@ -19,6 +19,7 @@ autoescaping, and a strict Content-Security-Policy allows only our own script::
 from __future__ import annotations
 
 import importlib.resources
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -523,6 +524,9 @@ class _InvalidFilterError(InvalidInputError):
     code = "invalid_filter"
 
 
+_MAX_AGE_MIN = 10 * 366 * 24 * 60  # ten years: older than any task a queue holds
+
+
 def _minutes_to_s(minutes: str) -> float | None:
     if not minutes.strip():
         return None
@@ -530,8 +534,9 @@ def _minutes_to_s(minutes: str) -> float | None:
         value = float(minutes)
     except ValueError as exc:
         raise _InvalidFilterError("older than: a number of minutes") from exc
-    if value < 0:
-        raise _InvalidFilterError("older than: a number of minutes")
+    # inf, nan and 1e20 minutes reach datetime arithmetic, which overflows (a 500).
+    if not math.isfinite(value) or not 0 <= value <= _MAX_AGE_MIN:
+        raise _InvalidFilterError(f"older than: a number of minutes from 0 to {_MAX_AGE_MIN}")
     return value * 60
 
 

@@ -14,7 +14,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import PlainTextResponse
 
 from gateway.auth import Principal, require_role
-from gateway.deps import RuntimeDep, known_principal, optional_principal
+from gateway.deps import (
+    INT64_MAX,
+    LedgerIndexPath,
+    RuntimeDep,
+    known_principal,
+    optional_principal,
+)
 from gateway.models import Role
 from gateway.runtime import Runtime
 
@@ -66,15 +72,15 @@ def public_key(runtime: Reader) -> dict[str, str]:
 
 
 @router.get("/entries/{index}", summary="One leaf: its JSON and its hash")
-def entry(index: int, runtime: Reader) -> dict[str, Any]:
+def entry(index: LedgerIndexPath, runtime: Reader) -> dict[str, Any]:
     return runtime.ledger_service.entry(index).to_dict()
 
 
 @router.get("/proofs/inclusion", summary="Inclusion proof of a leaf in a tree of a size")
 def inclusion(
     runtime: Reader,
-    index: Annotated[int, Query(ge=0)],
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    index: Annotated[int, Query(ge=0, le=INT64_MAX)],
+    tree_size: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
     encoding: Encoding = "hex",
 ) -> dict[str, Any]:
     proof = runtime.ledger_service.inclusion_proof(index, tree_size)
@@ -84,8 +90,8 @@ def inclusion(
 @router.get("/proofs/consistency", summary="Consistency proof between two tree sizes")
 def consistency(
     runtime: Reader,
-    first: Annotated[int, Query(ge=1)],
-    second: Annotated[int | None, Query(ge=1)] = None,
+    first: Annotated[int, Query(ge=1, le=INT64_MAX)],
+    second: Annotated[int | None, Query(ge=1, le=INT64_MAX)] = None,
     encoding: Encoding = "hex",
 ) -> dict[str, Any]:
     proof = runtime.ledger_service.consistency_proof(first, second)

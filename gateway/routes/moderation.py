@@ -16,7 +16,7 @@ from common.errors import ConfigurationError, InvalidInputError, UnsupportedMedi
 from common.types import ContentKind, MediaType
 from gateway.adapters.moderation import EngineModeration
 from gateway.auth import Principal
-from gateway.deps import RuntimeDep, require
+from gateway.deps import RowIdPath, RuntimeDep, require
 from gateway.models import Role
 from gateway.ports import CheckedContent, Direction
 from gateway.queries import policy_of
@@ -100,7 +100,7 @@ def add_term(body: TermCreate, principal: Admin, runtime: RuntimeDep) -> dict[st
 
 
 @router.delete("/moderation/terms/{term_id}", status_code=204, summary="Remove a term")
-def remove_term(term_id: int, principal: Admin, runtime: RuntimeDep) -> None:
+def remove_term(term_id: RowIdPath, principal: Admin, runtime: RuntimeDep) -> None:
     engine = _engine_of(runtime)
     engine.brand_lists.remove_term(principal.tenant_id, term_id)
     engine.forget_tenant(principal.tenant_id)
@@ -136,7 +136,7 @@ def add_image(
 
 
 @router.delete("/moderation/images/{image_id}", status_code=204, summary="Unregister an image")
-def remove_image(image_id: int, principal: Admin, runtime: RuntimeDep) -> None:
+def remove_image(image_id: RowIdPath, principal: Admin, runtime: RuntimeDep) -> None:
     engine = _engine_of(runtime)
     engine.images.remove_image(principal.tenant_id, image_id)
     engine.forget_tenant(principal.tenant_id)

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from common.errors import InvalidInputError
 from common.types import ContentKind
@@ -41,16 +41,30 @@ class ContentPolicyViolationError(InvalidInputError):
     code = "content_policy_violation"
 
 
+def _encodable(value: str | None) -> str | None:
+    """Text that UTF-8 can carry: a lone surrogate (JSON's "\\ud800") cannot be stored,
+    moderated or generated from, so it is refused here rather than failing a stage."""
+    if value is not None:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("the text holds a lone surrogate, which is not Unicode text") from exc
+    return value
+
+
+EncodableText = Annotated[str, AfterValidator(_encodable)]
+
+
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="allow")
     type: str
-    text: str | None = None
+    text: EncodableText | None = None
 
 
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[ContentPart] | None = None
+    content: EncodableText | list[ContentPart] | None = None
 
     def text(self) -> str:
         if isinstance(self.content, list):
@@ -202,7 +216,7 @@ def _stream_chunks(
 class ImageGenerationRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    prompt: str = Field(min_length=1)
+    prompt: EncodableText = Field(min_length=1)
     model: str = "default"
     n: int = Field(default=1, ge=1, le=4)
     size: str = Field(default="512x512", pattern=r"^\d{2,5}x\d{2,5}$")

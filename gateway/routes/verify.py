@@ -40,6 +40,7 @@ from common.errors import (
     RateLimitedError,
     UnsupportedMediaTypeError,
 )
+from common.mediatype import is_json_media_type, media_type
 from gateway.auth import Principal, require_role
 from gateway.deps import RuntimeDep, optional_principal
 from gateway.models import Role
@@ -189,13 +190,13 @@ async def verify(
     request: Request, runtime: RuntimeDep, verifier: VerifierDep, _caller: VerifyCaller
 ) -> JSONResponse:
     """Check every provenance signal of a file (multipart ``file``) or text (JSON)."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+    declared = media_type(request.headers.get("content-type"))
+    if declared == "multipart/form-data":
         upload = await _read_upload(request, runtime.settings.limits.max_upload_bytes)
         report = await run_in_threadpool(
             verifier.verify_file, upload.data, upload.media_type, upload.sidecar
         )
-    elif content_type.startswith("application/json"):
+    elif is_json_media_type(declared):
         body = _text_body(await _json_body(request))
         report = await run_in_threadpool(verifier.verify_text, body.text)
     else:
@@ -314,8 +315,8 @@ async def matches_by_content(
     max_results: Annotated[int, Query(alias="maxResults", ge=1, le=100)] = 10,
 ) -> dict[str, list[dict[str, Any]]]:
     """Manifests for an asset sent as the raw body (or a multipart ``file`` part)."""
-    content_type = request.headers.get("content-type", "")
-    if content_type.startswith("multipart/form-data"):
+    content_type = request.headers.get("content-type")
+    if media_type(content_type) == "multipart/form-data":
         upload = await _read_upload(request, runtime.settings.limits.max_upload_bytes)
         data, declared = upload.data, upload.media_type
     else:

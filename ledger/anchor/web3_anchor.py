@@ -20,6 +20,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from common.jsonsafe import restore_recursion_limit
 from ledger.interface import AnchorError, AnchorReceipt, LedgerConfigurationError
 
 if TYPE_CHECKING:
@@ -205,6 +206,7 @@ def embedded_anchor() -> Web3Anchor:
     from web3 import EthereumTesterProvider, Web3
 
     w3 = Web3(EthereumTesterProvider())
+    restore_recursion_limit()  # py_ecc, loaded by the provider, raised it to 100,000
     return Web3Anchor(w3, deploy_registry(w3), name="embedded")
 
 

@@ -166,3 +166,67 @@ def _text_chunk(value: bytes) -> PngImagePlugin.PngInfo:
     info = PngImagePlugin.PngInfo()
     info.add_text("Comment", value.decode())
     return info
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["application/jsonl", "application/json-seq", "text/plain", "application/octet-stream", ""],
+)
+def test_deep_nesting_is_refused_whatever_the_declared_type(
+    client: TestClient, content_type: str
+) -> None:
+    # The verify route took anything starting "application/json" for JSON, while the
+    # guard checked only application/json and +json: jsonl crashed the process.
+    headers = {"Content-Type": content_type} if content_type else {}
+    response = client.post("/v1/verify", content=b"[" * 100_000, headers=headers)
+    assert_error(response, 422, "json_too_deep")
+
+
+def test_json_lines_is_not_taken_for_json(client: TestClient) -> None:
+    headers = {"Content-Type": "application/jsonl"}
+    response = client.post("/v1/verify", content=b'{"text": "hi"}\n', headers=headers)
+    assert_error(response, 415)
+
+
+def test_recursion_limit_is_sane_after_the_evm_loads() -> None:
+    import sys
+
+    from ledger.anchor.web3_anchor import embedded_anchor
+
+    embedded_anchor()
+    assert sys.getrecursionlimit() <= 10_000
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/ledger/entries/9223372036854775808",
+        "/v1/ledger/proofs/inclusion?index=9223372036854775808",
+        "/v1/ledger/proofs/inclusion?index=0&tree_size=9223372036854775808",
+        "/v1/ledger/proofs/consistency?first=9223372036854775808",
+        "/v1/ledger/proofs/consistency?first=1&second=99999999999999999999999",
+    ],
+)
+def test_integers_beyond_64_bits_are_422(client: TestClient, runtime: Runtime, path: str) -> None:
+    admin = issue_key(runtime, "acme", Role.ADMIN)
+    assert_error(client.get(path, headers=bearer(admin)), 422)
+
+
+@pytest.mark.parametrize("kind", ["terms", "images"])
+def test_deleting_a_row_id_beyond_64_bits_is_422(
+    client: TestClient, runtime: Runtime, kind: str
+) -> None:
+    admin = issue_key(runtime, "acme", Role.ADMIN)
+    response = client.delete(f"/v1/moderation/{kind}/9223372036854775808", headers=bearer(admin))
+    assert_error(response, 422)
+
+
+def test_lone_surrogates_in_chat_content_are_422(client: TestClient, key: str) -> None:
+    body = b'{"model": "default", "messages": [{"role": "user", "content": "hi \\ud800"}]}'
+    headers = {**bearer(key), "Content-Type": "application/json"}
+    response = client.post("/v1/chat/completions", content=body, headers=headers)
+    assert_error(response, 422)
+
+
+def test_lone_surrogates_in_a_prompt_are_422(client: TestClient, key: str) -> None:
+    assert_error(post_raw(client, key, b'{"kind": "text", "prompt": "hi \\udfff"}'), 422)

@@ -93,6 +93,16 @@ def test_greedy_decoding_ignores_the_seed(generator: TransformersTextGenerator) 
     assert first.data == second.data
 
 
+@pytest.mark.parametrize("temperature", [5e-324, 1e-300, 1e-5])
+def test_a_vanishing_temperature_decodes_greedily(
+    generator: TransformersTextGenerator, temperature: float
+) -> None:
+    # Logits / 5e-324 overflowed and sampling crashed (the gateway answered 502).
+    tiny = generator.generate(request(seed=1, temperature=temperature, max_new_tokens=20))
+    greedy = generator.generate(request(seed=2, temperature=0, max_new_tokens=20))
+    assert tiny.data == greedy.data
+
+
 def test_text_re_tokenises_to_the_generated_ids(generator: TransformersTextGenerator) -> None:
     from transformers import AutoTokenizer
 

@@ -329,3 +329,35 @@ def test_double_review_through_the_pages(service: ReviewService) -> None:
         )
         assert second.headers["location"] == "/review/queue?notice=approved"
     assert service.get(task.id, "acme").status is TaskStatus.APPROVED
+
+
+@pytest.mark.parametrize(
+    ("decision", "status"),
+    [
+        (None, TaskStatus.PENDING),
+        ("claim", TaskStatus.CLAIMED),
+        ("approve", TaskStatus.APPROVED),
+        ("reject", TaskStatus.REJECTED),
+        ("escalate", TaskStatus.ESCALATED),
+    ],
+)
+def test_the_task_page_renders_in_every_state(
+    client: TestClient, service: ReviewService, decision: str | None, status: TaskStatus
+) -> None:
+    # A decided task keeps its claim holder but no lease: the page rendered that as a 500.
+    task = enqueue_text(service)
+    if decision is not None:
+        service.claim(task.id, reviewer="alice", tenant="acme")
+    if decision not in (None, "claim"):
+        service.decide(
+            task.id,
+            reviewer="alice",
+            tenant="acme",
+            decision=decision,
+            reason_code="ad_law.absolute_term",
+        )
+    assert service.get(task.id, "acme").status is status
+    sign_in(client)
+    page = client.get(f"/review/tasks/{task.id}")
+    assert page.status_code == 200
+    assert f"status-{status.value}" in page.text
