@@ -24,6 +24,7 @@ from gateway.routes import (
     moderation,
     openai_compat,
     ops,
+    policy,
     reviews,
     stamp,
     verify,
@@ -65,7 +66,18 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
     app.state.runtime = runtime
     install_error_handlers(app)
-    routers = (ops, generations, stamp, openai_compat, moderation, reviews, ledger, verify, keys)
+    routers = (
+        ops,
+        generations,
+        stamp,
+        openai_compat,
+        moderation,
+        policy,
+        reviews,
+        ledger,
+        verify,
+        keys,
+    )
     for module in routers:
         app.include_router(module.router)
     app.include_router(reviews.build_reviewer_pages(runtime))

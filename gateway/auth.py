@@ -177,8 +177,15 @@ class PrincipalCache:
             self._entries[_cache_digest(plain_key)] = (self._clock(), principal)
 
     def forget_key(self, key_id: str) -> None:
+        self._forget(lambda principal: principal.key_id == key_id)
+
+    def forget_tenant(self, tenant_id: str) -> None:
+        """Drop the tenant's keys: their cached principal carries the tenant's policy."""
+        self._forget(lambda principal: principal.tenant_id == tenant_id)
+
+    def _forget(self, matches: Callable[[Principal], bool]) -> None:
         with self._lock:
-            stale = [d for d, (_, p) in self._entries.items() if p.key_id == key_id]
+            stale = [d for d, (_, p) in self._entries.items() if matches(p)]
             for digest in stale:
                 del self._entries[digest]
 

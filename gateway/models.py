@@ -49,6 +49,12 @@ class Tenant(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     policy: str = Field(max_length=128)
     created_at: datetime = Field(default_factory=utcnow)
+    # JSON list of the other policies a request may name (set by the tenant's admin):
+    # a generate key never picks a policy its admin did not allow.
+    allowed_policies: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
+    policy_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class ApiKey(SQLModel, table=True):

@@ -158,6 +158,7 @@ class EventType(StrEnum):
     STAMP = "stamp"
     VERIFICATION = "verification"
     ERASURE = "erasure"
+    ADMIN_ACTION = "admin_action"  # a tenant setting changed (generation_id names it)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from gateway.auth import Principal
 from gateway.deps import RuntimeDep, require
 from gateway.models import Generation, Role
 from gateway.pipeline import GenerationOrder
-from gateway.queries import get_generation, list_generations, pipeline_events, policy_of
+from gateway.queries import get_generation, list_generations, pipeline_events, request_policy
 from gateway.runtime import Runtime
 from gateway.schemas import GenerationCreate, GenerationPublic, generation_public
 
@@ -62,7 +62,7 @@ def create_generation(
     """Moderate the prompt, generate, moderate the output, then release, hold or block."""
     check_prompt_length(runtime, body.prompt)
     runtime.webhooks.check_url(body.callback_url)
-    policy = body.policy or policy_of(runtime.engine, principal, runtime.settings.default_policy)
+    policy = request_policy(runtime.engine, principal, body.policy, runtime.settings.default_policy)
     order = GenerationOrder(
         tenant_id=principal.tenant_id,
         kind=body.kind,

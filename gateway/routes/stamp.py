@@ -23,7 +23,7 @@ from gateway.auth import Principal
 from gateway.deps import RuntimeDep, require
 from gateway.models import Role
 from gateway.pipeline import StampOrder
-from gateway.queries import policy_of
+from gateway.queries import request_policy
 from gateway.routes.generations import generation_response
 from gateway.schemas import GenerationPublic
 from provenance.media import open_media
@@ -132,8 +132,9 @@ def stamp(
         kind=kind,
         data=data,
         media_type=opened.media_type.value,
-        policy=parsed.policy
-        or policy_of(runtime.engine, principal, runtime.settings.default_policy),
+        policy=request_policy(
+            runtime.engine, principal, parsed.policy, runtime.settings.default_policy
+        ),
         actor=f"key:{principal.key_id}",
         label_language=parsed.label_language,
         callback_url=parsed.callback_url,
