@@ -52,7 +52,13 @@ class Principal:
     policy: str | None = None  # the tenant's policy, read with the key in one query
 
     def has_role(self, *roles: Role) -> bool:
+        if self.role is Role.SENIOR and Role.REVIEW in roles:
+            return True  # a senior reviewer is a reviewer first
         return self.role is Role.ADMIN or self.role in roles
+
+    @property
+    def is_senior_reviewer(self) -> bool:
+        return self.role in (Role.SENIOR, Role.ADMIN)
 
 
 @dataclass(frozen=True, slots=True)

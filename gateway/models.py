@@ -31,6 +31,7 @@ def utcnow() -> datetime:
 class Role(StrEnum):
     GENERATE = "generate"
     REVIEW = "review"
+    SENIOR = "senior"  # a reviewer who may also work the senior queue
     AUDIT = "audit"
     ADMIN = "admin"
 

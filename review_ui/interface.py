@@ -33,7 +33,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NewType
 
-from common.errors import ConflictError, InvalidInputError, NotFoundError
+from common.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
 from common.types import ContentKind
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "ReviewTaskView",
     "Reviewer",
     "ReviewerStats",
+    "SeniorReviewerRequiredError",
     "TaskConflictError",
     "TaskId",
     "TaskNotFoundError",
@@ -85,6 +86,12 @@ class ReasonCodeRequiredError(InvalidInputError):
     """Reject and escalate must say why, with one of the policy's reason codes (422)."""
 
     code = "reason_code_required"
+
+
+class SeniorReviewerRequiredError(PermissionDeniedError):
+    """The senior queue is worked only by reviewers with the senior capability (403)."""
+
+    code = "senior_reviewer_required"
 
 
 class EscalationNotAllowedError(InvalidInputError):
@@ -143,6 +150,7 @@ class Reviewer:
     id: str
     tenant: str
     display_name: str = ""
+    senior: bool = False  # may work the senior queue
 
     @property
     def label(self) -> str:

@@ -47,6 +47,7 @@ from review_ui.interface import (
     ReviewFinding,
     ReviewStats,
     ReviewTaskView,
+    SeniorReviewerRequiredError,
     TaskConflictError,
     TaskId,
     TaskNotFoundError,
@@ -253,16 +254,26 @@ class ReviewService:
 
     # ------------------------------------------------------------------ claims
 
-    def claim(self, task_id: str, *, reviewer: str, tenant: str) -> ReviewTaskView:
+    def claim(
+        self, task_id: str, *, reviewer: str, tenant: str, senior: bool = False
+    ) -> ReviewTaskView:
         """Take (or renew) the lease on a task for ``settings.lease_s`` seconds.
 
         Raises :class:`TaskConflictError` when someone else holds a live lease, the task
-        is decided, or — in a double review — the reviewer already cast the first vote.
+        is decided, or the reviewer already voted on this item (the first vote of a double
+        review, or the decision that escalated it); :class:`SeniorReviewerRequiredError`
+        when a task of the senior queue is claimed without the ``senior`` capability.
         """
 
         def transition(conn: sa.Connection, row: Mapping[str, Any]) -> _Write:
             now = self._now_db()
-            problem = _claim_problem(row, reviewer, now)
+            if row["queue"] == self.settings.senior_queue and not senior:
+                raise SeniorReviewerRequiredError(
+                    "the senior queue needs a senior reviewer (role senior or admin)"
+                )
+            problem = _claim_problem(row, reviewer, now) or self._earlier_voter_problem(
+                conn, row, reviewer
+            )
             if problem:
                 raise TaskConflictError(problem, details=_conflict_details(row, now))
             lease = now + timedelta(seconds=self.settings.lease_s)
@@ -629,7 +640,7 @@ class ReviewService:
         return (TaskId(before) if before else None, TaskId(after) if after else None)
 
     def next_claimable(
-        self, tenant: str, reviewer: str, *, queue: str | None = None
+        self, tenant: str, reviewer: str, *, queue: str | None = None, senior: bool = False
     ) -> ReviewTaskView | None:
         """Claim the most urgent task this reviewer may take, or None when there is none."""
         cursor: str | None = None
@@ -644,10 +655,12 @@ class ReviewService:
             for task in page.items:
                 if task.first_reviewer == reviewer:
                     continue  # double review: the second vote must be someone else's
+                if task.queue == self.settings.senior_queue and not senior:
+                    continue
                 try:
-                    return self.claim(task.id, reviewer=reviewer, tenant=tenant)
+                    return self.claim(task.id, reviewer=reviewer, tenant=tenant, senior=senior)
                 except TaskConflictError:
-                    continue  # taken by someone faster; try the next
+                    continue  # taken by someone faster, or one this reviewer voted on
             if page.next_cursor is None:
                 return None
             cursor = page.next_cursor
@@ -742,6 +755,23 @@ class ReviewService:
                 [{"task_id": row["id"], "category": c} for c in categories],
             )
         return row
+
+    def _earlier_voter_problem(
+        self, conn: sa.Connection, row: Mapping[str, Any], reviewer: str
+    ) -> str | None:
+        """Four eyes: whoever decided or escalated the tasks this one came from may not
+        cast its next vote (the escalation chain is followed back to the first task)."""
+        earlier = row["escalated_from"]
+        while earlier is not None:
+            voters = conn.execute(
+                sa.select(_DECISIONS.c.reviewer).where(_DECISIONS.c.task_id == earlier)
+            ).scalars()
+            if reviewer in set(voters):
+                return "you already voted on this item; another reviewer must decide it"
+            earlier = conn.execute(
+                sa.select(_TASKS.c.escalated_from).where(_TASKS.c.id == earlier)
+            ).scalar_one_or_none()
+        return None
 
     def _insert_decision(
         self,

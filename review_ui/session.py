@@ -21,6 +21,7 @@ import hmac
 import json
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from review_ui.interface import Reviewer
 
@@ -55,7 +56,9 @@ class SessionCodec:
         payload = {
             "n": session.nonce,
             "e": int(session.expires_at),
-            "r": [reviewer.id, reviewer.tenant, reviewer.display_name] if reviewer else None,
+            "r": [reviewer.id, reviewer.tenant, reviewer.display_name, reviewer.senior]
+            if reviewer
+            else None,
         }
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{_b64(self._mac(b'session', body.encode()))}"
@@ -72,7 +75,7 @@ class SessionCodec:
         if not isinstance(payload, dict) or payload.get("e", 0) <= now:
             return None
         raw = payload.get("r")
-        reviewer = Reviewer(str(raw[0]), str(raw[1]), str(raw[2])) if raw else None
+        reviewer = _reviewer(raw) if raw else None
         return Session(nonce=str(payload["n"]), expires_at=float(payload["e"]), reviewer=reviewer)
 
     def csrf_token(self, session: Session) -> str:
@@ -86,6 +89,12 @@ class SessionCodec:
     def _mac(self, purpose: bytes, data: bytes) -> bytes:
         # Domain separation: a session MAC can never pass as a CSRF token or vice versa.
         return hmac.new(self._secret, purpose + b"\x00" + data, hashlib.sha256).digest()
+
+
+def _reviewer(raw: list[Any]) -> Reviewer:
+    # A cookie from before the senior capability has three fields: not a senior.
+    senior = len(raw) > 3 and raw[3] is True
+    return Reviewer(str(raw[0]), str(raw[1]), str(raw[2]), senior=senior)
 
 
 def _b64(data: bytes) -> str:

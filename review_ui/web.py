@@ -278,7 +278,9 @@ class _ReviewPages:
         ):
             return self._forbidden(request, session)
         reviewer = session.reviewer
-        task = self.service.next_claimable(reviewer.tenant, reviewer.id, queue=queue or None)
+        task = self.service.next_claimable(
+            reviewer.tenant, reviewer.id, queue=queue or None, senior=reviewer.senior
+        )
         if task is None:
             return self._redirect("/queue?notice=nothing_to_claim")
         return self._redirect(f"/tasks/{task.id}")
@@ -319,7 +321,9 @@ class _ReviewPages:
 
     def claim(self, request: Request, task_id: str, csrf_token: FormField = "") -> Response:
         def act(reviewer: Reviewer) -> str:
-            self.service.claim(task_id, reviewer=reviewer.id, tenant=reviewer.tenant)
+            self.service.claim(
+                task_id, reviewer=reviewer.id, tenant=reviewer.tenant, senior=reviewer.senior
+            )
             return f"/tasks/{task_id}"
 
         return self._act(request, csrf_token, act)

@@ -77,7 +77,10 @@ def review_history(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) ->
 @router.post("/{task_id}/claim", summary="Claim (lease) a task; your own re-claim renews")
 def claim_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
     view = runtime.review_service.claim(
-        task_id, reviewer=_reviewer_id(principal), tenant=principal.tenant_id
+        task_id,
+        reviewer=_reviewer_id(principal),
+        tenant=principal.tenant_id,
+        senior=principal.is_senior_reviewer,
     )
     return view.to_dict()
 
@@ -117,7 +120,11 @@ def build_reviewer_pages(runtime: Runtime) -> APIRouter:
             return None
         if not principal.has_role(Role.REVIEW):
             return None
-        return Reviewer(id=_reviewer_id(principal), tenant=principal.tenant_id)
+        return Reviewer(
+            id=_reviewer_id(principal),
+            tenant=principal.tenant_id,
+            senior=principal.is_senior_reviewer,
+        )
 
     def still_valid(reviewer: Reviewer) -> bool:
         with session_scope(runtime.engine) as session:

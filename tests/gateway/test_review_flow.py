@@ -118,3 +118,27 @@ def test_review_queue_metrics(client: TestClient, keys: dict[str, str]) -> None:
     metrics = client.get("/metrics").text
     assert 'aigc_review_queue_depth{queue="ad_law"} 1.0' in metrics
     assert 'aigc_review_queue_oldest_age_seconds{queue="ad_law"}' in metrics
+
+
+def test_only_a_senior_key_claims_in_the_senior_queue(client: TestClient, runtime: Runtime) -> None:
+    generate = issue_key(runtime, "acme", Role.GENERATE)
+    reviewer = issue_key(runtime, "acme", Role.REVIEW)
+    other_reviewer = issue_key(runtime, "acme", Role.REVIEW)
+    senior = issue_key(runtime, "acme", Role.SENIOR)
+    body = {"kind": "text", "prompt": "全网最佳的保温杯"}
+    assert client.post("/v1/generations", json=body, headers=bearer(generate)).status_code == 201
+    task = client.get("/v1/reviews", headers=bearer(reviewer)).json()["items"][0]
+    claim = client.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(reviewer))
+    assert claim.status_code == 200
+    escalated = client.post(
+        f"/v1/reviews/{task['id']}/decision",
+        json={"decision": "escalate", "reason_code": task["reason_codes"][0]["code"]},
+        headers=bearer(reviewer),
+    ).json()
+    senior_task = escalated["escalated_to"]
+    for plain in (reviewer, other_reviewer):
+        refused = client.post(f"/v1/reviews/{senior_task}/claim", headers=bearer(plain))
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["error"]["code"] == "senior_reviewer_required"
+    claimed = client.post(f"/v1/reviews/{senior_task}/claim", headers=bearer(senior))
+    assert claimed.status_code == 200, claimed.text

@@ -31,9 +31,7 @@ def _generate(client: TestClient, key: str, **extra: Any) -> Any:
     return client.post("/v1/generations", json=body, headers=bearer(key))
 
 
-def test_a_generate_key_cannot_name_a_weaker_policy(
-    client: TestClient, generate_key: str
-) -> None:
+def test_a_generate_key_cannot_name_a_weaker_policy(client: TestClient, generate_key: str) -> None:
     response = _generate(client, generate_key, policy="eu-general")
     assert response.status_code == 403, response.text
     assert response.json()["error"]["code"] == "policy_not_allowed"

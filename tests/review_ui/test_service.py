@@ -18,6 +18,7 @@ from review_ui.interface import (
     ReasonCodeRequiredError,
     ReviewDecision,
     ReviewEventKind,
+    SeniorReviewerRequiredError,
     TaskConflictError,
     TaskNotFoundError,
     TaskStatus,
@@ -279,7 +280,7 @@ def test_escalate_moves_to_senior_queue(service: ReviewService, recorder: Record
     assert (senior.queue, senior.status, senior.escalated_from) == ("senior", "pending", task.id)
     assert [t.id for t in service.list_tasks("acme", queue="senior").items] == [senior.id]
 
-    service.claim(senior.id, reviewer="sam", tenant="acme")
+    service.claim(senior.id, reviewer="sam", tenant="acme", senior=True)
     with pytest.raises(EscalationNotAllowedError):
         service.decide(
             senior.id, reviewer="sam", tenant="acme", decision="escalate", reason_code="other"
@@ -462,3 +463,44 @@ def test_in_memory_service_for_other_packages() -> None:
     memory.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
     assert [o.final for o in outcomes] == [FinalOutcome.APPROVED]
     assert memory.get(task.id, "acme").to_dict()["status"] == "approved"
+
+
+def _escalated_by_alice(service: ReviewService) -> str:
+    task = enqueue_text(service)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    outcome = service.decide(
+        task.id, reviewer="alice", tenant="acme", decision="escalate", reason_code="other"
+    )
+    assert outcome.escalated_to is not None
+    return outcome.escalated_to
+
+
+def test_the_senior_queue_needs_the_senior_capability(service: ReviewService) -> None:
+    senior_task = _escalated_by_alice(service)
+    with pytest.raises(SeniorReviewerRequiredError):
+        service.claim(senior_task, reviewer="bob", tenant="acme")
+    assert service.next_claimable("acme", "bob") is None  # nothing a plain reviewer may take
+    assert service.claim(senior_task, reviewer="sam", tenant="acme", senior=True).claimed_by == (
+        "sam"
+    )
+
+
+def test_whoever_escalated_cannot_cast_the_next_vote(service: ReviewService) -> None:
+    senior_task = _escalated_by_alice(service)
+    with pytest.raises(TaskConflictError, match="already voted"):
+        service.claim(senior_task, reviewer="alice", tenant="acme", senior=True)
+    assert service.next_claimable("acme", "alice", senior=True) is None
+
+
+def test_both_double_reviewers_are_kept_off_the_senior_vote(service: ReviewService) -> None:
+    task = enqueue_text(service, double_review=True)
+    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+    service.claim(task.id, reviewer="bob", tenant="acme")
+    outcome = service.decide(
+        task.id, reviewer="bob", tenant="acme", decision="reject", reason_code="other"
+    )
+    for voter in ("alice", "bob"):
+        with pytest.raises(TaskConflictError):
+            service.claim(outcome.escalated_to or "", reviewer=voter, tenant="acme", senior=True)
+    service.claim(outcome.escalated_to or "", reviewer="sam", tenant="acme", senior=True)
