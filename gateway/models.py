@@ -31,9 +31,9 @@ def utcnow() -> datetime:
 class Role(StrEnum):
     GENERATE = "generate"
     REVIEW = "review"
-    SENIOR = "senior"  # a reviewer who may also work the senior queue
     AUDIT = "audit"
     ADMIN = "admin"
+    SENIOR = "senior"  # a reviewer who may also work the senior queue (issue: four eyes)
 
 
 class GenerationStatus(StrEnum):

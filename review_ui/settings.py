@@ -29,8 +29,10 @@ class ReviewSettings(BaseModel):
     max_page_size: int = Field(default=200, gt=0, le=1000)
     # Reviewer UI session lifetime; the cookie is signed, HttpOnly, SameSite=Strict.
     session_ttl_s: int = Field(default=8 * 3600, gt=0)
-    # Send the session cookie only over HTTPS; turn on behind TLS.
-    cookie_secure: bool = False
+    # Send the session cookie only over HTTPS. Browsers accept Secure cookies from
+    # http://127.0.0.1 and http://localhost (loopback is a trustworthy origin), so the
+    # one-command start works; turn off only for plain HTTP on another host.
+    cookie_secure: bool = True
 
     @model_validator(mode="after")
     def _check_order(self) -> ReviewSettings:

@@ -86,4 +86,5 @@ def test_malformed_policy_stops_the_start_naming_the_line(
 
 
 def test_roles_enum_is_stable() -> None:
-    assert [r.value for r in Role] == ["generate", "review", "audit", "admin"]
+    # The contract's four roles, in order; senior reviewers came after.
+    assert [r.value for r in Role] == ["generate", "review", "audit", "admin", "senior"]

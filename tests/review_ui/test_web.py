@@ -22,6 +22,7 @@ KEYS = {
     "key-bob": Reviewer("bob", "acme", "Bob"),
     "key-eve": Reviewer("eve", "other-tenant", "Eve"),
 }
+HTTPS = "https://testserver"  # the session cookie is Secure: sent back over HTTPS only
 XSS = '<script>alert("xss")</script><img src=x onerror=alert(1)>'
 PNG_1PX = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
@@ -45,7 +46,7 @@ def build_app(service: ReviewService, revoked: set[str] | None = None) -> FastAP
 
 @pytest.fixture
 def client(service: ReviewService) -> Iterator[TestClient]:
-    with TestClient(build_app(service), follow_redirects=False) as client:
+    with TestClient(build_app(service), follow_redirects=False, base_url=HTTPS) as client:
         yield client
 
 
@@ -83,6 +84,7 @@ def test_session_cookie_flags(client: TestClient) -> None:
         assert "HttpOnly" in cookie
         assert "samesite=strict" in cookie.lower()
         assert "Path=/review" in cookie
+        assert "Secure" in cookie  # by default; a setting turns it off for plain HTTP
 
 
 def test_wrong_key_is_refused(client: TestClient) -> None:
@@ -163,7 +165,7 @@ def test_claim_and_decide_through_forms(client: TestClient, service: ReviewServi
 def test_foreign_claim_answers_409_page(service: ReviewService) -> None:
     task = enqueue_text(service)
     service.claim(task.id, reviewer="bob", tenant="acme")
-    with TestClient(build_app(service), follow_redirects=False) as alice:
+    with TestClient(build_app(service), follow_redirects=False, base_url=HTTPS) as alice:
         token = sign_in(alice)
         page = alice.get(f"/review/tasks/{task.id}")
         assert 'id="claimed-by-other"' in page.text
@@ -282,7 +284,7 @@ def test_claim_next_and_image_preview(client: TestClient, service: ReviewService
 
 def test_revoked_reviewer_is_signed_out(service: ReviewService) -> None:
     revoked: set[str] = set()
-    with TestClient(build_app(service, revoked), follow_redirects=False) as client:
+    with TestClient(build_app(service, revoked), follow_redirects=False, base_url=HTTPS) as client:
         sign_in(client)
         assert client.get("/review/queue").status_code == 200
         revoked.add("alice")
@@ -299,7 +301,7 @@ def test_unsafe_image_urls_are_not_rendered(service: ReviewService) -> None:
         findings=[],
         image_url="javascript:alert(1)",
     )
-    with TestClient(app, follow_redirects=False) as client:
+    with TestClient(app, follow_redirects=False, base_url=HTTPS) as client:
         sign_in(client)
         page = client.get(f"/review/tasks/{task.id}").text
     assert "javascript:" not in page
@@ -310,8 +312,8 @@ def test_double_review_through_the_pages(service: ReviewService) -> None:
     task = enqueue_text(service, double_review=True)
     app = build_app(service)
     with (
-        TestClient(app, follow_redirects=False) as alice,
-        TestClient(app, follow_redirects=False) as bob,
+        TestClient(app, follow_redirects=False, base_url=HTTPS) as alice,
+        TestClient(app, follow_redirects=False, base_url=HTTPS) as bob,
     ):
         token = sign_in(alice)
         alice.post(f"/review/tasks/{task.id}/claim", data={"csrf_token": token})
