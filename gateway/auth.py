@@ -50,6 +50,7 @@ class Principal:
     tenant_id: str
     role: Role
     policy: str | None = None  # the tenant's policy, read with the key in one query
+    label: str = ""  # the admin's name for the key; for reviewers, the person holding it
 
     def has_role(self, *roles: Role) -> bool:
         if self.role is Role.SENIOR and Role.REVIEW in roles:
@@ -119,7 +120,11 @@ def authenticate(db: Session | Connection, plain_key: str) -> Principal:
     if not hmac.compare_digest(found.secret_hash, _hash_secret(found.salt, split[1])):
         raise AuthenticationError("invalid or revoked API key")
     return Principal(
-        key_id=split[0], tenant_id=found.tenant_id, role=Role(found.role), policy=found.policy
+        key_id=split[0],
+        tenant_id=found.tenant_id,
+        role=Role(found.role),
+        policy=found.policy,
+        label=found.label,
     )
 
 
@@ -133,6 +138,7 @@ _KEY_LOOKUP = (
         _KEYS.c.salt,
         _KEYS.c.secret_hash,
         _KEYS.c.revoked_at,
+        _KEYS.c.label,
         _TENANTS.c.policy,
     )
     .join_from(_KEYS, _TENANTS, _TENANTS.c.id == _KEYS.c.tenant_id)

@@ -97,6 +97,15 @@ class UsagePublic(BaseModel):
     total_tokens: int
 
 
+class ReviewVotePublic(BaseModel):
+    task_id: str
+    queue: str
+    reviewer: str = Field(description="reviewer:<name> (the key's label) or key:<id>.")
+    decision: str
+    reason_code: str | None
+    at: datetime
+
+
 class GenerationPublic(BaseModel):
     id: str
     status: str
@@ -112,6 +121,9 @@ class GenerationPublic(BaseModel):
     )
     block_reason: str | None = None
     review_task_id: str | None = None
+    review_votes: list[ReviewVotePublic] | None = Field(
+        default=None, description="Who decided what (on GET of one reviewed generation)."
+    )
     usage: UsagePublic
     created_at: datetime
     updated_at: datetime

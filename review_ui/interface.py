@@ -151,6 +151,7 @@ class Reviewer:
     tenant: str
     display_name: str = ""
     senior: bool = False  # may work the senior queue
+    key_id: str = ""  # the key signed in with (a person may hold several)
 
     @property
     def label(self) -> str:

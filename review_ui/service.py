@@ -226,6 +226,22 @@ class ReviewService:
             )
             return tuple(_event_from_row(dict(r._mapping)) for r in rows)
 
+    def votes_for_generation(self, generation_id: str, tenant: str) -> tuple[ReviewEvent, ...]:
+        """Every reviewer's vote on a generation, across its tasks, oldest first."""
+        tasks = sa.select(_TASKS.c.id).where(
+            _TASKS.c.generation_id == generation_id, _TASKS.c.tenant == tenant
+        )  # through the tasks' indexed generation_id, not a scan of every event
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(_EVENTS)
+                .where(
+                    _EVENTS.c.task_id.in_(tasks),
+                    _EVENTS.c.kind == ReviewEventKind.DECIDED.value,
+                )
+                .order_by(_EVENTS.c.id)
+            )
+            return tuple(_event_from_row(dict(r._mapping)) for r in rows)
+
     def final_outcome(self, task_id: str, tenant: str) -> DecisionOutcome | None:
         """The outcome of a settled (approved or rejected) task, None while undecided.
 

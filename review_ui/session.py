@@ -56,9 +56,7 @@ class SessionCodec:
         payload = {
             "n": session.nonce,
             "e": int(session.expires_at),
-            "r": [reviewer.id, reviewer.tenant, reviewer.display_name, reviewer.senior]
-            if reviewer
-            else None,
+            "r": _reviewer_fields(reviewer) if reviewer else None,
         }
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
         return f"{body}.{_b64(self._mac(b'session', body.encode()))}"
@@ -91,10 +89,15 @@ class SessionCodec:
         return hmac.new(self._secret, purpose + b"\x00" + data, hashlib.sha256).digest()
 
 
+def _reviewer_fields(reviewer: Reviewer) -> list[Any]:
+    return [reviewer.id, reviewer.tenant, reviewer.display_name, reviewer.senior, reviewer.key_id]
+
+
 def _reviewer(raw: list[Any]) -> Reviewer:
     # A cookie from before the senior capability has three fields: not a senior.
     senior = len(raw) > 3 and raw[3] is True
-    return Reviewer(str(raw[0]), str(raw[1]), str(raw[2]), senior=senior)
+    key_id = str(raw[4]) if len(raw) > 4 else ""
+    return Reviewer(str(raw[0]), str(raw[1]), str(raw[2]), senior=senior, key_id=key_id)
 
 
 def _b64(data: bytes) -> str:

@@ -15,7 +15,12 @@ from gateway.models import Generation, Role
 from gateway.pipeline import GenerationOrder
 from gateway.queries import get_generation, list_generations, pipeline_events, request_policy
 from gateway.runtime import Runtime
-from gateway.schemas import GenerationCreate, GenerationPublic, generation_public
+from gateway.schemas import (
+    GenerationCreate,
+    GenerationPublic,
+    ReviewVotePublic,
+    generation_public,
+)
 
 __all__ = ["generation_response", "public_view", "router"]
 
@@ -96,7 +101,25 @@ def list_all(
 @router.get("/{generation_id}", response_model=GenerationPublic)
 def read_generation(generation_id: str, principal: Reader, runtime: RuntimeDep) -> Response:
     generation = get_generation(runtime.engine, principal.tenant_id, generation_id)
-    return generation_response(runtime, generation)
+    view = public_view(runtime, generation)
+    if view.review_task_id is not None:
+        view.review_votes = _review_votes(runtime, generation)
+    return Response(view.model_dump_json(), media_type="application/json")
+
+
+def _review_votes(runtime: Runtime, generation: Generation) -> list[ReviewVotePublic]:
+    votes = runtime.review_service.votes_for_generation(generation.id, generation.tenant_id)
+    return [
+        ReviewVotePublic(
+            task_id=vote.task_id,
+            queue=vote.queue,
+            reviewer=vote.reviewer or "",
+            decision=vote.decision.value if vote.decision else "",
+            reason_code=vote.reason_code,
+            at=vote.at,
+        )
+        for vote in votes
+    ]
 
 
 @router.get("/{generation_id}/events", summary="Pipeline events of one generation")

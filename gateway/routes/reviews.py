@@ -1,6 +1,9 @@
 """The review queue over HTTP (role ``review``) and the reviewer pages at ``/review``.
 
-Reviewer identity is the API key id: claims, decisions and ledger events name it.
+A reviewer is a person, named by the label the admin gave their key (several keys, one
+person: ``keys create --role review --label "Li Na"`` twice): claims, votes, the four-eyes
+checks and the audit history use ``reviewer:<label>``. A key without a label is its own
+reviewer, ``key:<id>``.
 """
 
 from __future__ import annotations
@@ -39,7 +42,11 @@ class DecisionBody(BaseModel):
 
 
 def _reviewer_id(principal: Principal) -> str:
-    return f"key:{principal.key_id}"
+    person = " ".join(principal.label.split())[:_MAX_PERSON_CHARS]
+    return f"reviewer:{person}" if person else f"key:{principal.key_id}"
+
+
+_MAX_PERSON_CHARS = 100  # ledger ids hold at most 128 characters
 
 
 @router.get("", summary="Review tasks of the caller's tenant, most urgent first")
@@ -68,8 +75,11 @@ def read_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> di
     return runtime.review_service.get(task_id, principal.tenant_id).to_dict()
 
 
-@router.get("/{task_id}/history", summary="The task's audit events")
-def review_history(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
+HistoryReader = Annotated[Principal, Depends(require(Role.REVIEW, Role.AUDIT))]
+
+
+@router.get("/{task_id}/history", summary="The task's audit events (reviewers and auditors)")
+def review_history(task_id: str, principal: HistoryReader, runtime: RuntimeDep) -> dict[str, Any]:
     events = runtime.review_service.history(task_id, principal.tenant_id)
     return {"items": [jsonable_encoder(asdict(e)) for e in events], "next_cursor": None}
 
@@ -123,12 +133,14 @@ def build_reviewer_pages(runtime: Runtime) -> APIRouter:
         return Reviewer(
             id=_reviewer_id(principal),
             tenant=principal.tenant_id,
+            display_name=principal.label,
             senior=principal.is_senior_reviewer,
+            key_id=principal.key_id,
         )
 
     def still_valid(reviewer: Reviewer) -> bool:
         with session_scope(runtime.engine) as session:
-            row = session.get(ApiKey, reviewer.id.removeprefix("key:"))
+            row = session.get(ApiKey, reviewer.key_id or reviewer.id.removeprefix("key:"))
         return row is not None and row.revoked_at is None
 
     def load_preview(task: ReviewTaskView) -> PreviewImage | None:

@@ -142,3 +142,51 @@ def test_only_a_senior_key_claims_in_the_senior_queue(client: TestClient, runtim
         assert refused.json()["error"]["code"] == "senior_reviewer_required"
     claimed = client.post(f"/v1/reviews/{senior_task}/claim", headers=bearer(senior))
     assert claimed.status_code == 200, claimed.text
+
+
+def test_a_person_with_two_keys_is_one_reviewer(client: TestClient, runtime: Runtime) -> None:
+    # Li Na escalates with her review key; her senior key is still Li Na: four eyes
+    # means someone else must cast the next vote.
+    generate = issue_key(runtime, "acme", Role.GENERATE)
+    li_review = issue_key(runtime, "acme", Role.REVIEW, label="Li Na")
+    li_senior = issue_key(runtime, "acme", Role.SENIOR, label="Li  Na")
+    wang_senior = issue_key(runtime, "acme", Role.SENIOR, label="Wang Wei")
+    body = {"kind": "text", "prompt": "全网最佳的保温杯"}
+    assert client.post("/v1/generations", json=body, headers=bearer(generate)).status_code == 201
+    task = client.get("/v1/reviews", headers=bearer(li_review)).json()["items"][0]
+    claimed = client.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(li_review)).json()
+    assert claimed["claimed_by"] == "reviewer:Li Na"  # a name, not a key id
+    escalated = client.post(
+        f"/v1/reviews/{task['id']}/decision",
+        json={"decision": "escalate", "reason_code": task["reason_codes"][0]["code"]},
+        headers=bearer(li_review),
+    ).json()
+    senior_task = escalated["escalated_to"]
+    again = client.post(f"/v1/reviews/{senior_task}/claim", headers=bearer(li_senior))
+    assert again.status_code == 409, again.text
+    other = client.post(f"/v1/reviews/{senior_task}/claim", headers=bearer(wang_senior))
+    assert other.status_code == 200
+    history = client.get(f"/v1/reviews/{task['id']}/history", headers=bearer(li_review)).json()
+    assert {e["reviewer"] for e in history["items"] if e["reviewer"]} == {"reviewer:Li Na"}
+
+
+def test_auditors_see_who_decided_what(client: TestClient, runtime: Runtime) -> None:
+    generate = issue_key(runtime, "acme", Role.GENERATE)
+    reviewer = issue_key(runtime, "acme", Role.REVIEW, label="Zhang San")
+    auditor = issue_key(runtime, "acme", Role.AUDIT)
+    body = {"kind": "text", "prompt": "全网最佳的保温杯"}
+    created = client.post("/v1/generations", json=body, headers=bearer(generate)).json()
+    task_id = created["review_task_id"]
+    client.post(f"/v1/reviews/{task_id}/claim", headers=bearer(reviewer))
+    decided = client.post(
+        f"/v1/reviews/{task_id}/decision", json={"decision": "approve"}, headers=bearer(reviewer)
+    )
+    assert decided.status_code == 200, decided.text
+    history = client.get(f"/v1/reviews/{task_id}/history", headers=bearer(auditor))
+    assert history.status_code == 200, history.text
+    read = client.get(f"/v1/generations/{created['id']}", headers=bearer(auditor)).json()
+    assert read["status"] == "released"
+    assert [(v["reviewer"], v["decision"]) for v in read["review_votes"]] == [
+        ("reviewer:Zhang San", "approve")
+    ]
+    assert client.post(f"/v1/reviews/{task_id}/claim", headers=bearer(auditor)).status_code == 403

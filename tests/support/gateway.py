@@ -60,10 +60,10 @@ def client(runtime: Runtime) -> Iterator[TestClient]:
         yield test_client
 
 
-def issue_key(runtime: Runtime, tenant: str, role: Role) -> str:
+def issue_key(runtime: Runtime, tenant: str, role: Role, label: str = "") -> str:
     with session_scope(runtime.engine) as session:
         ensure_tenant(session, tenant, runtime.settings.default_policy)
-        return create_api_key(session, tenant, role).plain_key
+        return create_api_key(session, tenant, role, label).plain_key
 
 
 def bearer(key: str) -> dict[str, str]:
