@@ -83,8 +83,16 @@ class ModerationVerdict:
             reasons=first.reasons + second.reasons,
             review_queue=stricter.review_queue,
             double_review=first.double_review or second.double_review,
-            reason_codes=first.reason_codes or second.reason_codes,
+            reason_codes=_union_by_code(first.reason_codes, second.reason_codes),
         )
+
+
+def _union_by_code(
+    first: tuple[Mapping[str, Any], ...], second: tuple[Mapping[str, Any], ...]
+) -> tuple[Mapping[str, Any], ...]:
+    """The reason codes of the prompt's and the output's findings, each once."""
+    seen = {code["code"] for code in first}
+    return first + tuple(code for code in second if code["code"] not in seen)
 
 
 class ModerationPort(Protocol):

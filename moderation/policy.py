@@ -104,6 +104,21 @@ class Policy:
     def reason_code(self, code: str) -> ReasonCode | None:
         return next((reason for reason in self.reason_codes if reason.code == code), None)
 
+    def reason_codes_for(self, categories: Iterable[str]) -> tuple[ReasonCode, ...]:
+        """The codes a reviewer may give for findings of these categories, in list order.
+
+        Those of the rules the findings matched, plus ``other`` (a reviewer's judgement is
+        always possible). A policy without ``other`` whose rules name no code offers every
+        code, so a reject is never impossible.
+        """
+        wanted = {"other"}
+        for category in categories:
+            rule = self.rule_for(category)
+            if rule is not None and rule.reason_code:
+                wanted.add(rule.reason_code)
+        applicable = tuple(r for r in self.reason_codes if r.code in wanted)
+        return applicable or self.reason_codes
+
     def needs_double_review(self, category: str) -> bool:
         return any(fnmatch.fnmatchcase(category, p) for p in self.double_review_categories)
 

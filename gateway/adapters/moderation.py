@@ -163,6 +163,6 @@ def verdict_from_decision(decision: Decision, policy: Policy) -> ModerationVerdi
         double_review=decision.double_review,
         reason_codes=tuple(
             {"code": c.code, "clause": c.clause, "zh": c.zh, "en": c.en}
-            for c in policy.reason_codes
+            for c in policy.reason_codes_for(f.category for f in decision.findings)
         ),
     )

@@ -190,3 +190,15 @@ def test_auditors_see_who_decided_what(client: TestClient, runtime: Runtime) -> 
         ("reviewer:Zhang San", "approve")
     ]
     assert client.post(f"/v1/reviews/{task_id}/claim", headers=bearer(auditor)).status_code == 403
+
+
+def test_reason_codes_offered_are_those_the_findings_need(
+    client: TestClient, runtime: Runtime
+) -> None:
+    generate = issue_key(runtime, "acme", Role.GENERATE)
+    reviewer = issue_key(runtime, "acme", Role.REVIEW)
+    body = {"kind": "text", "prompt": "全网最佳的保温杯"}
+    created = client.post("/v1/generations", json=body, headers=bearer(generate)).json()
+    task = client.get(f"/v1/reviews/{created['review_task_id']}", headers=bearer(reviewer)).json()
+    offered = [code["code"] for code in task["reason_codes"]]
+    assert offered == ["ad_law_absolute_term", "other"]  # no image_rights for a slogan

@@ -207,3 +207,12 @@ def test_the_decision_is_the_most_severe_finding_action(
     assert {reason.finding_index for reason in decision.reasons} == {
         index for index, action in enumerate(per_finding) if action is not Action.ALLOW
     }
+
+
+def test_reason_codes_follow_the_findings_rules() -> None:
+    from moderation.policy import load_policy
+
+    policy = load_policy("cn-marketing")
+    codes = [r.code for r in policy.reason_codes_for(["ad_law.absolute_term", "pii.cn_phone"])]
+    assert codes == ["ad_law_absolute_term", "personal_data", "other"]
+    assert [r.code for r in policy.reason_codes_for([])] == ["other"]
