@@ -27,7 +27,7 @@ from gateway.pipeline import GenerationOrder
 from gateway.queries import policy_of
 from gateway.routes.generations import check_prompt_length, public_view
 from gateway.runtime import Runtime
-from gateway.schemas import GenerationPublic
+from gateway.schemas import GenerationPublic, LabelLanguage
 
 __all__ = ["ContentPolicyViolationError", "router"]
 
@@ -85,6 +85,8 @@ class ChatCompletionRequest(BaseModel):
     seed: int | None = None
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
+    # Our extra body field (the SDK's ``extra_body``): English copy gets an English label.
+    label_language: LabelLanguage = "zh"
 
 
 def _prompt_of(messages: list[ChatMessage]) -> str:
@@ -144,6 +146,7 @@ def chat_completions(body: ChatCompletionRequest, principal: Generator, runtime:
         actor=f"key:{principal.key_id}",
         generator=_generator_name(runtime, body.model),
         params=_params_of(body),
+        label_language=body.label_language,
     )
     generation = runtime.pipeline.generate(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
@@ -223,6 +226,7 @@ class ImageGenerationRequest(BaseModel):
     response_format: Literal["b64_json"] = "b64_json"
     output_format: Literal["png", "jpeg", "webp"] | None = None
     seed: int | None = None
+    label_language: LabelLanguage = "zh"  # extra body field, as on chat completions
 
 
 def _image_params(body: ImageGenerationRequest, index: int) -> dict[str, Any]:
@@ -253,6 +257,7 @@ def image_generations(
             generator=generator,
             params=_image_params(body, index),
             output_format=body.output_format,
+            label_language=body.label_language,
         )
         generation = runtime.pipeline.generate(order)
         runtime.metrics.generations.labels(generation.kind, generation.status).inc()
