@@ -19,7 +19,7 @@ from sqlalchemy.engine import Engine
 
 from common.jsonsafe import restore_recursion_limit
 from common.types import ContentKind
-from gateway.adapters.ledger import MerkleLedger
+from gateway.adapters.ledger import LeafIdentities, MerkleLedger
 from gateway.adapters.moderation import EngineModeration
 from gateway.adapters.review import ledger_event_hook, resume_hook
 from gateway.adapters.stamping import ProvenanceStamping
@@ -192,8 +192,12 @@ class DomainWiring:
         restore_recursion_limit()  # web3's stack (py_ecc) raised it to 100,000 on import
         return Anchorer(self.ledger_service, anchor, anchor_settings)
 
+    @cached_property
+    def leaf_identities(self) -> LeafIdentities:
+        return LeafIdentities(self.secrets.get("ledger_identity_key", 32))
+
     def ledger_port(self) -> MerkleLedger:
-        return MerkleLedger(self.ledger_service)
+        return MerkleLedger(self.ledger_service, self.leaf_identities)
 
     # ------------------------------------------------------------------ review
 

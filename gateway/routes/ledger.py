@@ -72,8 +72,30 @@ def public_key(runtime: Reader) -> dict[str, str]:
 
 
 @router.get("/entries/{index}", summary="One leaf: its JSON and its hash")
-def entry(index: LedgerIndexPath, runtime: Reader) -> dict[str, Any]:
-    return runtime.ledger_service.entry(index).to_dict()
+def entry(
+    index: LedgerIndexPath,
+    runtime: Reader,
+    principal: Annotated[Principal | None, Depends(optional_principal)],
+) -> dict[str, Any]:
+    """The leaf; another tenant's (or, on a public ledger, anyone's) identifiers withheld.
+
+    Tenant and actor are keyed hashes in leaves written since they became so; the
+    generation id is shown only to the leaf's own tenant. A withheld field is null and
+    named in ``redacted`` — such a leaf no longer hashes to ``leaf_hash``, while the
+    inclusion proof (which needs only the hash) still checks.
+    """
+    body = runtime.ledger_service.entry(index).to_dict()
+    if not _is_own_leaf(body["leaf"], principal, runtime):
+        body["leaf"] = {**body["leaf"], "generation_id": None}
+        body["redacted"] = ["generation_id"]
+    return body
+
+
+def _is_own_leaf(leaf: dict[str, Any], principal: Principal | None, runtime: Runtime) -> bool:
+    if principal is None:
+        return False
+    own = {principal.tenant_id, runtime.domains.leaf_identities.tenant(principal.tenant_id)}
+    return leaf.get("tenant") in own
 
 
 @router.get("/proofs/inclusion", summary="Inclusion proof of a leaf in a tree of a size")

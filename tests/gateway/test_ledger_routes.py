@@ -108,3 +108,26 @@ def test_each_generation_is_a_linked_chain_of_events_in_two_ledger_transactions(
         assert ledger.checkpoint_at(first + 1) is None
         assert ledger.checkpoint_at(first + 2) is not None
         assert ledger.checkpoint_at(first + 3) is not None
+
+
+def test_leaves_name_tenant_and_actor_by_keyed_hash(
+    client: TestClient, runtime: Runtime, auditor: str
+) -> None:
+    leaf = client.get("/v1/ledger/entries/0", headers=bearer(auditor)).json()["leaf"]
+    identities = runtime.domains.leaf_identities
+    assert leaf["tenant"] == identities.tenant("acme")
+    assert leaf["actor"].startswith("a_")
+    assert "acme" not in str(leaf)
+    assert "key:" not in str(leaf)
+    assert leaf["generation_id"].startswith("gen_")  # the tenant's own auditor sees its ids
+
+
+def test_another_tenants_auditor_sees_no_generation_ids(
+    client: TestClient, runtime: Runtime, auditor: str
+) -> None:
+    stranger = issue_key(runtime, "rival", Role.AUDIT)
+    entry = client.get("/v1/ledger/entries/0", headers=bearer(stranger)).json()
+    assert entry["leaf"]["generation_id"] is None
+    assert entry["redacted"] == ["generation_id"]
+    own = client.get("/v1/ledger/entries/0", headers=bearer(auditor)).json()
+    assert own["leaf_hash"] == entry["leaf_hash"]  # the proof still checks with the hash
