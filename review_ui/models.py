@@ -21,11 +21,13 @@ __all__ = [
     "DECISIONS_TABLE",
     "EVENTS_TABLE",
     "REVIEW_TABLES",
+    "SIGNED_OUT_TABLE",
     "TASKS_TABLE",
     "ReviewDecisionRow",
     "ReviewEventRow",
     "ReviewTaskCategoryRow",
     "ReviewTaskRow",
+    "SignedOutSessionRow",
     "create_review_tables",
 ]
 
@@ -113,15 +115,30 @@ class ReviewEventRow(SQLModel, table=True):
     related_task_id: str | None = Field(default=None, max_length=32)
 
 
+class SignedOutSessionRow(SQLModel, table=True):
+    """A reviewer session ended by logout: its signed cookie is refused until it expires.
+
+    Sessions are stateless signed cookies; without this list a copied cookie would stay
+    valid after logout for the rest of its lifetime.
+    """
+
+    __tablename__ = "review_signed_out_sessions"
+
+    nonce: str = Field(primary_key=True, max_length=64)
+    expires_at: int = Field(index=True, sa_type=sa.BigInteger)  # unix seconds, as in the cookie
+
+
 TASKS_TABLE: sa.Table = SQLModel.metadata.tables["review_tasks"]
 CATEGORIES_TABLE: sa.Table = SQLModel.metadata.tables["review_task_categories"]
 DECISIONS_TABLE: sa.Table = SQLModel.metadata.tables["review_decisions"]
 EVENTS_TABLE: sa.Table = SQLModel.metadata.tables["review_events"]
+SIGNED_OUT_TABLE: sa.Table = SQLModel.metadata.tables["review_signed_out_sessions"]
 REVIEW_TABLES: tuple[sa.Table, ...] = (
     TASKS_TABLE,
     CATEGORIES_TABLE,
     DECISIONS_TABLE,
     EVENTS_TABLE,
+    SIGNED_OUT_TABLE,
 )
 
 

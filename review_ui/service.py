@@ -55,7 +55,13 @@ from review_ui.interface import (
     TaskStatus,
     UnknownReasonCodeError,
 )
-from review_ui.models import CATEGORIES_TABLE, DECISIONS_TABLE, EVENTS_TABLE, TASKS_TABLE
+from review_ui.models import (
+    CATEGORIES_TABLE,
+    DECISIONS_TABLE,
+    EVENTS_TABLE,
+    SIGNED_OUT_TABLE,
+    TASKS_TABLE,
+)
 from review_ui.settings import ReviewSettings
 
 __all__ = ["MAX_NOTE_CHARS", "ReviewService", "priority_from_findings", "utc_now"]
@@ -225,6 +231,29 @@ class ReviewService:
                 sa.select(_EVENTS).where(_EVENTS.c.task_id.in_(task_ids)).order_by(_EVENTS.c.id)
             )
             return tuple(_event_from_row(dict(r._mapping)) for r in rows)
+
+    def sign_out(self, nonce: str, expires_at: float, *, now: float) -> None:
+        """Refuse the session ``nonce`` from now until it would have expired anyway.
+
+        ``now`` and ``expires_at`` are unix seconds on the session codec's clock.
+        """
+        with self._engine.begin() as conn:
+            # Sessions past their expiry are refused by the cookie itself: forget them.
+            conn.execute(sa.delete(SIGNED_OUT_TABLE).where(SIGNED_OUT_TABLE.c.expires_at < now))
+            already = conn.execute(
+                sa.select(SIGNED_OUT_TABLE.c.nonce).where(SIGNED_OUT_TABLE.c.nonce == nonce)
+            ).first()
+            if already is None:
+                conn.execute(
+                    sa.insert(SIGNED_OUT_TABLE).values(nonce=nonce, expires_at=int(expires_at))
+                )
+
+    def is_signed_out(self, nonce: str) -> bool:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                sa.select(SIGNED_OUT_TABLE.c.nonce).where(SIGNED_OUT_TABLE.c.nonce == nonce)
+            ).first()
+        return found is not None
 
     def votes_for_generation(self, generation_id: str, tenant: str) -> tuple[ReviewEvent, ...]:
         """Every reviewer's vote on a generation, across its tasks, oldest first."""

@@ -191,6 +191,9 @@ class _ReviewPages:
         session = self._session(request)
         if not self.codec.csrf_ok(session, csrf_token):
             return self._forbidden(request, session)
+        if session is not None and session.reviewer is not None:
+            # Server-side: a copy of this cookie stops working too.
+            self.service.sign_out(session.nonce, session.expires_at, now=self.clock())
         response = self._redirect("/login")
         response.delete_cookie(SESSION_COOKIE, path=self.prefix or "/")
         return response
@@ -405,6 +408,8 @@ class _ReviewPages:
         if session is None or session.reviewer is None:
             return None
         if self.still_valid is not None and not self.still_valid(session.reviewer):
+            return None
+        if self.service.is_signed_out(session.nonce):
             return None
         return session
 

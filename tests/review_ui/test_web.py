@@ -363,3 +363,15 @@ def test_the_task_page_renders_in_every_state(
     page = client.get(f"/review/tasks/{task.id}")
     assert page.status_code == 200
     assert f"status-{status.value}" in page.text
+
+
+def test_logout_ends_the_session_on_the_server(service: ReviewService) -> None:
+    # A copy of the session cookie (stolen, or left in another tab) must stop working.
+    with TestClient(build_app(service), follow_redirects=False, base_url=HTTPS) as client:
+        token = sign_in(client)
+        stolen = client.cookies.get(SESSION_COOKIE)
+        assert client.get("/review/queue").status_code == 200
+        assert client.post("/review/logout", data={"csrf_token": token}).status_code == 303
+    with TestClient(build_app(service), follow_redirects=False, base_url=HTTPS) as thief:
+        thief.cookies.set(SESSION_COOKIE, stolen or "", path="/review")
+        assert thief.get("/review/queue").headers["location"] == "/review/login"
