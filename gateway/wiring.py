@@ -151,6 +151,7 @@ class DomainWiring:
             ImageRegistryService(self.engine),
             self.settings.moderation.policy_dir,
             redact_prompts=self.settings.redact_prompts,
+            custom_policy_dir=self.settings.data_dir / "policies" / "tenants",
         )
 
     # ------------------------------------------------------------------ provenance

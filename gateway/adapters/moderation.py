@@ -8,6 +8,7 @@ verdict = port.check(CheckedContent(kind=ContentKind.TEXT, text="全网最佳"),
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import time
 from pathlib import Path
@@ -16,19 +17,42 @@ from typing import Any
 from common.errors import InvalidInputError
 from gateway.ports import Action, CheckedContent, Direction, ModerationVerdict
 from moderation.engine import ModerationEngine
-from moderation.interface import Decision, ImageHashEntry, TenantLists
+from moderation.interface import Decision, ImageHashEntry, PolicyError, TenantLists
 from moderation.interface import Direction as ModerationDirection
 from moderation.models import BrandListService, ImageRegistryService
 from moderation.policy import Policy, load_policy, shipped_policy_names
 
-__all__ = ["EngineModeration", "UnknownPolicyError"]
+__all__ = [
+    "EngineModeration",
+    "InvalidPolicyError",
+    "UnknownPolicyError",
+    "custom_policy_name",
+    "is_custom_policy_of",
+]
 
 _LISTS_TTL_S = 2.0
 _POLICY_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+_CUSTOM_POLICY_NAME = re.compile(r"^custom-[0-9a-f]{16}-v[0-9]{1,9}$")
+
+
+def custom_policy_name(tenant_id: str, version: int) -> str:
+    """The name of a tenant's uploaded policy: its tenant by hash, and its version."""
+    return f"custom-{hashlib.sha256(tenant_id.encode()).hexdigest()[:16]}-v{version}"
+
+
+def is_custom_policy_of(name: str, tenant_id: str) -> bool:
+    prefix = custom_policy_name(tenant_id, 0).removesuffix("v0")
+    return bool(_CUSTOM_POLICY_NAME.match(name)) and name.startswith(prefix)
 
 
 class UnknownPolicyError(InvalidInputError):
     code = "unknown_policy"
+
+
+class InvalidPolicyError(InvalidInputError):
+    """An uploaded policy that does not load (422, naming the line)."""
+
+    code = "invalid_policy"
 
 
 class EngineModeration:
@@ -42,11 +66,15 @@ class EngineModeration:
         policy_dir: Path | None = None,
         *,
         redact_prompts: bool = False,
+        custom_policy_dir: Path | None = None,
     ) -> None:
         self.engine = engine
         self.brand_lists = brand_lists
         self.images = images
         self.policy_dir = policy_dir
+        # Policies a tenant's admin uploaded (PUT /v1/policy with YAML), one file per
+        # version, named by ``custom_policy_name``; never listed to other tenants.
+        self.custom_policy_dir = custom_policy_dir
         self.redact_prompts = redact_prompts
         self._lists: dict[str, tuple[float, TenantLists, tuple[ImageHashEntry, ...]]] = {}
         self._policies: dict[str, tuple[float, Policy]] = {}
@@ -92,13 +120,46 @@ class EngineModeration:
         if cached is not None and now - cached[0] <= _LISTS_TTL_S:
             return cached[1]
         # Only plain names: a request must never make us read a path of its choosing.
-        if not _POLICY_NAME.match(name) or name not in self.known_policies():
+        custom = self._custom_policy_path(name)
+        if custom is not None:
+            loaded = dataclasses.replace(load_policy(custom), name=name)
+        elif _POLICY_NAME.match(name) and name in self.known_policies():
+            loaded = load_policy(name, self.policy_dir)
+        else:
             raise UnknownPolicyError(
                 f"unknown policy {name!r}", details={"known": self.known_policies()}
             )
-        loaded = load_policy(name, self.policy_dir)
         self._policies[name] = (now, loaded)
         return loaded
+
+    def _custom_policy_path(self, name: str) -> Path | None:
+        if self.custom_policy_dir is None or not _CUSTOM_POLICY_NAME.match(name):
+            return None
+        path = self.custom_policy_dir / f"{name}.yaml"
+        return path if path.is_file() else None
+
+    def save_custom_policy(self, tenant_id: str, version: int, yaml_text: str) -> str:
+        """Validate an uploaded policy and keep it as the tenant's version ``version``.
+
+        Raises ``PolicyError`` (422, naming the line) for a policy that does not load; the
+        file is written only once it loaded, so a bad upload leaves nothing behind.
+        """
+        if self.custom_policy_dir is None:
+            raise UnknownPolicyError("this deployment takes no uploaded policies")
+        name = custom_policy_name(tenant_id, version)
+        self.custom_policy_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        staging = self.custom_policy_dir / f".{name}.upload.yaml"
+        staging.write_text(yaml_text, encoding="utf-8")
+        try:
+            load_policy(staging)
+            staging.replace(self.custom_policy_dir / f"{name}.yaml")
+        except PolicyError as exc:
+            # The parser names the file it read: say "policy" instead of our path.
+            message = str(exc).replace(str(staging.resolve()), "policy")
+            raise InvalidPolicyError(message.replace(str(staging), "policy")) from exc
+        finally:
+            staging.unlink(missing_ok=True)
+        return name
 
     def decide(
         self, content: CheckedContent, direction: Direction, policy: Policy, tenant_id: str

@@ -101,3 +101,60 @@ def test_only_an_admin_reads_or_sets_the_policy(client: TestClient, generate_key
     assert client.get("/v1/policy", headers=bearer(generate_key)).status_code == 403
     update = {"policy": "eu-general"}
     assert client.put("/v1/policy", json=update, headers=bearer(generate_key)).status_code == 403
+
+
+def _shipped_yaml(name: str) -> str:
+    from moderation.policy import SHIPPED_POLICY_DIR
+
+    return (SHIPPED_POLICY_DIR / f"{name}.yaml").read_text("utf-8")
+
+
+def test_the_admin_uploads_a_custom_policy(
+    client: TestClient, runtime: Runtime, admin_key: str, generate_key: str
+) -> None:
+    # eu-general, which releases the claim, uploaded as the tenant's own policy.
+    body = {"yaml": _shipped_yaml("eu-general")}
+    response = client.put("/v1/policy", json=body, headers=bearer(admin_key))
+    assert response.status_code == 200, response.text
+    custom = response.json()["policy"]
+    assert custom.startswith("custom-")
+    assert custom not in response.json()["known_policies"]  # never listed to others
+    created = _generate(client, generate_key).json()
+    assert created["status"] == "released"
+    assert created["moderation"]["policy"] == custom
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("name: x\nrules: [\n", "not valid YAML"),
+        ("a: &a [1, 2]\nb: [*a, *a, *a]\n", "anchors or aliases"),
+        ("a: " + "[" * 40 + "]" * 40 + "\n", "nests deeper"),
+        ("name: x\ndescription: y\n", "policy"),
+    ],
+)
+def test_a_bad_upload_is_422_and_changes_nothing(
+    client: TestClient, admin_key: str, text: str, needle: str
+) -> None:
+    response = client.put("/v1/policy", json={"yaml": text}, headers=bearer(admin_key))
+    assert response.status_code == 422, response.text
+    message = response.json()["error"]["message"]
+    assert needle in message
+    assert "/tmp" not in message
+    assert "policies/tenants" not in message  # no server paths
+    assert client.get("/v1/policy", headers=bearer(admin_key)).json()["policy"] == "cn-marketing"
+
+
+def test_another_tenant_cannot_use_a_custom_policy(
+    client: TestClient, runtime: Runtime, admin_key: str
+) -> None:
+    uploaded = client.put(
+        "/v1/policy", json={"yaml": _shipped_yaml("eu-general")}, headers=bearer(admin_key)
+    ).json()["policy"]
+    rival_admin = issue_key(runtime, "rival", Role.ADMIN)
+    for body in ({"policy": uploaded}, {"policy": "cn-marketing", "allowed_policies": [uploaded]}):
+        refused = client.put("/v1/policy", json=body, headers=bearer(rival_admin))
+        assert refused.status_code == 422, refused.text
+    rival_key = issue_key(runtime, "rival", Role.GENERATE)
+    named = _generate(client, rival_key, policy=uploaded)
+    assert named.status_code == 403
