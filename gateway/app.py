@@ -17,6 +17,7 @@ from fastapi import FastAPI
 
 from gateway.errors import install_error_handlers
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from gateway.openapi import install_openapi
 from gateway.routes import (
     generations,
     keys,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     for module in routers:
         app.include_router(module.router)
     app.include_router(reviews.build_reviewer_pages(runtime))
+    install_openapi(app)
     limits = runtime.settings.limits
     # Outermost first: the request id must exist before a 413 is answered.
     app.add_middleware(

@@ -132,9 +132,26 @@ def read_events(generation_id: str, principal: Reader, runtime: RuntimeDep) -> d
     }
 
 
+_BINARY: dict[str, Any] = {"schema": {"type": "string", "format": "binary"}}
+# What a released artifact can be: the generators' and /v1/stamp's output formats.
+_ARTIFACT_MEDIA_TYPES: dict[str, Any] = dict.fromkeys(
+    (
+        "image/png",
+        "image/jpeg",
+        "image/webp",
+        "text/plain",
+        "text/markdown",
+        "model/gltf-binary",
+        "application/octet-stream",
+    ),
+    _BINARY,
+)
+
+
 @router.get(
     "/{generation_id}/content",
-    responses={200: {"content": {"application/octet-stream": {}}}, 409: {}},
+    response_class=Response,
+    responses={200: {"content": _ARTIFACT_MEDIA_TYPES, "description": "The stamped bytes"}},
     summary="The stamped artifact (only once released)",
 )
 def read_content(generation_id: str, principal: Reader, runtime: RuntimeDep) -> Response:
@@ -152,7 +169,8 @@ def read_content(generation_id: str, principal: Reader, runtime: RuntimeDep) -> 
 
 @router.get(
     "/{generation_id}/manifest",
-    responses={200: {"content": {"application/c2pa": {}}}},
+    response_class=Response,
+    responses={200: {"content": {"application/c2pa": _BINARY}, "description": "JUMBF"}},
     summary="The sidecar C2PA manifest (text and 3D assets)",
 )
 def read_manifest(generation_id: str, principal: Reader, runtime: RuntimeDep) -> Response:

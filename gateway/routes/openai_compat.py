@@ -134,7 +134,23 @@ def _raise_if_blocked(generation: Generation) -> None:
         )
 
 
-@router.post("/chat/completions", summary="Chat completion (OpenAI-compatible)")
+# One server-sent event (data: a chat.completion.chunk JSON, or [DONE]).
+_SSE_EVENT = {
+    "type": "object",
+    "properties": {"event": {"type": "string"}, "data": {"type": "string"}},
+}
+
+
+@router.post(
+    "/chat/completions",
+    summary="Chat completion (OpenAI-compatible)",
+    responses={
+        200: {
+            "description": "A completion, or with stream: true server-sent events",
+            "content": {"text/event-stream": {"schema": _SSE_EVENT}},
+        }
+    },
+)
 def chat_completions(body: ChatCompletionRequest, principal: Generator, runtime: RuntimeDep) -> Any:
     prompt = _prompt_of(body.messages)
     check_prompt_length(runtime, prompt)
