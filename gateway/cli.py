@@ -223,14 +223,28 @@ def ledger_prove(index: Annotated[int, typer.Argument(help="Leaf index.", min=0)
     typer.echo(json.dumps(bundle, ensure_ascii=False, indent=2))
 
 
+# Exit code of `ledger verify-bundle` when the bundle checks out against its own key but
+# no key was pinned: distinct from 1 (failed) and 2 (unreadable) so scripts cannot mistake
+# "self-consistent" for "proven to come from our ledger".
+EXIT_KEY_NOT_PINNED = 3
+
+
 @ledger_app.command("verify-bundle")
 def ledger_verify_bundle(
     bundle_file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Bundle JSON.")],
     vkey: Annotated[
-        str | None, typer.Option(help="Pin the checkpoint key (vkey); else the bundle's own.")
+        str | None, typer.Option(help="Pin the checkpoint key (vkey, from GET /v1/ledger/key).")
     ] = None,
+    trust_bundle_key: Annotated[
+        bool, typer.Option(help="Accept the bundle's own key when no --vkey is pinned.")
+    ] = False,
 ) -> None:
-    """Verify a proof bundle offline: leaf hash, inclusion proof, checkpoint signature."""
+    """Verify a proof bundle offline: leaf hash, inclusion proof, checkpoint signature.
+
+    Exits 0 when it verifies against a pinned --vkey (or the bundle's own key with
+    --trust-bundle-key), 1 when it fails, 2 when the file is not JSON, and 3 when it is
+    only self-consistent because no key was pinned.
+    """
     from ledger.verify import verify_bundle
 
     try:
@@ -239,9 +253,30 @@ def ledger_verify_bundle(
         _err(f"not a JSON bundle: {exc}")
         raise typer.Exit(2) from exc
     result = verify_bundle(bundle, trusted_vkey=vkey)
-    typer.echo(("ok: " if result.ok else "FAILED: ") + result.reason)
     if not result.ok:
+        typer.echo("FAILED: " + result.reason)
         raise typer.Exit(1)
+    _report_trust(result.reason, pinned=vkey is not None, trust_bundle_key=trust_bundle_key)
+
+
+def _report_trust(reason: str, *, pinned: bool, trust_bundle_key: bool) -> None:
+    """Say how far a verified bundle is trusted; exit 3 unless a key was pinned or accepted.
+
+    A bundle carries its own public key, so checking it against that key only shows it
+    is self-consistent: anyone can forge a bundle signed by a key of their own.
+    """
+    if pinned:
+        typer.echo("ok: " + reason)
+        return
+    if trust_bundle_key:
+        typer.echo("ok (bundle's own key trusted, not pinned): " + reason)
+        return
+    typer.echo("self-consistent, key not pinned: " + reason)
+    _err(
+        "pin the ledger's key with --vkey (the vkey from GET /v1/ledger/key), "
+        "or pass --trust-bundle-key to accept the bundle's own key"
+    )
+    raise typer.Exit(EXIT_KEY_NOT_PINNED)
 
 
 @certs_app.command("show")

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from typer.testing import CliRunner
 
 from gateway.cli import app
+from ledger.checkpoint import NoteSigner
 
 pytestmark = pytest.mark.db
 
@@ -80,7 +82,7 @@ def test_generate_then_audit_prove_and_verify_bundle(env: dict[str, str], tmp_pa
     assert code == 0
     bundle = tmp_path / "bundle.json"
     bundle.write_text(bundle_text)
-    assert run("ledger", "verify-bundle", str(bundle))[0] == 0
+    assert run("ledger", "verify-bundle", str(bundle), "--trust-bundle-key")[0] == 0
     tampered = json.loads(bundle_text)
     tampered["entry"]["leaf"]["decision"] = "blocked"
     bundle.write_text(json.dumps(tampered))
@@ -89,6 +91,50 @@ def test_generate_then_audit_prove_and_verify_bundle(env: dict[str, str], tmp_pa
     assert failed.startswith("FAILED")
     bundle.write_text("{not json")
     assert run("ledger", "verify-bundle", str(bundle))[0] == 2
+
+
+def _write_bundle(tmp_path: Path) -> tuple[Path, str]:
+    """Generate one entry, prove it, and return the bundle file and the bundle's own vkey."""
+    code, output = run("generate", "春季新品上市", "--params", '{"max_new_tokens": 8}')
+    assert code == 0, output
+    index = json.loads(output)["provenance"]["ledger_index"]
+    code, bundle_text = run("ledger", "prove", str(index))
+    assert code == 0
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(bundle_text)
+    return bundle, json.loads(bundle_text)["public_key"]["vkey"]
+
+
+def test_verify_bundle_without_a_pinned_key_is_not_ok(env: dict[str, str], tmp_path: Path) -> None:
+    bundle, _ = _write_bundle(tmp_path)
+    result = CliRunner().invoke(app, ["ledger", "verify-bundle", str(bundle)])
+    assert result.exit_code == 3
+    assert result.stdout.startswith("self-consistent, key not pinned")
+    assert "--vkey" in result.stderr
+    assert "--trust-bundle-key" in result.stderr
+
+
+def test_verify_bundle_trusting_its_own_key_says_so(env: dict[str, str], tmp_path: Path) -> None:
+    bundle, _ = _write_bundle(tmp_path)
+    code, output = run("ledger", "verify-bundle", str(bundle), "--trust-bundle-key")
+    assert code == 0
+    assert output.startswith("ok (bundle's own key trusted, not pinned)")
+
+
+def test_verify_bundle_with_the_right_vkey_is_ok(env: dict[str, str], tmp_path: Path) -> None:
+    bundle, vkey = _write_bundle(tmp_path)
+    code, output = run("ledger", "verify-bundle", str(bundle), "--vkey", vkey)
+    assert code == 0
+    assert output.startswith("ok: ")
+
+
+def test_verify_bundle_with_a_wrong_vkey_fails(env: dict[str, str], tmp_path: Path) -> None:
+    bundle, vkey = _write_bundle(tmp_path)
+    # Same key name, different key: a forger's bundle would look exactly like this.
+    other = NoteSigner(vkey.split("+")[0], Ed25519PrivateKey.generate()).vkey
+    code, output = run("ledger", "verify-bundle", str(bundle), "--vkey", other)
+    assert code == 1
+    assert output.startswith("FAILED")
 
 
 def test_certs_show_and_rotate(env: dict[str, str]) -> None:
