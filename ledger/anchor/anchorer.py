@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from ledger.checkpoint import NoteVerifier, parse_checkpoint_body, split_note
 from ledger.interface import (
@@ -32,7 +33,7 @@ from ledger.interface import (
 from ledger.service import Ledger
 from ledger.settings import AnchorSettings
 
-__all__ = ["AnchorStatus", "Anchorer", "verify_anchor"]
+__all__ = ["AnchorConfirmation", "AnchorStatus", "Anchorer", "verify_anchor"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,14 @@ class AnchorStatus:
     consecutive_failures: int
     next_retry_in_s: float
     running: bool
+
+
+class AnchorConfirmation(StrEnum):
+    """What the chain says of a stored receipt, asked now."""
+
+    CONFIRMED = "confirmed"  # the transaction's event with this root and size is on chain
+    NOT_ON_CHAIN = "not_on_chain"  # the chain answers, and has no such event
+    UNREACHABLE = "unreachable"  # the chain does not answer (an embedded chain that died)
 
 
 class Anchorer:
@@ -82,6 +91,26 @@ class Anchorer:
             self._ledger.record_anchor(receipt)
             self._last_anchor_at = self._clock()
             return receipt
+
+    def confirm(self, receipt: AnchorReceipt) -> AnchorConfirmation:
+        """Ask the chain, now, whether ``receipt`` is there: a stored receipt alone proves
+        nothing once its chain is gone (an embedded chain dies with its process)."""
+        try:
+            found = self._anchor.find(
+                receipt.root_hash, receipt.tree_size, block_number=receipt.block_number
+            )
+        except AnchorError:
+            # A chain without that block (a younger one) refuses the narrow search: look
+            # through the whole log, which only a chain that does not answer refuses.
+            try:
+                found = self._anchor.find(receipt.root_hash, receipt.tree_size)
+            except AnchorError:
+                return AnchorConfirmation.UNREACHABLE
+        same = any(
+            event.tx_hash == receipt.tx_hash and event.chain_id == receipt.chain_id
+            for event in found
+        )
+        return AnchorConfirmation.CONFIRMED if same else AnchorConfirmation.NOT_ON_CHAIN
 
     def status(self) -> AnchorStatus:
         anchored = self._ledger.last_anchored_size()

@@ -212,3 +212,26 @@ def test_signed_transactions_from_a_key_file_account(tmp_path: Path) -> None:
     wrong_chain = Web3Anchor(w3, address, account=account, expected_chain_id=1)
     with pytest.raises(AnchorError, match="chain"):
         wrong_chain.submit("ab" * 32, 7)
+
+
+def test_a_receipt_is_confirmed_only_by_a_chain_that_has_it_now(
+    ledger: Ledger, make_record: Record, tmp_path: Path
+) -> None:
+    from ledger.anchor.anchorer import AnchorConfirmation
+
+    ledger.append_many([make_record(i) for i in range(3)])
+    first = Anchorer(ledger, embedded_anchor(), AnchorSettings())
+    receipt = first.anchor_now()
+    assert receipt is not None
+    assert first.confirm(receipt) is AnchorConfirmation.CONFIRMED
+    # The embedded chain died with its process; a new one knows nothing of the receipt.
+    restarted = Anchorer(ledger, embedded_anchor(), AnchorSettings())
+    assert restarted.confirm(receipt) is AnchorConfirmation.NOT_ON_CHAIN
+    key_file = tmp_path / "anchor.key"
+    key_file.write_text("0x" + "11" * 32)
+    dead = Web3Anchor.connect(
+        DEAD_RPC, key_file=key_file, contract_address="0x" + "22" * 20, timeout_s=1
+    )
+    assert Anchorer(ledger, dead, AnchorSettings()).confirm(receipt) is (
+        AnchorConfirmation.UNREACHABLE
+    )
