@@ -9,13 +9,16 @@ Each delivery is a JSON ``POST`` with these headers:
     refuses timestamps more than five minutes away from its clock (replays). Several
     ``v1=`` entries may appear while a secret is being rotated; one match suffices.
 ``X-AIGC-Event``
-    What happened, e.g. ``generation.released`` or ``generation.blocked``.
+    What happened: ``generation.pending_review`` (held for a person), then
+    ``generation.released`` or ``generation.blocked``.
 ``X-AIGC-Delivery``
     An id that stays the same across retries, so a receiver can drop duplicates.
 
 Deliveries never block the request that caused them: :class:`WebhookSender` queues them
 for background threads that retry with exponential backoff (network errors, 408, 429
-and 5xx) up to a bounded number of attempts::
+and 5xx) up to a bounded number of attempts. A callback host is resolved once and each
+attempt connects to an address that passed the private-network check, with the
+original ``Host`` header and TLS server name, so DNS rebinding cannot aim it inward::
 
     sender = WebhookSender(secret=b"whsec_...", max_attempts=6)
     sender.send("https://client.example/hooks/aigc", "generation.released",
@@ -41,8 +44,9 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -57,13 +61,18 @@ __all__ = [
     "DELIVERY_HEADER",
     "EVENT_HEADER",
     "SIGNATURE_HEADER",
+    "CallbackTarget",
+    "CallbackUrlNotAllowedError",
+    "DeliveryAttempt",
     "DeliveryResult",
     "InvalidCallbackUrlError",
     "WebhookSender",
     "WebhookSettings",
     "WebhookSignatureError",
     "encode_body",
+    "resolve_callback_target",
     "sign_payload",
+    "signature_header",
     "validate_callback_url",
     "verify_signature",
 ]
@@ -91,6 +100,16 @@ class InvalidCallbackUrlError(InvalidInputError):
     code = "invalid_callback_url"
 
 
+class CallbackUrlNotAllowedError(InvalidCallbackUrlError):
+    """A ``callback_url`` whose host is, or resolves to, a non-public address (422)."""
+
+    code = "callback_url_not_allowed"
+
+
+# The signing secrets, newest first: fixed, or read afresh for each attempt (rotation).
+SecretSource = bytes | str | Callable[[], Sequence[bytes | str]]
+
+
 class WebhookSettings(BaseModel):
     """The ``webhooks`` section of the gateway's settings; the secret lives elsewhere."""
 
@@ -102,8 +121,12 @@ class WebhookSettings(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0)
     workers: int = Field(default=2, ge=1, le=32)
     # Callbacks to loopback, private and link-local addresses are refused by default
-    # (a client could otherwise make the gateway probe its internal network).
+    # (a client could otherwise make the gateway probe its internal network). Tests and
+    # local development with a receiver on loopback turn this on.
     allow_private_networks: bool = False
+    # After a rotation the previous secret still signs deliveries (a second ``v1=``) for
+    # this long, so receivers can switch over without dropping webhooks.
+    rotation_grace_s: float = Field(default=86_400.0, ge=0)
 
 
 # ---------------------------------------------------------------------- signatures
@@ -119,7 +142,16 @@ def _mac(secret: bytes | str, body: bytes, timestamp: int) -> str:
 
 def sign_payload(secret: bytes | str, body: bytes, timestamp: int) -> str:
     """The ``X-AIGC-Signature`` value for ``body`` sent at ``timestamp`` (unix seconds)."""
-    return f"t={timestamp},{SIGNATURE_SCHEME}={_mac(secret, body, timestamp)}"
+    return signature_header([secret], body, timestamp)
+
+
+def signature_header(secrets: Sequence[bytes | str], body: bytes, timestamp: int) -> str:
+    """``t=<ts>,v1=<mac>[,v1=<mac>…]``: one ``v1`` per secret, newest first (as Stripe
+    does during a rotation); a receiver holding any one of them verifies it."""
+    if not secrets:
+        raise ValueError("at least one signing secret is needed")
+    macs = ",".join(f"{SIGNATURE_SCHEME}={_mac(secret, body, timestamp)}" for secret in secrets)
+    return f"t={timestamp},{macs}"
 
 
 def verify_signature(
@@ -167,16 +199,60 @@ def encode_body(payload: Mapping[str, Any]) -> bytes:
 
 
 def validate_callback_url(url: str, *, allow_private_networks: bool = False) -> str:
-    """Check a client's ``callback_url`` when it is given (syntax and literal addresses);
-    returns it unchanged. Host names are resolved and checked again at delivery."""
+    """Check a ``callback_url``'s syntax and literal address, without resolving it;
+    returns it unchanged. :func:`resolve_callback_target` also checks what it resolves to."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidCallbackUrlError("callback_url must be an absolute http(s) URL")
     if parts.username or parts.password:
         raise InvalidCallbackUrlError("callback_url must not carry credentials")
     if not allow_private_networks and _is_private_literal(parts.hostname):
-        raise InvalidCallbackUrlError("callback_url points to a private or loopback address")
+        raise CallbackUrlNotAllowedError("callback_url points to a private or loopback address")
     return url
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackTarget:
+    """A callback URL and the addresses its host resolved to when it was checked.
+
+    Deliveries connect to these addresses and never resolve the name again: a DNS answer
+    that changes after the check (rebinding) cannot redirect a callback inward.
+    """
+
+    url: str
+    addresses: tuple[str, ...]
+
+
+def resolve_callback_target(url: str, *, allow_private_networks: bool = False) -> CallbackTarget:
+    """Validate ``url``, resolve its host once and refuse it (422) when any address is
+    non-public — one private answer among public ones is enough to aim a delivery."""
+    validate_callback_url(url, allow_private_networks=allow_private_networks)
+    host = urlsplit(url).hostname or ""
+    addresses = _resolve(host)
+    if not allow_private_networks:
+        check_public_addresses(addresses)
+    return CallbackTarget(url, addresses)
+
+
+def check_public_addresses(addresses: Sequence[str]) -> None:
+    """Raise :class:`CallbackUrlNotAllowedError` unless every address is public."""
+    if any(_is_private_ip(ipaddress.ip_address(a)) for a in addresses):
+        # The addresses stay out of the message: they describe the gateway's network.
+        raise CallbackUrlNotAllowedError(
+            "callback_url's host resolves to a private, loopback, link-local or reserved address"
+        )
+
+
+def _resolve(host: str) -> tuple[str, ...]:
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise InvalidCallbackUrlError(f"callback_url's host {host!r} does not resolve") from exc
+    # Order kept (the resolver's preference), duplicates (one per socket type) dropped.
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise InvalidCallbackUrlError(f"callback_url's host {host!r} does not resolve")
+    return addresses
 
 
 def _is_private_literal(host: str) -> bool:
@@ -189,15 +265,29 @@ def _is_private_literal(host: str) -> bool:
 
 
 def _is_private_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return not address.is_global or address.is_multicast
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:10.0.0.1 reaches 10.0.0.1
+    return (
+        address.is_private
+        or address.is_loopback
+        or address.is_link_local
+        or address.is_multicast
+        or address.is_reserved
+        or address.is_unspecified
+        or not address.is_global  # shared (100.64/10), documentation, 6to4 relays …
+    )
 
 
-def _resolves_to_private(host: str) -> bool:
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except OSError:
-        return False  # unresolvable: the POST fails and is retried like any network error
-    return any(_is_private_ip(ipaddress.ip_address(info[4][0])) for info in infos)
+def _pinned_request(url: str, address: str) -> tuple[httpx.URL, str, dict[str, Any]]:
+    """The URL aimed at ``address``, the ``Host`` header and the TLS server name of
+    ``url``: the connection goes to the checked address, HTTP and TLS see the name."""
+    import httpx
+
+    original = httpx.URL(url)
+    host = original.raw_host.decode("ascii")  # IDNA-encoded, as on the wire
+    host_header = host if original.port is None else f"{host}:{original.port}"
+    extensions = {"sni_hostname": host} if original.scheme == "https" else {}
+    return original.copy_with(host=address), host_header, extensions
 
 
 # ---------------------------------------------------------------------- delivery
@@ -216,12 +306,30 @@ class DeliveryResult:
     error: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One attempt of one delivery, as the delivery log records it."""
+
+    delivery_id: str
+    url: str
+    event: str
+    subject: str | None  # what the delivery is about, e.g. a generation id
+    attempt: int  # 1 for the first
+    address: str | None  # the IP connected to; None when resolution failed
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    attempted_at: datetime
+
+
 @dataclass(slots=True)
 class _Delivery:
     id: str
     url: str
     event: str
     body: bytes
+    subject: str | None = None
+    addresses: tuple[str, ...] = ()  # the checked addresses; resolved at first attempt if ()
     attempts: int = 0
     last_status: int | None = None
     last_error: str | None = None
@@ -248,12 +356,14 @@ class WebhookSender:
 
     ``send`` only queues and returns the delivery id. Threads start on the first
     ``send`` (nothing runs at construction). ``on_result`` hears how each delivery
-    ended (delivered, or given up after ``max_attempts``).
+    ended (delivered, or given up after ``max_attempts``); ``on_attempt`` hears every
+    attempt. ``secret`` is one secret, or a callable giving the current ones (newest
+    first), asked again at each attempt so that a rotation applies to retries too.
     """
 
     def __init__(
         self,
-        secret: bytes | str,
+        secret: SecretSource,
         *,
         max_attempts: int = 6,
         initial_backoff_s: float = 1.0,
@@ -263,11 +373,12 @@ class WebhookSender:
         allow_private_networks: bool = False,
         jitter: bool = True,
         on_result: Callable[[DeliveryResult], None] | None = None,
+        on_attempt: Callable[[DeliveryAttempt], None] | None = None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if max_attempts < 1 or workers < 1:
             raise ValueError("max_attempts and workers must be at least 1")
-        self._secret = _key(secret)
+        self._secrets = _secret_source(secret)
         self._max_attempts = max_attempts
         self._initial_backoff_s = initial_backoff_s
         self._max_backoff_s = max_backoff_s
@@ -276,6 +387,7 @@ class WebhookSender:
         self._allow_private = allow_private_networks
         self._jitter = jitter
         self._on_result = on_result
+        self._on_attempt = on_attempt
         self._transport = transport
         self._queue: list[_Scheduled] = []
         self._seq = itertools.count()
@@ -288,9 +400,10 @@ class WebhookSender:
     def from_settings(
         cls,
         settings: WebhookSettings,
-        secret: bytes | str,
+        secret: SecretSource,
         *,
         on_result: Callable[[DeliveryResult], None] | None = None,
+        on_attempt: Callable[[DeliveryAttempt], None] | None = None,
     ) -> WebhookSender:
         return cls(
             secret,
@@ -301,12 +414,37 @@ class WebhookSender:
             workers=settings.workers,
             allow_private_networks=settings.allow_private_networks,
             on_result=on_result,
+            on_attempt=on_attempt,
         )
 
-    def send(self, url: str, event: str, payload: Mapping[str, Any]) -> str:
-        """Queue one callback; returns its delivery id at once."""
+    def send(
+        self,
+        url: str,
+        event: str,
+        payload: Mapping[str, Any],
+        *,
+        target: CallbackTarget | None = None,
+        subject: str | None = None,
+    ) -> str:
+        """Queue one callback; returns its delivery id at once.
+
+        ``target`` carries the addresses ``url`` resolved to when the client gave it;
+        without one, the host is resolved (and checked) once, at the first attempt.
+        """
         validate_callback_url(url, allow_private_networks=self._allow_private)
-        delivery = _Delivery(id=uuid.uuid4().hex, url=url, event=event, body=encode_body(payload))
+        addresses: tuple[str, ...] = ()
+        if target is not None and target.url == url:
+            addresses = target.addresses
+            if not self._allow_private:
+                check_public_addresses(addresses)  # a pin made under other settings
+        delivery = _Delivery(
+            id=uuid.uuid4().hex,
+            url=url,
+            event=event,
+            body=encode_body(payload),
+            subject=subject,
+            addresses=addresses,
+        )
         with self._cond:
             if self._closed:
                 raise RuntimeError("the webhook sender is closed")
@@ -364,7 +502,9 @@ class WebhookSender:
             timeout=self._timeout_s, transport=self._transport, follow_redirects=False
         ) as client:
             while (delivery := self._next_due()) is not None:
-                result = self._attempt(client, delivery)
+                delivery.attempts += 1
+                address, result = self._attempt(client, delivery)
+                self._record_attempt(delivery, address, result)
                 self._finish_attempt(delivery, result)
 
     def _next_due(self) -> _Delivery | None:
@@ -378,26 +518,77 @@ class WebhookSender:
                 self._cond.wait(wait_s)
             return None
 
-    def _attempt(self, client: httpx.Client, delivery: _Delivery) -> _AttemptResult:
+    def _attempt(
+        self, client: httpx.Client, delivery: _Delivery
+    ) -> tuple[str | None, _AttemptResult]:
+        """One POST to one of the delivery's checked addresses (rotating over retries)."""
         import httpx
 
-        delivery.attempts += 1
-        host = urlsplit(delivery.url).hostname or ""
-        if not self._allow_private and _resolves_to_private(host):
-            return _AttemptResult(False, retry=False, error="resolves to a private address")
+        if not delivery.addresses:
+            failure = self._resolve_once(delivery)
+            if failure is not None:
+                return None, failure
+        address = delivery.addresses[(delivery.attempts - 1) % len(delivery.addresses)]
+        try:
+            signing_secrets = self._secrets()
+        except Exception:  # the secret store is down: like a network error, retry later
+            _log.exception("webhook %s: no signing secret", delivery.id)
+            return address, _AttemptResult(False, retry=True, error="signing secret unavailable")
+        pinned_url, host_header, extensions = _pinned_request(delivery.url, address)
         timestamp = int(time.time())  # signed afresh per attempt: receivers reject stale t
         headers = {
+            "Host": host_header,
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign_payload(self._secret, delivery.body, timestamp),
+            # One connection per attempt: the pool keys connections by address, and a TLS
+            # session verified for one host must never carry another host's callback.
+            "Connection": "close",
+            SIGNATURE_HEADER: signature_header(signing_secrets, delivery.body, timestamp),
             EVENT_HEADER: delivery.event,
             DELIVERY_HEADER: delivery.id,
         }
         try:
-            response = client.post(delivery.url, content=delivery.body, headers=headers)
+            response = client.post(
+                pinned_url, content=delivery.body, headers=headers, extensions=extensions
+            )
         except httpx.HTTPError as exc:
-            return _AttemptResult(False, retry=True, error=type(exc).__name__)
-        return _classify(response.status_code, response.headers.get("Retry-After"))
+            return address, _AttemptResult(False, retry=True, error=type(exc).__name__)
+        return address, _classify(response.status_code, response.headers.get("Retry-After"))
+
+    def _resolve_once(self, delivery: _Delivery) -> _AttemptResult | None:
+        """Resolve and check a host that came without a target; later attempts reuse it."""
+        try:
+            target = resolve_callback_target(
+                delivery.url, allow_private_networks=self._allow_private
+            )
+        except CallbackUrlNotAllowedError:
+            return _AttemptResult(False, retry=False, error="resolves to a private address")
+        except InvalidCallbackUrlError:
+            return _AttemptResult(False, retry=True, error="host does not resolve")
+        delivery.addresses = target.addresses
+        return None
+
+    def _record_attempt(
+        self, delivery: _Delivery, address: str | None, result: _AttemptResult
+    ) -> None:
+        if self._on_attempt is None:
+            return
+        attempt = DeliveryAttempt(
+            delivery_id=delivery.id,
+            url=delivery.url,
+            event=delivery.event,
+            subject=delivery.subject,
+            attempt=delivery.attempts,
+            address=address,
+            delivered=result.delivered,
+            status_code=result.status_code,
+            error=result.error,
+            attempted_at=datetime.now(UTC),
+        )
+        try:
+            self._on_attempt(attempt)
+        except Exception:  # a broken log must not kill the delivery thread
+            _log.exception("webhook on_attempt listener failed")
 
     def _finish_attempt(self, delivery: _Delivery, result: _AttemptResult) -> None:
         delivery.last_status = result.status_code
@@ -442,6 +633,14 @@ class WebhookSender:
                 self._on_result(outcome)
             except Exception:  # a broken listener must not kill the delivery thread
                 _log.exception("webhook on_result listener failed")
+
+
+def _secret_source(secret: SecretSource) -> Callable[[], list[bytes]]:
+    if callable(secret):
+        provider = secret
+        return lambda: [_key(s) for s in provider()]
+    fixed = [_key(secret)]
+    return lambda: fixed
 
 
 def _classify(status_code: int, retry_after: str | None) -> _AttemptResult:

@@ -29,7 +29,7 @@ from gateway.ports import LedgerPort, ReviewSummary
 from gateway.schemas import generation_public
 from gateway.secrets import load_or_create_secret
 from gateway.settings import Settings
-from gateway.webhooks import WebhookSender, WebhookSettings, validate_callback_url
+from gateway.webhooks import WebhookSender, WebhookSettings, resolve_callback_target
 from generators.registry import GENERATORS, build_generator
 from ledger.anchor.anchorer import Anchorer
 from ledger.service import Ledger, open_ledger
@@ -87,9 +87,11 @@ class TenantWebhooks:
             return self._senders[tenant_id]
 
     def check_url(self, url: str | None) -> None:
-        """Refuse a callback URL at request time (422), not when the outcome is known."""
+        """Refuse a callback URL at request time (422), not when the outcome is known:
+        its host is resolved here and every address must be public (SSRF)."""
         if url is not None:
-            validate_callback_url(url, allow_private_networks=self.settings.allow_private_networks)
+            allow_private = self.settings.allow_private_networks
+            resolve_callback_target(url, allow_private_networks=allow_private)
 
     def notify(self, generation: Generation) -> None:
         if not generation.callback_url:
