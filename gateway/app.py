@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from anyio import to_thread
 from fastapi import FastAPI
 
+from gateway.docs_pages import install_docs_pages
 from gateway.errors import install_error_handlers
 from gateway.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from gateway.openapi import install_openapi
@@ -29,6 +30,7 @@ from gateway.routes import (
     reviews,
     stamp,
     verify,
+    webhooks,
 )
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
@@ -64,6 +66,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs_pages, from our own static files
+        redoc_url=None,
     )
     app.state.runtime = runtime
     install_error_handlers(app)
@@ -78,11 +82,13 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         ledger,
         verify,
         keys,
+        webhooks,
     )
     for module in routers:
         app.include_router(module.router)
     app.include_router(reviews.build_reviewer_pages(runtime))
     install_openapi(app)
+    install_docs_pages(app)
     limits = runtime.settings.limits
     # Outermost first: the request id must exist before a 413 is answered.
     app.add_middleware(
