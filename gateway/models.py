@@ -146,3 +146,51 @@ class PipelineEvent(SQLModel, table=True):
     ledger_index: int | None = None
     leaf_hash: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class WebhookSecret(SQLModel, table=True):
+    """A tenant's webhook signing secret and, during a rotation's grace period, the one
+    before it. Both are sealed (AES-GCM, ``gateway.webhook_store.SecretSealer``): signing
+    needs the plain secret, so it is kept, but a copy of the database alone does not
+    reveal it."""
+
+    __tablename__ = "webhook_secrets"
+
+    tenant_id: str = Field(primary_key=True, foreign_key="tenants.id", max_length=64)
+    secret: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    previous_secret: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    previous_valid_until: datetime | None = None
+    # Shown once (GET /v1/webhooks/secret or the rotation's answer), then refused.
+    revealed: bool = False
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One attempt of one webhook delivery (the tenant's delivery log)."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    tenant_id: str = Field(foreign_key="tenants.id", index=True, max_length=64)
+    delivery_id: str = Field(max_length=32, index=True)  # the same on every retry
+    generation_id: str | None = Field(default=None, max_length=40)
+    event: str = Field(max_length=64)
+    url: str = Field(max_length=2000)
+    attempt: int
+    address: str | None = Field(default=None, max_length=64)  # the checked IP connected to
+    delivered: bool
+    status_code: int | None = None
+    error: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CallbackPin(SQLModel, table=True):
+    """The addresses a callback URL's host resolved to when a request last gave it and
+    they passed the check; deliveries connect to these instead of resolving again."""
+
+    __tablename__ = "webhook_callback_pins"
+
+    url_sha256: str = Field(primary_key=True, max_length=64)
+    url: str = Field(max_length=2000)
+    addresses: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    checked_at: datetime = Field(default_factory=utcnow)

@@ -108,7 +108,8 @@ class StampOrder:
 
 @dataclass(slots=True)
 class PipelineHooks:
-    """Observers: stage timings for metrics, final states for webhooks."""
+    """Observers: stage timings for metrics; for webhooks, final states and holds for
+    review (``on_final`` hears both)."""
 
     on_stage: Callable[[str, float], None] | None = None
     on_final: Callable[[Generation], None] | None = None
@@ -398,7 +399,9 @@ class Pipeline:
             record["detail"] = {"task_id": task_id, "queue": verdict.review_queue}
         generation.status = GenerationStatus.PENDING_REVIEW.value
         generation.meta = {**generation.meta, "review_task_id": task_id}
-        return self._finish(generation, events, final=False)
+        # Not final, but the client hears of it (generation.pending_review): a person
+        # now decides, which may take hours.
+        return self._finish(generation, events)
 
     def _stamp_and_release(
         self,

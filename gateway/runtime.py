@@ -168,7 +168,7 @@ def build_runtime(
     ledger = ledger or domains.ledger_port()
     moderation = moderation or domains.moderation_port()
     stamping = stamping or domains.stamping_port()
-    webhooks = TenantWebhooks(settings.webhooks, secrets)
+    webhooks = TenantWebhooks(settings.webhooks, secrets, engine)
     webhooks.base_url = settings.public_base_url
     hooks = PipelineHooks(on_stage=metrics.observe_stage, on_final=webhooks.notify)
     # The review service resumes the pipeline on approval, and the pipeline enqueues

@@ -29,6 +29,7 @@ from gateway.ports import LedgerPort, ReviewSummary
 from gateway.schemas import generation_public
 from gateway.secrets import load_or_create_secret
 from gateway.settings import Settings
+from gateway.webhook_store import CallbackPins, DeliveryLog, SecretSealer, WebhookSecretStore
 from gateway.webhooks import WebhookSender, WebhookSettings, resolve_callback_target
 from generators.registry import GENERATORS, build_generator
 from ledger.anchor.anchorer import Anchorer
@@ -61,17 +62,30 @@ class SecretFiles:
         return self.get("review_session_key", 32)
 
     def webhook_secret(self, tenant_id: str) -> str:
-        """Each tenant's webhook signing secret, derived from one master secret."""
-        master = self.get("webhook_master_key", 32)
+        """A tenant's initial webhook signing secret, derived from one master secret (the
+        stored secret starts as this one; ``WebhookSecretStore`` holds the current one)."""
+        master = self.webhook_master_key()
         return hmac.new(master, f"webhook:{tenant_id}".encode(), sha256).hexdigest()
+
+    def webhook_master_key(self) -> bytes:
+        return self.get("webhook_master_key", 32)
 
 
 class TenantWebhooks:
-    """Signed callbacks for final generation states, one sender (secret) per tenant."""
+    """Signed callbacks when a generation is held for review and when it ends: one sender
+    per tenant, signing with the tenant's stored secrets and logging every attempt."""
 
-    def __init__(self, settings: WebhookSettings, secrets: SecretFiles) -> None:
+    def __init__(self, settings: WebhookSettings, secrets: SecretFiles, engine: Engine) -> None:
         self.settings = settings
         self.secrets = secrets
+        self.store = WebhookSecretStore(
+            engine,
+            SecretSealer(secrets.webhook_master_key),
+            secrets.webhook_secret,
+            grace_s=settings.rotation_grace_s,
+        )
+        self.log = DeliveryLog(engine)
+        self.pins = CallbackPins(engine)
         self._senders: dict[str, WebhookSender] = {}
         self._lock = threading.Lock()
         self.base_url = ""
@@ -82,18 +96,25 @@ class TenantWebhooks:
     def sender(self, tenant_id: str) -> WebhookSender:
         with self._lock:
             if tenant_id not in self._senders:
-                secret = self.secrets.webhook_secret(tenant_id)
-                self._senders[tenant_id] = WebhookSender.from_settings(self.settings, secret)
+                self._senders[tenant_id] = WebhookSender.from_settings(
+                    self.settings,
+                    # Read at each attempt: a rotation applies to queued retries too.
+                    partial(self.store.signing_secrets, tenant_id),
+                    on_attempt=partial(self.log.record, tenant_id),
+                )
             return self._senders[tenant_id]
 
     def check_url(self, url: str | None) -> None:
         """Refuse a callback URL at request time (422), not when the outcome is known:
-        its host is resolved here and every address must be public (SSRF)."""
-        if url is not None:
-            allow_private = self.settings.allow_private_networks
-            resolve_callback_target(url, allow_private_networks=allow_private)
+        its host is resolved here, every address must be public (SSRF), and the
+        addresses are pinned for the delivery (no second resolution, no rebinding)."""
+        if url is None:
+            return
+        allow_private = self.settings.allow_private_networks
+        self.pins.save(resolve_callback_target(url, allow_private_networks=allow_private))
 
     def notify(self, generation: Generation) -> None:
+        """Queue ``generation.<status>`` (``pending_review``, ``released``, ``blocked``)."""
         if not generation.callback_url:
             return
         try:
@@ -101,6 +122,9 @@ class TenantWebhooks:
                 generation.callback_url,
                 f"generation.{generation.status}",
                 self.payload_of(generation),
+                # No pin (a generation from before pins): resolved once, at delivery.
+                target=self.pins.get(generation.callback_url),
+                subject=generation.id,
             )
         except Exception:  # a callback must never undo a finished generation
             log.exception("could not queue the webhook of generation %s", generation.id)

@@ -82,11 +82,13 @@ def test_approval_sends_a_signed_webhook(
             f"/v1/reviews/{task['id']}/decision", json={"decision": "approve"}, headers=reviewer
         )
         assert decided.status_code == 200
+    # The hold for review is announced first (generation.pending_review), then the outcome.
     deadline = time.monotonic() + 20
-    while not calls and time.monotonic() < deadline:
+    while len(calls) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert calls, "no webhook arrived"
-    headers, body = calls[0]
+    events = {headers["X-AIGC-Event"]: (headers, body) for headers, body in calls}
+    assert set(events) == {"generation.pending_review", "generation.released"}, "webhooks missing"
+    headers, body = events["generation.released"]
     secret = runtime.secrets.webhook_secret("acme")
     verify_signature(secret, body, headers[SIGNATURE_HEADER])
     payload = json.loads(body)
