@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 from collections.abc import Callable
@@ -44,6 +45,8 @@ __all__ = [
     "WebhookSecretAlreadyShownError",
     "WebhookSecretStore",
 ]
+
+log = logging.getLogger(__name__)
 
 _SECRETS: sa.Table = WebhookSecret.__table__  # type: ignore[attr-defined]
 _DELIVERIES: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
@@ -136,7 +139,12 @@ class WebhookSecretStore:
         current = [self.sealer.open(tenant_id, row.secret)]
         until = row.previous_valid_until
         if row.previous_secret and until is not None and _aware(until) > self.clock():
-            current.append(self.sealer.open(tenant_id, row.previous_secret))
+            try:
+                current.append(self.sealer.open(tenant_id, row.previous_secret))
+            except ConfigurationError:
+                # Rotated after the master key was lost: the new secret alone must sign,
+                # or every delivery would fail until the grace period ends.
+                log.warning("tenant %s: the previous webhook secret does not open", tenant_id)
         return current
 
     def reveal(self, tenant_id: str) -> RevealedSecret:

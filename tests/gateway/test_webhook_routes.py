@@ -248,3 +248,14 @@ def test_delivery_goes_to_the_address_checked_at_request_time(
     assert {r.headers["Host"] for r in receiver.requests} == {f"hooks.test:{receiver.port}"}
     items = client.get("/v1/webhooks/deliveries", headers=admin).json()["items"]
     assert {(i["generation_id"], i["address"]) for i in items} == {(created["id"], "127.0.0.1")}
+
+
+def test_rotation_recovers_from_a_lost_master_key(runtime: Runtime, admin: dict[str, str]) -> None:
+    """Secrets sealed under a lost master key do not open; a rotation signs again at once."""
+    runtime.webhooks.store.signing_secrets("acme")  # the row, sealed under the first key
+    lost = SecretSealer(lambda: b"\x01" * 32)
+    runtime.webhooks.store.sealer = lost
+    with pytest.raises(Exception, match="does not open"):
+        runtime.webhooks.store.signing_secrets("acme")
+    new = runtime.webhooks.store.rotate("acme").secret
+    assert runtime.webhooks.store.signing_secrets("acme") == [new]
