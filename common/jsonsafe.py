@@ -1,4 +1,4 @@
-"""A guard against deeply nested JSON, checked before ``json.loads`` sees the bytes.
+"""Guards on JSON bodies, checked before a route's decoder sees the bytes.
 
 CPython's JSON decoder recurses once per nesting level. Libraries we load raise the
 interpreter's recursion limit (py_ecc, imported with the embedded EVM, sets 100,000), and
@@ -6,19 +6,25 @@ at that limit a body like ``[[[[…]]]]`` overflows the C stack and kills the pr
 instead of raising ``RecursionError``. Real payloads nest a few levels; refuse the rest::
 
     check_json_depth(body)            # InvalidInputError when nested deeper than 64
+    check_storable_text(body)         # InvalidInputError for a NUL or a lone surrogate
 """
 
 from __future__ import annotations
 
+import json
 import re
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 from common.errors import InvalidInputError
 
 __all__ = [
     "MAX_JSON_DEPTH",
     "JsonTooDeepError",
+    "UnstorableTextError",
     "check_json_depth",
+    "check_storable_text",
     "could_nest",
     "json_depth_exceeds",
     "restore_recursion_limit",
@@ -89,3 +95,63 @@ def restore_recursion_limit(limit: int = SANE_RECURSION_LIMIT) -> None:
     """
     if sys.getrecursionlimit() > limit:
         sys.setrecursionlimit(limit)
+
+
+class UnstorableTextError(InvalidInputError):
+    code = "unstorable_text"
+
+
+# "\u0000" or the escape of a UTF-16 surrogate half; only such bodies are decoded below.
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def check_storable_text(data: bytes | str, what: str = "the JSON body") -> None:
+    """Refuse JSON whose strings hold U+0000 or an unpaired surrogate half.
+
+    Both are valid JSON escapes, yet neither is text that can be kept: PostgreSQL's text
+    and jsonb types reject NUL, and UTF-8 cannot encode a lone surrogate, so either would
+    fail deep inside a request (a 500) rather than at its edge. Bytes that are not JSON
+    pass: parsing them is the route's business.
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if not _SUSPECT_ESCAPE.search(raw):
+        return  # the common case: one regex scan, no decoding
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        return
+    for text in _strings_of(document):
+        reason = _unstorable_reason(text)
+        if reason is not None:
+            message = f"{what} holds {_REASONS[reason]}"
+            raise UnstorableTextError(message, details={"reason": reason})
+
+
+_REASONS = {
+    "nul": "a NUL character (U+0000), which cannot be stored",
+    "lone_surrogate": "a lone UTF-16 surrogate, which is not Unicode text",
+}
+
+
+def _unstorable_reason(text: str) -> str | None:
+    if "\x00" in text:
+        return "nul"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "lone_surrogate"
+    return None
+
+
+def _strings_of(document: Any) -> Iterator[str]:
+    # Iterative: the depth guard has run, but a walk must not recurse either way.
+    pending = [document]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, str):
+            yield node
+        elif isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)

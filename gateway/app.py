@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         BodyLimitMiddleware,
         max_json_bytes=limits.max_body_bytes,
         max_upload_bytes=limits.max_upload_bytes,
+        body_read_timeout_s=runtime.settings.server.body_read_timeout_s,
     )
     app.add_middleware(RequestContextMiddleware, metrics=runtime.metrics)
     return app

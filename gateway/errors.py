@@ -17,7 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from common.errors import GatewayError
+from common.errors import GatewayError, RateLimitedError
+from gateway.ratelimit import retry_after_header
 
 __all__ = ["error_body", "error_response", "install_error_handlers", "request_id_of"]
 
@@ -55,6 +56,9 @@ def error_body(code: str, message: str, details: Any, request_id: str) -> dict[s
 def error_response(exc: GatewayError, request_id: str) -> JSONResponse:
     detail = exc.public_detail()
     headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
+    if isinstance(exc, RateLimitedError):
+        # Every 429 (and the verifier's 503 when busy) says when to come back (RFC 6585 §4).
+        headers = {"Retry-After": retry_after_header(exc)}
     return JSONResponse(
         error_body(detail["code"], detail["message"], detail["details"], request_id),
         status_code=exc.http_status,

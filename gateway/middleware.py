@@ -6,20 +6,27 @@ untouched and an oversized body is refused before it is read into memory.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.errors import GatewayError, PayloadTooLargeError
-from common.jsonsafe import MAX_JSON_DEPTH, JsonTooDeepError, could_nest, json_depth_exceeds
+from common.errors import GatewayError, InvalidInputError, PayloadTooLargeError
+from common.jsonsafe import (
+    MAX_JSON_DEPTH,
+    JsonTooDeepError,
+    check_storable_text,
+    could_nest,
+    json_depth_exceeds,
+)
 from common.mediatype import is_multipart_media_type, media_type
 from gateway.errors import error_response
 from gateway.metrics import GatewayMetrics
 
-__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware"]
+__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware", "RequestTimeoutError"]
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -70,23 +77,41 @@ class RequestContextMiddleware:
             )
 
 
+class RequestTimeoutError(GatewayError):
+    http_status: ClassVar[int] = 408
+    code: ClassVar[str] = "request_timeout"
+
+
 class BodyLimitMiddleware:
     """Refuses bodies over the limit with 413 — early by Content-Length, else while
-    reading — and bodies a JSON decoder would nest deeper than any real payload with 422.
+    reading — bodies not whole within the read deadline with 408, and bodies a JSON
+    decoder would nest deeper than any real payload, or whose strings hold text no store
+    keeps (NUL, lone surrogates), with 422. A NUL in the path or query is refused too.
 
     Non-multipart bodies (at most ``max_json_bytes``) are read here whole and replayed to
-    the app, which lets the depth check run before FastAPI's JSON decoder (see
-    ``common.jsonsafe`` for why that matters). Multipart uploads stream through.
+    the app, which lets the checks run before FastAPI's JSON decoder (see
+    ``common.jsonsafe`` for why that matters). Multipart uploads stream through, under
+    the same deadline.
     """
 
-    def __init__(self, app: ASGIApp, max_json_bytes: int, max_upload_bytes: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        max_json_bytes: int,
+        max_upload_bytes: int,
+        body_read_timeout_s: float = 60.0,
+    ) -> None:
         self.app = app
         self.max_json_bytes = max_json_bytes
         self.max_upload_bytes = max_upload_bytes
+        self.body_read_timeout_s = body_read_timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if _target_holds_nul(scope):
+            await self._refuse(scope, receive, send, _nul_in_target())
             return
         is_upload = is_multipart_media_type(media_type(_header(scope, b"content-type")))
         limit = self.max_upload_bytes if is_upload else self.max_json_bytes
@@ -94,22 +119,22 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send, _too_large(limit))
             return
+        bounded = _with_deadline(receive, self.body_read_timeout_s)
         if is_upload and declared is not None:
             # The HTTP server enforces a declared Content-Length, so the body cannot grow.
-            await self.app(scope, receive, send)
+            await self.app(scope, bounded, send)
             return
-        body = await self._read_capped(receive, limit)
+        try:
+            body = await self._read_capped(bounded, limit)
+        except RequestTimeoutError as exc:
+            await self._refuse(scope, receive, send, exc)
+            return
         if body is None:
             await self._refuse(scope, receive, send, _too_large(limit))
             return
-        # Every buffered body, whatever its declared type: a route (or a library) may parse
-        # a body as JSON that the client labelled otherwise.
-        if could_nest(body) and json_depth_exceeds(body):
-            too_deep = JsonTooDeepError(
-                f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
-                details={"max_depth": MAX_JSON_DEPTH},
-            )
-            await self._refuse(scope, receive, send, too_deep)
+        error = _body_error(body, media_type(_header(scope, b"content-type")))
+        if error is not None:
+            await self._refuse(scope, receive, send, error)
             return
         await self.app(scope, _replay(body, receive), send)
 
@@ -138,6 +163,64 @@ class BodyLimitMiddleware:
         # Tell the client not to keep sending: the connection is closed after the answer.
         response.headers["connection"] = "close"
         await response(scope, receive, send)
+
+
+def _body_error(body: bytes, declared_type: str) -> GatewayError | None:
+    if declared_type == "application/x-www-form-urlencoded" and b"%00" in body:
+        return InvalidInputError(
+            "the form holds a NUL character (%00), which cannot be stored",
+            details={"reason": "nul"},
+        )
+    # Every buffered body, whatever its declared type: a route (or a library) may parse
+    # a body as JSON that the client labelled otherwise.
+    if not could_nest(body):
+        return None
+    if json_depth_exceeds(body):
+        return JsonTooDeepError(
+            f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels",
+            details={"max_depth": MAX_JSON_DEPTH},
+        )
+    try:
+        check_storable_text(body)
+    except InvalidInputError as exc:
+        return exc
+    return None
+
+
+def _target_holds_nul(scope: Scope) -> bool:
+    # Starlette percent-decodes the query; PostgreSQL refuses NUL in any text it is
+    # compared with, so a filter holding one would fail inside a query.
+    return "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"")
+
+
+def _nul_in_target() -> InvalidInputError:
+    return InvalidInputError(
+        "the request path or query holds a NUL character (%00)", details={"reason": "nul"}
+    )
+
+
+def _with_deadline(downstream: Receive, timeout_s: float) -> Receive:
+    """``receive``, failing with 408 if the body is not in within ``timeout_s`` (slow
+    senders otherwise hold a connection and a buffer for as long as they like). Once the
+    body is complete, later calls (disconnect notices) pass through unbounded."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    body_done = False
+
+    async def receive() -> Message:
+        nonlocal body_done
+        if body_done:
+            return await downstream()
+        try:
+            async with asyncio.timeout_at(deadline):
+                message = await downstream()
+        except TimeoutError:
+            raise RequestTimeoutError(
+                "the request body did not arrive in time", details={"timeout_s": timeout_s}
+            ) from None
+        body_done = message["type"] != "http.request" or not message.get("more_body", False)
+        return message
+
+    return receive
 
 
 def _replay(body: bytes, downstream: Receive) -> Receive:

@@ -39,17 +39,19 @@ ERROR_SCHEMA: dict[str, Any] = {
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorResponse"}
 
 # Any operation can meet these: a bad or missing key, the wrong role, an oversized or
-# deeply nested body (middleware), a body or parameter that fails validation, an id that
+# deeply nested or slow body (middleware), a body or parameter that fails validation, an id that
 # names nothing, a state conflict, the rate limit, and a dependency that is down.
 _ERRORS: dict[int, str] = {
     400: "Bad request (for example a proof for a tree size beyond the log's)",
     401: "Missing, invalid or revoked API key",
     403: "The key's role or the tenant's settings do not allow this",
     404: "No such item for this tenant (another tenant's id answers the same)",
+    408: "The request body did not arrive within the read deadline",
     409: "The item is in a state that does not allow this (claimed, not released …)",
     413: "Body, upload or prompt over the limit",
     415: "A media type this operation does not take",
-    422: "Malformed JSON, invalid UTF-8, a schema violation or a bad parameter",
+    422: "Malformed JSON, invalid UTF-8, text no store keeps (NUL, a lone surrogate), "
+    "a schema violation or a bad parameter",
     429: "Rate limited; Retry-After says when to try again",
     503: "A model, store or chain this operation needs is not available",
 }

@@ -27,7 +27,7 @@ from provenance.settings import ProvenanceSettings
 from provenance.watermark.settings import WatermarkSettings
 from review_ui.settings import ReviewSettings
 
-__all__ = ["ExecutionMode", "LimitSettings", "Settings", "StampProfile"]
+__all__ = ["ExecutionMode", "LimitSettings", "ServerSettings", "Settings", "StampProfile"]
 
 
 class ExecutionMode(StrEnum):
@@ -41,7 +41,45 @@ class LimitSettings(BaseModel):
     max_upload_bytes: int = Field(default=50_000_000, gt=0)  # multipart files
     max_prompt_chars: int = Field(default=8_000, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)  # decompression-bomb guard
+    # Token buckets of the verification endpoints: one per client address (no key) or per
+    # key, and one per tenant shared by all its keys (new keys get no fresh allowance).
     verify_requests_per_minute: int = Field(default=120, gt=0)
+    verify_tenant_requests_per_minute: int = Field(default=600, gt=0)
+    # Buckets live in Redis when a URL is set, so that N processes allow 1x, not Nx
+    # (redis://127.0.0.1:6379/0); in the process's memory otherwise.
+    rate_limit_redis_url: str = ""
+    rate_limit_redis_prefix: str = Field(default="aigc:ratelimit:", min_length=1)
+    # Verifications decoding at once, per process (each can hold a full decoded image):
+    # over the per-client cap → 429, global pool still full after the wait → 503.
+    verify_concurrent_total: int = Field(default=4, gt=0)
+    verify_concurrent_per_client: int = Field(default=2, gt=0)
+    verify_queue_wait_s: float = Field(default=5.0, ge=0, le=60)
+    # Stricter bomb guard for callers without a key (413 before a pixel is decoded).
+    verify_public_max_image_pixels: int = Field(default=16_000_000, gt=0)
+    # Uploads are decoded downscaled (JPEG at a reduced DCT scale, others reduced right
+    # after decoding) so their shorter side is about this; the watermark detector works
+    # at 512 px anyway. 0 decodes at full size.
+    verify_decode_side_px: int = Field(default=1024, ge=0)
+
+
+class ServerSettings(BaseModel):
+    """What ``aigc-gateway serve`` hands uvicorn, and the app's request-read deadlines."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Proxy addresses whose X-Forwarded-For / X-Forwarded-Proto are believed (uvicorn's
+    # comma-separated list, "*" for any). Empty: trust none, the client is the socket peer
+    # — uvicorn's own default trusts 127.0.0.1, which lets any local caller pick its IP.
+    forwarded_allow_ips: str = ""
+    # Open connections plus tasks before uvicorn answers 503.
+    limit_concurrency: int = Field(default=256, gt=0)
+    timeout_keep_alive_s: int = Field(default=5, gt=0)
+    # Request line plus headers larger than this close the connection (h11's limit). A
+    # deadline on slowly sent headers is the reverse proxy's job (docs/deployment.md):
+    # uvicorn has none, and the app sees a request only once its headers are complete.
+    max_header_bytes: int = Field(default=65_536, gt=0)
+    # The whole body must arrive within this time after the headers, or 408.
+    body_read_timeout_s: float = Field(default=60.0, gt=0)
 
 
 class StampProfile(BaseModel):
@@ -80,6 +118,7 @@ class Settings(BaseSettings):
     auth_cache_s: float = Field(default=2.0, ge=0, le=300)
 
     limits: LimitSettings = Field(default_factory=LimitSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     # Policy name → stamping profile; policies not listed get StampProfile's defaults.
     # AIGC_STAMP_PROFILES='{"eu-general": {"label_corner": "top_left"}}'
     stamp_profiles: dict[str, StampProfile] = Field(default_factory=dict)

@@ -26,11 +26,12 @@ Verdicts (a closed set; ``docs/verification.md`` explains each):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SOFT_BINDING_ALG",
+    "AnchorCheck",
     "ArtifactCatalog",
     "C2paSection",
     "CustodyEvent",
@@ -80,6 +82,7 @@ __all__ = [
     "VerificationReport",
     "Verifier",
     "WatermarkSection",
+    "anchor_check",
     "build_verifier",
     "custody_of",
     "decide",
@@ -450,6 +453,9 @@ class LedgerSection:
     tree_size: int | None = None
     checkpoint: str | None = None
     anchor: Mapping[str, Any] | None = None
+    # What the chain says of ``anchor`` now: confirmed | not_on_chain | unreachable, or
+    # None without a receipt or a chain to ask. Only "confirmed" is shown as anchored.
+    anchor_status: str | None = None
     proof_ok: bool = False
     detail: str = ""
 
@@ -464,6 +470,7 @@ class LedgerSection:
             "tree_size": self.tree_size,
             "checkpoint": self.checkpoint,
             "anchor": dict(self.anchor) if self.anchor is not None else None,
+            "anchor_status": self.anchor_status,
             "proof_ok": self.proof_ok,
             "detail": self.detail,
         }
@@ -568,6 +575,10 @@ _NO_RECORD = _Record(LedgerSection(found=False, detail="no ledger record"), None
 _ABSENT_C2PA = C2paReading(False, C2paState.ABSENT, (), None, {}, ())
 
 
+# Given a stored anchor receipt, what the chain says of it now (see LedgerSection).
+AnchorCheck = Callable[[Mapping[str, Any]], str]
+
+
 class Verifier:
     """Reads every signal of one file or text and decides the verdict."""
 
@@ -580,13 +591,21 @@ class Verifier:
         trusted_vkey: str | None = None,
         max_bytes: int = _DEFAULT_MAX_BYTES,
         max_image_pixels: int = _DEFAULT_MAX_PIXELS,
+        confirm_anchor: AnchorCheck | None = None,
+        decode_side_px: int = 0,
     ) -> None:
         self.readers = readers
         self.ledger = ledger
         self.catalog = catalog
         self._trusted_vkey = trusted_vkey
+        self._confirm_anchor = confirm_anchor
         self.max_bytes = max_bytes
         self.max_image_pixels = max_image_pixels
+        # Uploads are decoded downscaled to about this shorter side (0: full size): the
+        # pixels serve only the watermark detector (which works at 512 px) and the
+        # corner-label heuristic, and a full-size decode per request is what lets a small
+        # PNG of a huge canvas exhaust memory.
+        self.decode_side_px = decode_side_px
 
     # --- entry points ------------------------------------------------------------------
 
@@ -594,13 +613,7 @@ class Verifier:
         self, data: bytes, declared_type: str | None, sidecar: bytes | None = None
     ) -> VerificationReport:
         """Verify uploaded bytes; raises the 4xx ``provenance`` media errors on bad input."""
-        media = open_media(
-            data,
-            _declared(declared_type),
-            max_bytes=self.max_bytes,
-            max_image_pixels=self.max_image_pixels,
-        )
-        return self._verify(data, media, sidecar)
+        return self._verify(data, self._open_upload(data, declared_type), sidecar)
 
     def verify_text(self, text: str) -> VerificationReport:
         data = text.encode("utf-8")
@@ -609,6 +622,15 @@ class Verifier:
             data, declared, max_bytes=self.max_bytes, max_image_pixels=self.max_image_pixels
         )
         return self._verify(data, media, None)
+
+    def _open_upload(self, data: bytes, declared_type: str | None) -> OpenedMedia:
+        return open_media(
+            data,
+            _declared(declared_type),
+            max_bytes=self.max_bytes,
+            max_image_pixels=self.max_image_pixels,
+            reduce_to_side_px=self.decode_side_px or None,
+        )
 
     # --- C2PA soft-binding resolution (decoupled manifests) ---------------------------
 
@@ -629,12 +651,7 @@ class Verifier:
 
     def matches_by_content(self, data: bytes, declared_type: str | None) -> list[SoftBindingMatch]:
         """Manifests for an asset: exact content first, then its decoded watermark."""
-        media = open_media(
-            data,
-            _declared(declared_type),
-            max_bytes=self.max_bytes,
-            max_image_pixels=self.max_image_pixels,
-        )
+        media = self._open_upload(data, declared_type)
         exact = self.catalog.by_sha256(hashlib.sha256(data).hexdigest()) if self.catalog else None
         if exact is not None and exact.manifest_label:
             return [SoftBindingMatch(exact.manifest_label, 100, exact.generation_id)]
@@ -773,7 +790,11 @@ class Verifier:
         bundle = self.ledger.prove(entry.index)
         vkey = self._trusted_vkey or self.ledger.public_key_info().vkey
         outcome = verify_bundle(bundle, trusted_vkey=vkey)
-        return _Record(_ledger_section(entry, bundle, outcome, matched_by), _generation_of(entry))
+        section = _ledger_section(entry, bundle, outcome, matched_by)
+        if section.anchor is not None and self._confirm_anchor is not None:
+            status = self._confirm_anchor(section.anchor)
+            section = dataclasses.replace(section, anchor_status=status)
+        return _Record(section, _generation_of(entry))
 
     def _custody(self, generation_id: str | None) -> tuple[CustodyEvent, ...]:
         if self.ledger is None or generation_id is None:
@@ -986,8 +1007,12 @@ class ProvenanceSignalReaders:
     def read_implicit_label(
         self, data: bytes, media_type: MediaType, response_label: str | None = None
     ) -> ImplicitLabelReading:
-        from provenance.readback import read_implicit_label
+        from provenance.readback import read_image_implicit_label, read_implicit_label
 
+        if media_type in IMAGE_TYPES:  # opened once already: decode again only if needed
+            return read_image_implicit_label(
+                data, media_type, max_image_pixels=self.max_image_pixels
+            )
         return read_implicit_label(
             data, media_type, response_label, max_image_pixels=self.max_image_pixels
         )
@@ -1165,7 +1190,24 @@ def build_verifier(runtime: Any) -> Verifier:
         SqlArtifactCatalog(runtime.engine, runtime.store),
         max_bytes=settings.limits.max_upload_bytes,
         max_image_pixels=settings.limits.max_image_pixels,
+        confirm_anchor=anchor_check(getattr(runtime, "anchorer", None)),
+        decode_side_px=settings.limits.verify_decode_side_px,
     )
+
+
+def anchor_check(anchorer: Any) -> AnchorCheck | None:
+    """Ask the chain the anchorer writes to; without one, no receipt can be confirmed."""
+    if anchorer is None or not hasattr(anchorer, "confirm"):
+        return None
+    from ledger.interface import AnchorReceipt
+
+    def check(receipt: Mapping[str, Any]) -> str:
+        try:
+            return str(anchorer.confirm(AnchorReceipt(**dict(receipt))).value)
+        except TypeError:
+            return "not_on_chain"  # a receipt of another shape was never ours
+
+    return check
 
 
 def _trust_anchors(runtime: Any) -> str | None:

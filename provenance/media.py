@@ -26,6 +26,7 @@ __all__ = [
     "IMAGE_TYPES",
     "TEXT_TYPES",
     "OpenedMedia",
+    "declared_image_size",
     "normalise_mode",
     "open_media",
     "parse_media_type",
@@ -90,16 +91,26 @@ def sniff_media_type(data: bytes) -> MediaType | None:
 
 
 def open_media(
-    data: bytes, declared: MediaType | None, *, max_bytes: int, max_image_pixels: int
+    data: bytes,
+    declared: MediaType | None,
+    *,
+    max_bytes: int,
+    max_image_pixels: int,
+    reduce_to_side_px: int | None = None,
 ) -> OpenedMedia:
-    """Check the bytes against the declared type and decode them, or raise a 4xx error."""
+    """Check the bytes against the declared type and decode them, or raise a 4xx error.
+
+    With ``reduce_to_side_px`` an image is decoded downscaled by an integer factor that
+    keeps its shorter side at least that long — for readers that work at a reduced scale
+    anyway (the watermark detector), never for stamping or pixel hashes.
+    """
     if len(data) > max_bytes:
         raise MediaTooLargeError(f"input is {len(data)} bytes; the limit is {max_bytes}")
     if not data.strip():
         raise InvalidMediaError("input is empty")
     media_type = _resolve_type(sniff_media_type(data), declared)
     if media_type in IMAGE_TYPES:
-        image = _decode_image(data, media_type, max_image_pixels)
+        image = _decode_image(data, media_type, max_image_pixels, reduce_to_side_px)
         return OpenedMedia(media_type, len(data), image=image)
     if media_type is MediaType.GLB:
         return OpenedMedia(media_type, len(data), glb=parse_glb(data))
@@ -125,12 +136,31 @@ def _resolve_type(sniffed: MediaType | None, declared: MediaType | None) -> Medi
     return sniffed
 
 
-def _decode_image(data: bytes, media_type: MediaType, max_image_pixels: int) -> Image.Image:
+def declared_image_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG or WebP header without decoding a pixel; ``None``
+    for anything else (or a header too broken to say)."""
+    from PIL import Image
+
+    media_type = sniff_media_type(data)
+    if media_type not in IMAGE_TYPES:
+        return None
+    try:
+        with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[media_type]]) as image:
+            return image.size
+    except Image.DecompressionBombError:
+        return None  # the decoder's own limits answer it (413)
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
+def _decode_image(
+    data: bytes, media_type: MediaType, max_image_pixels: int, reduce_to_side_px: int | None
+) -> Image.Image:
     from PIL import Image, ImageOps
 
     try:
         # Opening reads only the header; Pillow's own bomb check fires at 2x its limit.
-        image = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[media_type]])
+        image: Image.Image = Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[media_type]])
     except Image.DecompressionBombError as exc:
         raise MediaTooLargeError("declared image size is a decompression bomb") from exc
     except (OSError, SyntaxError, ValueError) as exc:
@@ -142,11 +172,42 @@ def _decode_image(data: bytes, media_type: MediaType, max_image_pixels: int) -> 
             details={"width_px": width, "height_px": height},
         )
     try:
-        image.load()
+        if reduce_to_side_px:
+            image = _load_reduced(image, reduce_to_side_px)
+        else:
+            image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
         raise InvalidMediaError(f"truncated or corrupt {media_type} data") from exc
     # Stamped files carry no EXIF: bake the orientation in so the picture looks the same.
     return normalise_mode(ImageOps.exif_transpose(image))
+
+
+# Modes Image.reduce accepts; others (palette, 16-bit) are converted first.
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA"})
+
+
+def _reduce_factor(size: tuple[int, int], side_px: int) -> int:
+    return max(1, min(size) // side_px)
+
+
+def _load_reduced(image: Image.Image, side_px: int) -> Image.Image:
+    """Decode ``image`` downscaled so its shorter side stays at least ``side_px``.
+
+    JPEG decodes at 1/2, 1/4 or 1/8 scale straight from the DCT (``draft``): the full
+    size is never allocated. Other formats decode whole, once, in their own mode (a grey
+    PNG stays one byte a pixel) and are box-reduced before any conversion copies them.
+    """
+    factor = _reduce_factor(image.size, side_px)
+    if factor > 1 and image.format == "JPEG":
+        width, height = image.size
+        image.draft(image.mode, (width // factor, height // factor))
+    image.load()
+    factor = _reduce_factor(image.size, side_px)
+    if factor == 1:
+        return image
+    if image.mode not in _REDUCIBLE_MODES:
+        image = normalise_mode(image)
+    return image.reduce(factor)
 
 
 def normalise_mode(image: Image.Image) -> Image.Image:

@@ -54,6 +54,7 @@ __all__ = [
     "ProvenanceSignals",
     "check_explicit_label",
     "read_c2pa",
+    "read_image_implicit_label",
     "read_implicit_label",
     "read_manifest_store",
     "read_signals",
@@ -232,6 +233,24 @@ def read_implicit_label(
 ) -> ImplicitLabelReading:
     """Find the label in the file (plain text: pass the ``response_label`` field)."""
     return _implicit_label_of(data, _open(data, media_type, max_image_pixels), response_label)
+
+
+def read_image_implicit_label(
+    data: bytes, media_type: MediaType, *, max_image_pixels: int = _DEFAULT_MAX_PIXELS
+) -> ImplicitLabelReading:
+    """``read_implicit_label`` for image bytes already opened once (so known to be
+    ``media_type``): the pixels matter only for checking a ReservedCode1 of ours, so
+    without one they are not decoded — a full-size decode is the costliest part of
+    verifying an upload."""
+    if _has_own_reserved_code(data, media_type):
+        return read_implicit_label(data, media_type, max_image_pixels=max_image_pixels)
+    return _implicit_label_of(data, OpenedMedia(media_type, len(data)), None)
+
+
+def _has_own_reserved_code(data: bytes, media_type: MediaType) -> bool:
+    labels = read_tc260_labels(data, media_type)
+    fields = (parse_label(labels[0]) or {}) if labels else {}
+    return fields.get("ReservedCode1", "").startswith("sha256:")
 
 
 def _implicit_label_of(

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import InvalidInputError, UnsupportedMediaTypeError
-from common.jsonsafe import check_json_depth
+from common.jsonsafe import check_json_depth, check_storable_text
 from common.types import ContentKind, MediaType
 from gateway.auth import Principal
 from gateway.deps import RuntimeDep, require
@@ -69,6 +69,7 @@ class StampMeta(BaseModel):
 
 def _parse_meta(raw: str) -> StampMeta:
     check_json_depth(raw.encode(), what="the meta form field")
+    check_storable_text(raw, what="the meta form field")
     try:
         return StampMeta.model_validate(json.loads(raw or "{}"))
     except json.JSONDecodeError as exc:

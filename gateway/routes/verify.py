@@ -2,9 +2,15 @@
 
 Everything here is public unless ``settings.verify_public`` is false (then any valid key
 with the ``audit`` role, or ``admin``); a presented key must be valid either way. Each
-client — its API key, else its address — gets a token bucket of
-``settings.limits.verify_requests_per_minute`` requests; more answer 429. Uploads are
-read into memory up to the upload limit, verified and dropped: nothing is stored::
+client — its API key, else its address (the socket peer unless a trusted proxy forwarded
+it) — gets a token bucket of ``limits.verify_requests_per_minute`` requests, and a key's
+tenant one of ``limits.verify_tenant_requests_per_minute`` (``gateway.ratelimit``; shared
+through Redis when configured); more answer 429 with ``Retry-After``. At most
+``limits.verify_concurrent_per_client`` verifications of one client run at once (429),
+and ``limits.verify_concurrent_total`` in the process (503 once the short wait is over).
+Images from callers without a key are refused (413) above
+``limits.verify_public_max_image_pixels``, on their declared size. Uploads are read into
+memory up to the upload limit, verified and dropped: nothing is stored::
 
     app.include_router(verify.router)
     # curl -F file=@photo.png http://127.0.0.1:8000/v1/verify
@@ -20,10 +26,9 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import json
-import threading
-import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -44,10 +49,20 @@ from common.mediatype import is_json_media_type, media_type
 from gateway.auth import Principal, require_role
 from gateway.deps import RuntimeDep, optional_principal
 from gateway.models import Role
+from gateway.ratelimit import (
+    Bucket,
+    ConcurrencyLimiter,
+    RateLimiter,
+    TokenBucketLimiter,
+    build_rate_limiter,
+)
 from gateway.verification import VerificationReport, Verifier
+from provenance.media import declared_image_size
 
 if TYPE_CHECKING:
     import jinja2
+
+    from gateway.settings import LimitSettings
 
 __all__ = ["TokenBucketLimiter", "router"]
 
@@ -67,49 +82,30 @@ _CSP = (
 _READ_CHUNK_BYTES = 1 << 20
 
 
-# --- rate limiting ---------------------------------------------------------------------
+# --- rate limiting and concurrency ------------------------------------------------------
 
 
-class TokenBucketLimiter:
-    """Per-client token buckets: ``per_minute`` tokens, refilled continuously."""
-
-    def __init__(self, per_minute: int, max_clients: int = 50_000) -> None:
-        self.capacity = float(per_minute)
-        self.refill_per_s = per_minute / 60.0
-        self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, client: str, now: float | None = None) -> float | None:
-        """Spend one token; ``None`` if allowed, else the seconds until one is back."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens, last = self._buckets.get(client, (self.capacity, now))
-            tokens = min(self.capacity, tokens + (now - last) * self.refill_per_s)
-            if tokens < 1.0:
-                self._buckets[client] = (tokens, now)
-                return (1.0 - tokens) / self.refill_per_s
-            self._buckets[client] = (tokens - 1.0, now)
-            if len(self._buckets) > self.max_clients:
-                self._forget_full_buckets(now)
-        return None
-
-    def _forget_full_buckets(self, now: float) -> None:
-        # A bucket that has refilled completely holds no state worth keeping.
-        full_after_s = self.capacity / self.refill_per_s
-        self._buckets = {
-            client: (tokens, last)
-            for client, (tokens, last) in self._buckets.items()
-            if now - last < full_after_s
-        }
-
-
-def _limiter(request: Request, runtime: RuntimeDep) -> TokenBucketLimiter:
+def _limiter(request: Request, runtime: RuntimeDep) -> RateLimiter:
+    # Built on first use, not in create_app: tests and operators may adjust the settings.
     state = request.app.state
-    limiter: TokenBucketLimiter | None = getattr(state, "verify_rate_limiter", None)
+    limiter: RateLimiter | None = getattr(state, "verify_rate_limiter", None)
     if limiter is None:
-        limiter = TokenBucketLimiter(runtime.settings.limits.verify_requests_per_minute)
+        limiter = build_rate_limiter(runtime.settings.limits)
         state.verify_rate_limiter = limiter
+    return limiter
+
+
+def _concurrency(request: Request) -> ConcurrencyLimiter:
+    state = request.app.state
+    limiter: ConcurrencyLimiter | None = getattr(state, "verify_concurrency", None)
+    if limiter is None:
+        limits = request.app.state.runtime.settings.limits
+        limiter = ConcurrencyLimiter(
+            limits.verify_concurrent_total,
+            limits.verify_concurrent_per_client,
+            limits.verify_queue_wait_s,
+        )
+        state.verify_concurrency = limiter
     return limiter
 
 
@@ -122,13 +118,14 @@ class Caller:
 async def verify_caller(
     request: Request, runtime: RuntimeDep, principal: OptionalPrincipal
 ) -> Caller:
-    """Admit the caller (public, or an audit key when not) and charge its bucket."""
+    """Admit the caller (public, or an audit key when not) and charge its buckets."""
     if not runtime.settings.verify_public:
         if principal is None:
             raise AuthenticationError("verification needs an API key on this gateway")
         require_role(principal, Role.AUDIT)
     client = f"key:{principal.key_id}" if principal else f"ip:{_client_address(request)}"
-    retry_after_s = _limiter(request, runtime).take(client)
+    buckets = _buckets(client, principal, runtime.settings.limits)
+    retry_after_s = await run_in_threadpool(_limiter(request, runtime).take_all, buckets)
     if retry_after_s is not None:
         raise RateLimitedError(
             "too many verification requests; retry later",
@@ -140,7 +137,18 @@ async def verify_caller(
 VerifyCaller = Annotated[Caller, Depends(verify_caller)]
 
 
+def _buckets(client: str, principal: Principal | None, limits: LimitSettings) -> list[Bucket]:
+    buckets = [Bucket(client, limits.verify_requests_per_minute)]
+    if principal is not None:
+        # All keys of a tenant share one more bucket: minting keys buys no allowance.
+        tenant = Bucket(f"tenant:{principal.tenant_id}", limits.verify_tenant_requests_per_minute)
+        buckets.append(tenant)
+    return buckets
+
+
 def _client_address(request: Request) -> str:
+    # The socket peer, or what a trusted proxy forwarded: uvicorn rewrites request.client
+    # only for the addresses in server.forwarded_allow_ips (none by default).
     return request.client.host if request.client else "unknown"
 
 
@@ -187,23 +195,55 @@ _VERIFY_OPENAPI: dict[str, Any] = {
 
 @router.post("/v1/verify", openapi_extra=_VERIFY_OPENAPI)
 async def verify(
-    request: Request, runtime: RuntimeDep, verifier: VerifierDep, _caller: VerifyCaller
+    request: Request, runtime: RuntimeDep, verifier: VerifierDep, caller: VerifyCaller
 ) -> JSONResponse:
     """Check every provenance signal of a file (multipart ``file``) or text (JSON)."""
+    async with _concurrency(request).client_slot(caller.client):
+        report = await _verify_body(request, runtime.settings.limits, verifier, caller)
+    return JSONResponse(report.to_dict())
+
+
+async def _verify_body(
+    request: Request, limits: LimitSettings, verifier: Verifier, caller: Caller
+) -> VerificationReport:
     declared = media_type(request.headers.get("content-type"))
     if declared == "multipart/form-data":
-        upload = await _read_upload(request, runtime.settings.limits.max_upload_bytes)
-        report = await run_in_threadpool(
-            verifier.verify_file, upload.data, upload.media_type, upload.sidecar
+        upload = await _read_upload(request, limits.max_upload_bytes)
+        _check_image_size(upload.data, caller, limits)
+        return await _bounded(
+            request, verifier.verify_file, upload.data, upload.media_type, upload.sidecar
         )
-    elif is_json_media_type(declared):
+    if is_json_media_type(declared):
         body = _text_body(await _json_body(request))
-        report = await run_in_threadpool(verifier.verify_text, body.text)
-    else:
-        raise UnsupportedMediaTypeError(
-            "send multipart/form-data with a 'file' part, or JSON {\"text\": ...}"
-        )
-    return JSONResponse(report.to_dict())
+        return await _bounded(request, verifier.verify_text, body.text)
+    raise UnsupportedMediaTypeError(
+        "send multipart/form-data with a 'file' part, or JSON {\"text\": ...}"
+    )
+
+
+_T = TypeVar("_T")
+
+
+async def _bounded(request: Request, func: Callable[..., _T], *args: Any) -> _T:
+    """Run a verifier call on a worker thread, inside the process's verification pool."""
+    async with _concurrency(request).pool_slot():
+        return await run_in_threadpool(func, *args)
+
+
+def _check_image_size(data: bytes, caller: Caller, limits: LimitSettings) -> None:
+    """Callers without a key get a stricter pixel limit, checked on the declared size."""
+    if caller.principal is not None:
+        return
+    size = declared_image_size(data)
+    limit_px = limits.verify_public_max_image_pixels
+    if size is None or size[0] * size[1] <= limit_px:
+        return
+    width, height = size
+    raise PayloadTooLargeError(
+        f"a {width}x{height} image exceeds the {limit_px}-pixel limit of verification "
+        "without an API key",
+        details={"width_px": width, "height_px": height, "max_pixels": limit_px},
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,18 +351,23 @@ async def matches_by_content(
     request: Request,
     runtime: RuntimeDep,
     verifier: VerifierDep,
-    _caller: VerifyCaller,
+    caller: VerifyCaller,
     max_results: Annotated[int, Query(alias="maxResults", ge=1, le=100)] = 10,
 ) -> dict[str, list[dict[str, Any]]]:
     """Manifests for an asset sent as the raw body (or a multipart ``file`` part)."""
+    async with _concurrency(request).client_slot(caller.client):
+        data, declared = await _content_body(request, runtime.settings.limits.max_upload_bytes)
+        _check_image_size(data, caller, runtime.settings.limits)
+        matches = await _bounded(request, verifier.matches_by_content, data, declared)
+    return {"matches": [match.to_dict() for match in matches[:max_results]]}
+
+
+async def _content_body(request: Request, limit_bytes: int) -> tuple[bytes, str | None]:
     content_type = request.headers.get("content-type")
     if media_type(content_type) == "multipart/form-data":
-        upload = await _read_upload(request, runtime.settings.limits.max_upload_bytes)
-        data, declared = upload.data, upload.media_type
-    else:
-        data, declared = await request.body(), content_type or None
-    matches = await run_in_threadpool(verifier.matches_by_content, data, declared)
-    return {"matches": [match.to_dict() for match in matches[:max_results]]}
+        upload = await _read_upload(request, limit_bytes)
+        return upload.data, upload.media_type
+    return await request.body(), content_type or None
 
 
 @router.get("/v1/manifests/{manifest_id}")
@@ -344,31 +389,33 @@ async def verify_page_submit(
     request: Request,
     runtime: RuntimeDep,
     verifier: VerifierDep,
-    _caller: VerifyCaller,
+    caller: VerifyCaller,
     lang: str | None = None,
 ) -> HTMLResponse:
     """The no-JavaScript path: the form posts here and the report is rendered server-side."""
     try:
-        report = await _verify_form(request, runtime.settings.limits.max_upload_bytes, verifier)
+        async with _concurrency(request).client_slot(caller.client):
+            report = await _verify_form(request, runtime.settings.limits, verifier, caller)
     except GatewayError as exc:
         return _page(request, lang, report=None, error=exc, status_code=exc.http_status)
     return _page(request, lang, report=report, error=None)
 
 
 async def _verify_form(
-    request: Request, limit_bytes: int, verifier: Verifier
+    request: Request, limits: LimitSettings, verifier: Verifier, caller: Caller
 ) -> VerificationReport:
     form = await request.form(max_files=2, max_fields=4)
     try:
         upload = form.get("file")
         if isinstance(upload, UploadFile) and upload.filename:
-            data = await _read_capped(upload, limit_bytes)
-            return await run_in_threadpool(verifier.verify_file, data, upload.content_type)
+            data = await _read_capped(upload, limits.max_upload_bytes)
+            _check_image_size(data, caller, limits)
+            return await _bounded(request, verifier.verify_file, data, upload.content_type)
         text = form.get("text")
         if isinstance(text, str) and text.strip():
             # HTML form submission turns every line break of a textarea into CRLF (HTML
             # §4.10.21.8); the text as generated had LF.
-            return await run_in_threadpool(verifier.verify_text, text.replace("\r\n", "\n"))
+            return await _bounded(request, verifier.verify_text, text.replace("\r\n", "\n"))
         raise InvalidInputError("choose a file or paste some text")
     finally:
         await form.close()

@@ -199,7 +199,9 @@ def _ledger_check(t: Mapping[str, str], ledger: Mapping[str, Any]) -> CheckItem:
     if not ledger.get("found"):
         return CheckItem(t["ledger"], "absent", t["absent"])
     proof = t["proof_ok"] if ledger.get("proof_ok") else t["proof_bad"]
-    anchored = f", {t['anchored']}" if ledger.get("anchor") else ""
+    # Anchored only when the chain confirms it now: a stored receipt of a chain that is
+    # gone (an embedded one, after a restart) proves nothing to the reader.
+    anchored = f", {t['anchored']}" if ledger.get("anchor_status") == "confirmed" else ""
     detail = f"#{ledger.get('index')} ({ledger.get('matched_by')}): {proof}{anchored}"
     return CheckItem(t["ledger"], "ok" if ledger.get("proof_ok") else "fail", detail)
 

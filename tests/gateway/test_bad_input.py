@@ -230,3 +230,66 @@ def test_lone_surrogates_in_chat_content_are_422(client: TestClient, key: str) -
 
 def test_lone_surrogates_in_a_prompt_are_422(client: TestClient, key: str) -> None:
     assert_error(post_raw(client, key, b'{"kind": "text", "prompt": "hi \\udfff"}'), 422)
+
+
+def _admin(runtime: Runtime) -> dict[str, str]:
+    return bearer(issue_key(runtime, "acme", Role.ADMIN))
+
+
+@pytest.mark.parametrize(
+    "term",
+    [b'"\\u0000x"', b'"a\\u0000"', b'"\\ud816\\u00e7"', b'"x\\uDFFF"'],
+    ids=["leading-nul", "trailing-nul", "high-surrogate-alone", "low-surrogate-alone"],
+)
+def test_text_no_store_can_keep_is_422_before_the_database(
+    client: TestClient, runtime: Runtime, term: bytes
+) -> None:
+    # PostgreSQL refuses NUL in text: this was a 500 there (found by schemathesis).
+    body = b'{"kind": "product_name", "term": ' + term + b"}"
+    headers = {**_admin(runtime), "Content-Type": "application/json"}
+    response = client.post("/v1/moderation/terms", content=body, headers=headers)
+    assert_error(response, 422, "unstorable_text")
+    assert response.json()["error"]["details"]["reason"] in {"nul", "lone_surrogate"}
+
+
+def test_a_nul_in_a_json_key_is_422(client: TestClient, key: str) -> None:
+    response = post_raw(client, key, b'{"kind": "text", "prompt": "x", "p\\u0000": 1}')
+    assert_error(response, 422, "unstorable_text")
+
+
+@pytest.mark.parametrize(
+    "term",
+    ['"\\\\u0000 is how JSON writes NUL"', '"\\ud83d\\ude00 smile"'],
+    ids=["escaped-backslash", "surrogate-pair"],
+)
+def test_text_that_only_looks_suspect_is_accepted(
+    client: TestClient, runtime: Runtime, term: str
+) -> None:
+    body = '{"kind": "product_name", "term": ' + term + "}"
+    headers = {**_admin(runtime), "Content-Type": "application/json"}
+    response = client.post("/v1/moderation/terms", content=body.encode(), headers=headers)
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize(
+    "url", ["/v1/reviews?queue=%00", "/v1/generations?status=a%00b", "/v1/generations/%00"]
+)
+def test_a_nul_in_the_path_or_query_is_422(client: TestClient, key: str, url: str) -> None:
+    assert_error(client.get(url, headers=bearer(key)), 422, "invalid_input")
+
+
+def test_a_nul_in_stamp_meta_is_422(client: TestClient, key: str) -> None:
+    png = io.BytesIO()
+    Image.new("RGB", (64, 64), "white").save(png, format="PNG")
+    response = client.post(
+        "/v1/stamp",
+        files={"file": ("a.png", png.getvalue(), "image/png")},
+        data={"meta": '{"source": "cam\\u0000era"}'},
+        headers=bearer(key),
+    )
+    assert_error(response, 422, "unstorable_text")
+
+
+def test_a_nul_in_a_urlencoded_form_is_422(client: TestClient) -> None:
+    response = client.post("/review/login", data={"api_key": "a\x00b", "csrf_token": "x"})
+    assert_error(response, 422, "invalid_input")
