@@ -6,8 +6,19 @@ uploads of one ``--size-px``² PNG (small on disk, huge once decoded), samples t
 resident memory while they run (psutil when installed, else ``/proc/<pid>/status``
 ``VmHWM``/``VmRSS``), and prints one table: peak RSS, p50/p99 latency, statuses.
 
-Target (issue 5): 16 concurrent 6000×6000 uploads — peak server RSS under 1.5 GB and every
-request answered (no connection dropped)::
+Three scenarios in one run, each on its own fresh server:
+
+- ``guards off`` — the baseline: the hardening's limits switched off by settings (full-size
+  decode, no concurrency pool, the public pixel limit raised to the general one), which is
+  how the gateway behaved before them;
+- ``public`` — today's defaults, no key: the header says 36 Mpx, above the public limit,
+  so the answer is 413 before a pixel is decoded;
+- ``keyed`` — today's defaults, one audit key per request (so per-client caps do not
+  apply): decoded downscaled, at most ``verify_concurrent_total`` at once, the others wait
+  (or 503 after the wait).
+
+Target (issue 18 item 5): 16 concurrent 6000×6000 uploads — peak server RSS under 1.5 GB
+and every request answered (no connection dropped)::
 
     .venv/bin/python bench/verify_memory.py            # full run, prints the table
     .venv/bin/python bench/verify_memory.py --quick    # 1000², 4 at once (smoke test)
@@ -49,7 +60,29 @@ class Outcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    env: dict[str, str]
+    keyed: bool
+
+
+# The hardening's limits switched off: what the gateway did before them.
+_GUARDS_OFF = {
+    "AIGC_LIMITS__VERIFY_DECODE_SIDE_PX": "0",
+    "AIGC_LIMITS__VERIFY_PUBLIC_MAX_IMAGE_PIXELS": "40000000",
+    "AIGC_LIMITS__VERIFY_CONCURRENT_TOTAL": "1000",
+    "AIGC_LIMITS__VERIFY_CONCURRENT_PER_CLIENT": "1000",
+}
+SCENARIOS = (
+    Scenario("guards off (baseline)", _GUARDS_OFF, keyed=False),
+    Scenario("public (defaults)", {}, keyed=False),
+    Scenario("keyed (defaults)", {}, keyed=True),
+)
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
+    scenario: str
     size_px: int
     concurrency: int
     upload_bytes: int
@@ -81,8 +114,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "AIGC_DATA_DIR": str(data_dir), "AIGC_LOG_LEVEL": "WARNING"}
+def start_server(data_dir: Path, port: int, overrides: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "AIGC_DATA_DIR": str(data_dir),
+        "AIGC_LOG_LEVEL": "WARNING",
+        **overrides,
+    }
     command = [str(SERVE), "serve", "--host", "127.0.0.1", "--port", str(port)]
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -150,12 +188,24 @@ class RssSampler:
         self.peak_mb = max(self.peak_mb, current, high_water)
 
 
-def upload(base_url: str, png: bytes) -> Outcome:
+def audit_keys(base_url: str, data_dir: Path, count: int) -> list[str]:
+    """``count`` audit keys, created with the first-start admin key."""
+    admin = (data_dir / "secrets" / "admin_api_key").read_text().strip()
+    headers = {"Authorization": f"Bearer {admin}"}
+    return [
+        httpx.post(f"{base_url}/v1/keys", json={"role": "audit"}, headers=headers).json()["key"]
+        for _ in range(count)
+    ]
+
+
+def upload(base_url: str, png: bytes, key: str | None) -> Outcome:
     started = time.perf_counter()
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
     try:
         response = httpx.post(
             f"{base_url}/v1/verify",
             files={"file": ("huge.png", png, "image/png")},
+            headers=headers,
             timeout=REQUEST_TIMEOUT_S,
         )
         status = str(response.status_code)
@@ -164,22 +214,24 @@ def upload(base_url: str, png: bytes) -> Outcome:
     return Outcome(status, time.perf_counter() - started)
 
 
-def run(size_px: int, concurrency: int) -> Result:
-    png = hostile_png(size_px)
+def run(scenario: Scenario, png: bytes, size_px: int, concurrency: int) -> Result:
     with tempfile.TemporaryDirectory(prefix="aigc-bench-") as tmp:
         port = free_port()
-        process = start_server(Path(tmp), port)
+        process = start_server(Path(tmp), port, scenario.env)
+        base_url = f"http://127.0.0.1:{port}"
+        keys: list[str | None] = [None] * concurrency
+        if scenario.keyed:
+            keys = list(audit_keys(base_url, Path(tmp), concurrency))
         try:
             with RssSampler(process.pid) as sampler, ThreadPoolExecutor(concurrency) as pool:
-                base_url = f"http://127.0.0.1:{port}"
-                outcomes = tuple(pool.map(lambda _: upload(base_url, png), range(concurrency)))
+                outcomes = tuple(pool.map(lambda key: upload(base_url, png, key), keys))
             alive = process.poll() is None
         finally:
             process.terminate()
             process.wait(timeout=30)
     if not alive:
         outcomes = (*outcomes, Outcome("server died", 0.0))
-    return Result(size_px, concurrency, len(png), sampler.peak_mb, outcomes)
+    return Result(scenario.name, size_px, concurrency, len(png), sampler.peak_mb, outcomes)
 
 
 def percentile(values: Sequence[float], fraction: float) -> float:
@@ -187,20 +239,25 @@ def percentile(values: Sequence[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def table(result: Result) -> str:
+def table(results: Sequence[Result]) -> str:
+    lines = [
+        "| scenario | upload | concurrent | peak RSS (MB) | p50 (s) | p99 (s) | statuses |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    return "\n".join([*lines, *(_row(result) for result in results)])
+
+
+def _row(result: Result) -> str:
     latencies = [o.latency_s for o in result.outcomes]
     statuses = collections.Counter(o.status for o in result.outcomes)
     status_text = ", ".join(f"{k}×{v}" for k, v in sorted(statuses.items()))
     verdict = "ok" if result.peak_rss_mb < TARGET_PEAK_MB else "OVER TARGET"
-    return "\n".join(
-        [
-            "| upload | concurrent | peak RSS (MB) | p50 (s) | p99 (s) | statuses |",
-            "|---|---|---|---|---|---|",
-            f"| {result.size_px}² PNG, {result.upload_bytes / 1e6:.2f} MB | {result.concurrency}"
-            f" | {result.peak_rss_mb:.0f} ({verdict}, target < {TARGET_PEAK_MB:.0f})"
-            f" | {statistics.median(latencies):.2f} | {percentile(latencies, 0.99):.2f}"
-            f" | {status_text} |",
-        ]
+    return (
+        f"| {result.scenario} | {result.size_px}² PNG, {result.upload_bytes / 1e6:.2f} MB"
+        f" | {result.concurrency}"
+        f" | {result.peak_rss_mb:.0f} ({verdict}, target < {TARGET_PEAK_MB:.0f})"
+        f" | {statistics.median(latencies):.2f} | {percentile(latencies, 0.99):.2f}"
+        f" | {status_text} |"
     )
 
 
@@ -212,7 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     size_px = args.size_px or (QUICK_SIZE_PX if args.quick else FULL_SIZE_PX)
     concurrency = args.concurrency or (QUICK_CONCURRENCY if args.quick else FULL_CONCURRENCY)
-    print(table(run(size_px, concurrency)))
+    png = hostile_png(size_px)
+    results = []
+    for scenario in SCENARIOS:
+        print(f"running {scenario.name} …", file=sys.stderr, flush=True)
+        results.append(run(scenario, png, size_px, concurrency))
+    print(table(results))
     return 0
 
 

@@ -18,6 +18,7 @@ from gateway.models import Role
 from gateway.runtime import Runtime
 
 __all__ = [
+    "INT32_MAX",
     "INT64_MAX",
     "LedgerIndexPath",
     "RowIdPath",
@@ -40,10 +41,12 @@ async def get_runtime(request: Request) -> Runtime:
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
-# Ids and ledger indices are 64-bit columns: a larger number cannot name a row and makes
-# the database driver raise OverflowError (a 500) instead of answering "no such row".
+# A number beyond its column's range cannot name a row, and the database driver raises
+# (OverflowError, PostgreSQL's "integer out of range": a 500) instead of answering "no
+# such row". Row ids are SQL INTEGER (32-bit on PostgreSQL); ledger indices BIGINT.
+INT32_MAX = 2**31 - 1
 INT64_MAX = 2**63 - 1
-RowIdPath = Annotated[int, Path(ge=1, le=INT64_MAX)]
+RowIdPath = Annotated[int, Path(ge=1, le=INT32_MAX)]
 LedgerIndexPath = Annotated[int, Path(ge=0, le=INT64_MAX)]
 
 
