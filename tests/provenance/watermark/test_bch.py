@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import binascii
 import random
 
 import pytest
@@ -29,6 +30,21 @@ def flip(codeword: int, positions: set[int]) -> int:
 def test_crc16_matches_the_ccitt_false_check_value() -> None:
     # The catalogue check value of CRC-16/CCITT-FALSE over "123456789".
     assert crc16(b"123456789") == 0x29B1
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.binary(max_size=64), initial=st.sampled_from([0xFFFF, 0x0000, 0x1D0F]))
+def test_crc16_equals_binascii_crc_hqx(data: bytes, initial: int) -> None:
+    # crc_hqx is the same CRC (poly 0x1021, MSB first, no reflection, no final XOR);
+    # with initial 0xFFFF it is CRC-16/CCITT-FALSE.
+    assert crc16(data, initial) == binascii.crc_hqx(data, initial)
+
+
+@pytest.mark.parametrize(
+    "data", [b"", b"\x00", b"\xff", b"123456789", bytes(6), b"\xff" * 6, bytes(range(256))]
+)
+def test_crc16_equals_binascii_crc_hqx_on_edges(data: bytes) -> None:
+    assert crc16(data) == binascii.crc_hqx(data, 0xFFFF)
 
 
 def test_encoding_is_systematic() -> None:
