@@ -189,13 +189,10 @@ def start_server(
 def serve(port: int, passthrough: bool) -> None:
     """Child process: the gateway on its embedded defaults, optionally with pass-throughs."""
     import uvicorn
+    from passthrough import LedgerNotConfigured, ModerationNotConfigured, StampingNotConfigured
 
     from gateway.app import create_app
-    from gateway.passthrough import (
-        LedgerNotConfigured,
-        ModerationNotConfigured,
-        StampingNotConfigured,
-    )
+    from gateway.db import create_engine_for
     from gateway.runtime import build_runtime
     from gateway.settings import Settings
 
@@ -204,7 +201,7 @@ def serve(port: int, passthrough: bool) -> None:
         {
             "moderation": ModerationNotConfigured(),
             "stamping": StampingNotConfigured(),
-            "ledger": LedgerNotConfigured(),
+            "ledger": LedgerNotConfigured(create_engine_for(settings.database_url_resolved)),
         }
         if passthrough
         else {}

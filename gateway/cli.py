@@ -176,7 +176,7 @@ def generate(
 ) -> None:
     """Run the whole pipeline locally once and print the result as JSON."""
     from gateway.pipeline import GenerationOrder
-    from gateway.queries import tenant_policy
+    from gateway.tenant_policy import tenant_policy
     from gateway.routes.generations import public_view
 
     runtime = _runtime()

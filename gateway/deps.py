@@ -1,7 +1,13 @@
-"""FastAPI dependencies: the runtime, the caller's identity, and role checks.
+"""FastAPI dependencies: the runtime, the caller by role, and the narrow services routes use.
 
-@router.get("/v1/things")
-def list_things(principal: Annotated[Principal, Depends(require(Role.AUDIT))]) -> ...
+A route names what it needs — the caller (by role), the tenant's policy, the pipeline,
+the review service, moderation's administration — instead of reaching into ``Runtime``::
+
+    @router.post("/v1/moderations")
+    def moderations(body: ..., principal: GenerateKey, policy: TenantPolicy, ...) -> ...
+
+Each role alias is defined once here, so FastAPI resolves it once per request even when
+several dependencies of one route take it.
 """
 
 from __future__ import annotations
@@ -13,16 +19,30 @@ from fastapi import Depends, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from common.errors import AuthenticationError
+from gateway.adapters.moderation import EngineModeration
 from gateway.auth import Principal, authenticate, require_role
 from gateway.models import Role
+from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
+from gateway.tenant_policy import TenantPolicies
+from review_ui.service import ReviewService
 
 __all__ = [
     "INT32_MAX",
     "INT64_MAX",
+    "AdminKey",
+    "ContentReader",
+    "GenerateKey",
+    "HistoryReader",
     "LedgerIndexPath",
+    "ModerationAdmin",
+    "PipelineDep",
+    "ReviewKey",
+    "ReviewServiceDep",
     "RowIdPath",
     "RuntimeDep",
+    "TenantPoliciesDep",
+    "TenantPolicy",
     "get_runtime",
     "known_principal",
     "optional_principal",
@@ -103,3 +123,48 @@ def require(*roles: Role) -> Callable[[Request], Awaitable[Principal]]:
         return principal
 
     return dependency
+
+
+# --- callers by role (admin passes every check) ---------------------------------------
+
+GenerateKey = Annotated[Principal, Depends(require(Role.GENERATE))]
+AdminKey = Annotated[Principal, Depends(require(Role.ADMIN))]
+ReviewKey = Annotated[Principal, Depends(require(Role.REVIEW))]
+# Who may read a generation, its events, content and manifest.
+ContentReader = Annotated[Principal, Depends(require(Role.GENERATE, Role.AUDIT, Role.REVIEW))]
+# Who may read a review's decision history.
+HistoryReader = Annotated[Principal, Depends(require(Role.REVIEW, Role.AUDIT))]
+
+
+# --- what routes use ---------------------------------------------------------------------
+
+
+async def _pipeline(runtime: RuntimeDep) -> Pipeline:
+    return runtime.pipeline
+
+
+async def _review_service(runtime: RuntimeDep) -> ReviewService:
+    return runtime.review_service
+
+
+async def _moderation_admin(runtime: RuntimeDep) -> EngineModeration:
+    """The moderation engine's tenant lists, image registry and policies."""
+    return runtime.moderation_admin
+
+
+async def _tenant_policies(runtime: RuntimeDep) -> TenantPolicies:
+    return runtime.tenant_policies
+
+
+def _tenant_policy(principal: GenerateKey, runtime: RuntimeDep) -> str:
+    # A plain def: when the key's cached principal lacks the policy, it is read from the
+    # database, which runs on the thread pool.
+    return runtime.tenant_policies.of(principal)
+
+
+PipelineDep = Annotated[Pipeline, Depends(_pipeline)]
+ReviewServiceDep = Annotated[ReviewService, Depends(_review_service)]
+ModerationAdmin = Annotated[EngineModeration, Depends(_moderation_admin)]
+# The name of the generating caller's tenant policy (the one its admin set).
+TenantPolicy = Annotated[str, Depends(_tenant_policy)]
+TenantPoliciesDep = Annotated[TenantPolicies, Depends(_tenant_policies)]

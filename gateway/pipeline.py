@@ -462,14 +462,12 @@ class Pipeline:
         started = time.perf_counter()
         written: dict[str, Any] = {}
 
-        def write_released(
-            connection: Connection | None, stamp_refs: Sequence[LedgerRef | None]
-        ) -> None:
+        def write_released(connection: Connection, stamp_refs: Sequence[LedgerRef]) -> None:
             ref = stamp_refs[0]
             changes = {
                 "status": GenerationStatus.RELEASED.value,
-                "ledger_index": ref.index if ref else None,
-                "leaf_hash": ref.leaf_hash if ref else None,
+                "ledger_index": ref.index,
+                "leaf_hash": ref.leaf_hash,
                 "updated_at": utcnow(),
             }
             # The stage's time stops where its row is written, inside the transaction.
@@ -535,7 +533,7 @@ class Pipeline:
         values = _column_values(generation)
         rows = list(events.events)
 
-        def write_row(connection: Connection | None, _refs: Sequence[LedgerRef | None]) -> None:
+        def write_row(connection: Connection, _refs: Sequence[LedgerRef]) -> None:
             self._write(connection, values, rows, events.row_exists)
 
         records = [moderation] if output_event is None else [output_event, moderation]

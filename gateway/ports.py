@@ -1,9 +1,9 @@
 """What the pipeline needs from each domain, in the gateway's own terms.
 
 Each port is a small ``Protocol``; ``gateway.adapters`` implements them over the domain
-packages (``moderation``, ``review_ui``, ``provenance``, ``ledger``). A stage whose
-domain is not wired holds a pass-through class named for what it skips
-(``ModerationNotConfigured`` …), so the events it records say so plainly.
+packages (``moderation``, ``review_ui``, ``provenance``, ``ledger``). Every port answers
+with a value: the product has no stage that silently passes (``bench/passthrough.py``
+holds the stand-ins the overhead benchmark uses to isolate HTTP costs).
 """
 
 from __future__ import annotations
@@ -139,26 +139,24 @@ class LedgerRef:
 
 
 # The caller's own writes that belong with its ledger events: given the connection of the
-# transaction that commits them and their references, or ``None`` for the connection when
-# the ledger keeps no database (the caller then writes in a transaction of its own).
-LedgerRider = Callable[[Connection | None, Sequence["LedgerRef | None"]], None]
+# transaction that commits them, and their references.
+LedgerRider = Callable[[Connection, Sequence["LedgerRef"]], None]
 
 
 class LedgerPort(Protocol):
     name: str
 
-    def append(self, record: Mapping[str, Any]) -> LedgerRef | None:
-        """Append one event; ``None`` when no ledger is configured."""
+    def append(self, record: Mapping[str, Any]) -> LedgerRef:
+        """Append one event."""
         ...
 
     def append_chain(
         self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
-    ) -> list[LedgerRef | None]:
+    ) -> list[LedgerRef]:
         """Append events contiguously in one transaction, each citing the one before.
 
         The first record keeps its own ``previous_leaf_hash``; every later one gets the
-        leaf hash of its predecessor. One reference per record (``None`` when no ledger
-        is configured). ``rider`` is called exactly once, before this returns; if it
+        leaf hash of its predecessor. One reference per record. ``rider`` is called exactly once, before this returns; if it
         raises, the events are not recorded and the error propagates.
         """
         ...

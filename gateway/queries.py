@@ -10,24 +10,11 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
-from common.errors import InvalidInputError, NotFoundError, PermissionDeniedError
-from gateway.auth import Principal
+from common.errors import InvalidInputError, NotFoundError
 from gateway.db import session_scope
-from gateway.models import Generation, PipelineEvent, Tenant
+from gateway.models import Generation, PipelineEvent
 
-__all__ = [
-    "PolicyNotAllowedError",
-    "get_generation",
-    "list_generations",
-    "pipeline_events",
-    "policy_of",
-    "request_policy",
-    "tenant_policy",
-]
-
-
-class PolicyNotAllowedError(PermissionDeniedError):
-    code = "policy_not_allowed"
+__all__ = ["get_generation", "list_generations", "pipeline_events"]
 
 
 def get_generation(engine: Engine, tenant_id: str, generation_id: str) -> Generation:
@@ -73,36 +60,3 @@ def pipeline_events(engine: Engine, generation_id: str) -> list[PipelineEvent]:
             .order_by(col(PipelineEvent.seq))
         )
         return list(session.exec(query).all())
-
-
-def policy_of(runtime_engine: Engine, principal: Principal, default: str) -> str:
-    """The caller's tenant policy: read with the key when it was authenticated."""
-    return principal.policy or tenant_policy(runtime_engine, principal.tenant_id, default)
-
-
-def tenant_policy(engine: Engine, tenant_id: str, default: str) -> str:
-    with session_scope(engine) as session:
-        tenant = session.get(Tenant, tenant_id)
-    return tenant.policy if tenant else default
-
-
-def request_policy(
-    engine: Engine, principal: Principal, requested: str | None, default: str
-) -> str:
-    """The policy one request runs under: the tenant's, or one its admin allowed.
-
-    A caller never weakens its own tenant's policy: naming any other policy is refused
-    (403) unless it is on the allowlist the admin set with ``PUT /v1/policy``.
-    """
-    current = policy_of(engine, principal, default)
-    if requested is None or requested == current:
-        return current
-    with session_scope(engine) as session:
-        tenant = session.get(Tenant, principal.tenant_id)
-    allowed = list(tenant.allowed_policies) if tenant else []
-    if requested not in allowed:
-        raise PolicyNotAllowedError(
-            f"policy {requested!r} is not allowed for this tenant",
-            details={"tenant_policy": current, "allowed": allowed},
-        )
-    return requested

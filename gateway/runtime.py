@@ -41,6 +41,7 @@ from provenance.watermark import ImageWatermarker
 from review_ui.service import ReviewService
 
 if TYPE_CHECKING:
+    from gateway.tenant_policy import TenantPolicies
     from gateway.verification import Verifier
 
 __all__ = ["ADMIN_TENANT", "Runtime", "build_runtime"]
@@ -59,6 +60,8 @@ class Runtime:
     catalog: GeneratorCatalog
     pipeline: Pipeline
     moderation: ModerationPort
+    # The engine behind ``moderation``: tenant lists, image registry, policies.
+    moderation_admin: EngineModeration
     review: ReviewPort
     stamping: StampPort
     ledger: LedgerPort
@@ -91,11 +94,21 @@ class Runtime:
         return self.domains.stamper
 
     @cached_property
+    def tenant_policies(self) -> TenantPolicies:
+        from gateway.tenant_policy import TenantPolicies
+
+        return TenantPolicies(
+            self.engine,
+            self.moderation_admin,
+            self.principals,
+            self.ledger,
+            self.settings.default_policy,
+        )
+
+    @cached_property
     def verifier(self) -> Verifier:
         """Checks every provenance signal of a file or text (``POST /v1/verify``)."""
-        from gateway.verification import build_verifier
-
-        return build_verifier(self)
+        return self.domains.verifier(self.store)
 
     def start(self, *, serving: bool = True) -> None:
         """Create directories, apply migrations and issue the first admin key.
@@ -111,8 +124,8 @@ class Runtime:
             _private_directory(directory)
         migrate(self.engine)
         _tighten_sqlite_file(self.engine)
-        if serving and isinstance(self.moderation, EngineModeration):
-            self.moderation.validate(self.settings.default_policy)
+        if serving and self.moderation is self.moderation_admin:  # not a test's stand-in
+            self.moderation_admin.validate(self.settings.default_policy)
         self._bootstrap_admin_key()
         if serving and self.anchorer is not None:
             self.anchorer.start()
@@ -166,7 +179,8 @@ def build_runtime(
     domains = DomainWiring(settings, engine, secrets)
     catalog = catalog or domains.generator_catalog()
     ledger = ledger or domains.ledger_port()
-    moderation = moderation or domains.moderation_port()
+    moderation_admin = domains.moderation_port()
+    moderation = moderation or moderation_admin
     stamping = stamping or domains.stamping_port()
     webhooks = TenantWebhooks(settings.webhooks, secrets, engine)
     webhooks.base_url = settings.public_base_url
@@ -198,6 +212,7 @@ def build_runtime(
         catalog=catalog,
         pipeline=pipeline,
         moderation=moderation,
+        moderation_admin=moderation_admin,
         review=review,
         stamping=stamping,
         ledger=ledger,

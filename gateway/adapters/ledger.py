@@ -61,13 +61,13 @@ class MerkleLedger:
         self.ledger = ledger
         self.identities = identities
 
-    def append(self, record: Mapping[str, Any]) -> LedgerRef | None:
+    def append(self, record: Mapping[str, Any]) -> LedgerRef:
         receipt = self.ledger.append(event_record(self._keyed(record)))
         return LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
 
     def append_chain(
         self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
-    ) -> list[LedgerRef | None]:
+    ) -> list[LedgerRef]:
         events = [event_record(self._keyed(record)) for record in records]
         alongside = None if rider is None else _alongside(rider, records)
         receipts = self.ledger.append_chain(events, alongside=alongside)
@@ -86,7 +86,7 @@ class MerkleLedger:
 
 def _refs(
     receipts: Sequence[AppendReceipt], records: Sequence[Mapping[str, Any]]
-) -> list[LedgerRef | None]:
+) -> list[LedgerRef]:
     return [
         LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
         for receipt, record in zip(receipts, records, strict=True)

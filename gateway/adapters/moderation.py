@@ -19,7 +19,14 @@ from gateway.ports import Action, CheckedContent, Direction, ModerationVerdict
 from moderation.engine import ModerationEngine
 from moderation.interface import Decision, ImageHashEntry, PolicyError, TenantLists
 from moderation.interface import Direction as ModerationDirection
-from moderation.models import BrandListService, ImageRegistryService
+from moderation.models import (
+    BrandListService,
+    BrandTerm,
+    BrandTermKind,
+    ImageEntryKind,
+    ImageRegistryService,
+    RegisteredImage,
+)
 from moderation.policy import Policy, load_policy, shipped_policy_names
 
 __all__ = [
@@ -84,7 +91,8 @@ class EngineModeration:
 
         A prompt and its output are checked moments apart; reading the lists once for both
         saves two queries per generation. Changes made through this process apply at once
-        (``forget_tenant``); other processes see them within ``_LISTS_TTL_S``.
+        (the mutations below forget the cached copy); other processes see them within
+        ``_LISTS_TTL_S``.
         """
         now = time.monotonic()
         cached = self._lists.get(tenant_id)
@@ -94,8 +102,36 @@ class EngineModeration:
             cached = self._lists[tenant_id] = (now, lists, images)
         return cached[1], cached[2]
 
-    def forget_tenant(self, tenant_id: str) -> None:
+    def _forget_tenant(self, tenant_id: str) -> None:
         self._lists.pop(tenant_id, None)
+
+    # --- the tenant's lists: every change is seen by this process's next check ---------
+
+    def list_terms(self, tenant_id: str, kind: BrandTermKind | None = None) -> list[BrandTerm]:
+        return self.brand_lists.list_terms(tenant_id, kind)
+
+    def add_term(self, tenant_id: str, kind: BrandTermKind, term: str) -> BrandTerm:
+        added = self.brand_lists.add_term(tenant_id, kind, term)
+        self._forget_tenant(tenant_id)
+        return added
+
+    def remove_term(self, tenant_id: str, term_id: int) -> None:
+        self.brand_lists.remove_term(tenant_id, term_id)
+        self._forget_tenant(tenant_id)
+
+    def list_images(self, tenant_id: str) -> list[RegisteredImage]:
+        return self.images.list_images(tenant_id)
+
+    def add_image(
+        self, tenant_id: str, data: bytes, kind: ImageEntryKind, label: str
+    ) -> RegisteredImage:
+        added = self.images.add_image(tenant_id, data, kind, label)
+        self._forget_tenant(tenant_id)
+        return added
+
+    def remove_image(self, tenant_id: str, image_id: int) -> None:
+        self.images.remove_image(tenant_id, image_id)
+        self._forget_tenant(tenant_id)
 
     def validate(self, default_policy: str) -> None:
         """Load every policy (a malformed file fails here, naming its line) and build the

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from common.errors import ConflictError, NotFoundError, PayloadTooLargeError
 from common.types import ContentKind
-from gateway.auth import Principal
-from gateway.deps import RuntimeDep, require
-from gateway.models import Generation, Role
+from gateway.deps import ContentReader, GenerateKey, PipelineDep, RuntimeDep, TenantPoliciesDep
+from gateway.models import Generation
 from gateway.pipeline import GenerationOrder
-from gateway.queries import get_generation, list_generations, pipeline_events, request_policy
+from gateway.queries import get_generation, list_generations, pipeline_events
 from gateway.runtime import Runtime
 from gateway.schemas import (
     GenerationCreate,
@@ -25,9 +24,6 @@ from gateway.schemas import (
 __all__ = ["generation_response", "public_view", "router"]
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
-
-Generator = Annotated[Principal, Depends(require(Role.GENERATE))]
-Reader = Annotated[Principal, Depends(require(Role.GENERATE, Role.AUDIT, Role.REVIEW))]
 
 
 def public_view(runtime: Runtime, generation: Generation) -> GenerationPublic:
@@ -62,12 +58,16 @@ def check_prompt_length(runtime: Runtime, prompt: str) -> None:
 
 @router.post("", status_code=201, response_model=GenerationPublic)
 def create_generation(
-    body: GenerationCreate, principal: Generator, runtime: RuntimeDep
+    body: GenerationCreate,
+    principal: GenerateKey,
+    policies: TenantPoliciesDep,
+    pipeline: PipelineDep,
+    runtime: RuntimeDep,
 ) -> Response:
     """Moderate the prompt, generate, moderate the output, then release, hold or block."""
     check_prompt_length(runtime, body.prompt)
     runtime.webhooks.check_url(body.callback_url)
-    policy = request_policy(runtime.engine, principal, body.policy, runtime.settings.default_policy)
+    policy = policies.for_request(principal, body.policy)
     order = GenerationOrder(
         tenant_id=principal.tenant_id,
         kind=body.kind,
@@ -80,14 +80,14 @@ def create_generation(
         callback_url=body.callback_url,
         output_format=body.output_format,
     )
-    generation = runtime.pipeline.generate(order)
+    generation = pipeline.generate(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
     return generation_response(runtime, generation, status_code=201)
 
 
 @router.get("", summary="List generations")
 def list_all(
-    principal: Reader,
+    principal: ContentReader,
     runtime: RuntimeDep,
     status: str | None = None,
     cursor: str | None = None,
@@ -99,7 +99,7 @@ def list_all(
 
 
 @router.get("/{generation_id}", response_model=GenerationPublic)
-def read_generation(generation_id: str, principal: Reader, runtime: RuntimeDep) -> Response:
+def read_generation(generation_id: str, principal: ContentReader, runtime: RuntimeDep) -> Response:
     generation = get_generation(runtime.engine, principal.tenant_id, generation_id)
     view = public_view(runtime, generation)
     if view.review_task_id is not None:
@@ -123,7 +123,9 @@ def _review_votes(runtime: Runtime, generation: Generation) -> list[ReviewVotePu
 
 
 @router.get("/{generation_id}/events", summary="Pipeline events of one generation")
-def read_events(generation_id: str, principal: Reader, runtime: RuntimeDep) -> dict[str, Any]:
+def read_events(
+    generation_id: str, principal: ContentReader, runtime: RuntimeDep
+) -> dict[str, Any]:
     get_generation(runtime.engine, principal.tenant_id, generation_id)
     events = pipeline_events(runtime.engine, generation_id)
     return {
@@ -154,7 +156,7 @@ _ARTIFACT_MEDIA_TYPES: dict[str, Any] = dict.fromkeys(
     responses={200: {"content": _ARTIFACT_MEDIA_TYPES, "description": "The stamped bytes"}},
     summary="The stamped artifact (only once released)",
 )
-def read_content(generation_id: str, principal: Reader, runtime: RuntimeDep) -> Response:
+def read_content(generation_id: str, principal: ContentReader, runtime: RuntimeDep) -> Response:
     generation = get_generation(runtime.engine, principal.tenant_id, generation_id)
     if generation.status != "released" or not generation.artifact_path:
         raise ConflictError(
@@ -173,7 +175,7 @@ def read_content(generation_id: str, principal: Reader, runtime: RuntimeDep) -> 
     responses={200: {"content": {"application/c2pa": _BINARY}, "description": "JUMBF"}},
     summary="The sidecar C2PA manifest (text and 3D assets)",
 )
-def read_manifest(generation_id: str, principal: Reader, runtime: RuntimeDep) -> Response:
+def read_manifest(generation_id: str, principal: ContentReader, runtime: RuntimeDep) -> Response:
     generation = get_generation(runtime.engine, principal.tenant_id, generation_id)
     if not generation.manifest_path:
         raise NotFoundError(f"generation {generation_id} has no sidecar manifest")

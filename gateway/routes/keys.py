@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.auth import Principal, create_api_key, ensure_tenant, list_api_keys, revoke_api_key
+from gateway.auth import create_api_key, ensure_tenant, list_api_keys, revoke_api_key
 from gateway.db import session_scope
-from gateway.deps import RuntimeDep, require
+from gateway.deps import AdminKey, RuntimeDep
 from gateway.models import ApiKey, Role
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 class KeyCreate(BaseModel):
@@ -51,14 +49,14 @@ def _public(row: ApiKey) -> KeyPublic:
 
 
 @router.get("", summary="List the tenant's API keys (never the keys themselves)")
-def list_keys(principal: Admin, runtime: RuntimeDep) -> dict[str, Any]:
+def list_keys(principal: AdminKey, runtime: RuntimeDep) -> dict[str, Any]:
     with session_scope(runtime.engine) as session:
         rows = list_api_keys(session, principal.tenant_id)
     return {"items": [_public(r).model_dump(mode="json") for r in rows], "next_cursor": None}
 
 
 @router.post("", status_code=201, response_model=KeyCreated, summary="Create an API key")
-def create_key(body: KeyCreate, principal: Admin, runtime: RuntimeDep) -> KeyCreated:
+def create_key(body: KeyCreate, principal: AdminKey, runtime: RuntimeDep) -> KeyCreated:
     with session_scope(runtime.engine) as session:
         ensure_tenant(session, principal.tenant_id, runtime.settings.default_policy)
         issued = create_api_key(session, principal.tenant_id, body.role, body.label)
@@ -69,7 +67,7 @@ def create_key(body: KeyCreate, principal: Admin, runtime: RuntimeDep) -> KeyCre
 
 
 @router.delete("/{key_id}", response_model=KeyPublic, summary="Revoke an API key")
-def revoke_key(key_id: str, principal: Admin, runtime: RuntimeDep) -> KeyPublic:
+def revoke_key(key_id: str, principal: AdminKey, runtime: RuntimeDep) -> KeyPublic:
     with session_scope(runtime.engine) as session:
         row = revoke_api_key(session, key_id, principal.tenant_id)
         public = _public(row)

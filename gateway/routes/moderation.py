@@ -8,19 +8,22 @@ import secrets
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
-from common.errors import ConfigurationError, InvalidInputError, UnsupportedMediaTypeError
+from common.errors import InvalidInputError, UnsupportedMediaTypeError
 from common.types import ContentKind, MediaType
-from gateway.adapters.moderation import EngineModeration
-from gateway.auth import Principal
-from gateway.deps import RowIdPath, RuntimeDep, require
-from gateway.models import Role
+from gateway.deps import (
+    AdminKey,
+    GenerateKey,
+    ModerationAdmin,
+    RowIdPath,
+    RuntimeDep,
+    TenantPolicy,
+)
 from gateway.ports import CheckedContent, Direction
-from gateway.queries import policy_of
-from gateway.runtime import Runtime
+from gateway.settings import LimitSettings
 from moderation.models import BrandTermKind, ImageEntryKind
 from moderation.openai_shape import to_openai_moderation
 from provenance.media import IMAGE_TYPES, open_media
@@ -28,9 +31,6 @@ from provenance.media import IMAGE_TYPES, open_media
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["moderation"])
-
-Generator = Annotated[Principal, Depends(require(Role.GENERATE))]
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 _MAX_INPUTS = 32
 
@@ -49,17 +49,11 @@ class TermCreate(BaseModel):
     term: str = Field(min_length=1, max_length=200)
 
 
-def _engine_of(runtime: Runtime) -> EngineModeration:
-    if not isinstance(runtime.moderation, EngineModeration):
-        raise ConfigurationError("this gateway runs without the moderation engine")
-    return runtime.moderation
-
-
-def _inputs(body: ModerationRequest, runtime: Runtime) -> list[str]:
+def _inputs(body: ModerationRequest, limits: LimitSettings) -> list[str]:
     texts = [body.input] if isinstance(body.input, str) else body.input
     if not texts or len(texts) > _MAX_INPUTS:
         raise InvalidInputError(f"input must hold 1 to {_MAX_INPUTS} texts")
-    limit = runtime.settings.limits.max_prompt_chars * 4
+    limit = limits.max_prompt_chars * 4
     for text in texts:
         if len(text) > limit:
             raise InvalidInputError(f"an input has {len(text)} characters; the limit is {limit}")
@@ -67,13 +61,18 @@ def _inputs(body: ModerationRequest, runtime: Runtime) -> list[str]:
 
 
 @router.post("/moderations", summary="Moderate text (OpenAI-compatible, with our findings)")
-def moderations(body: ModerationRequest, principal: Generator, runtime: RuntimeDep) -> Any:
+def moderations(
+    body: ModerationRequest,
+    principal: GenerateKey,
+    policy_name: TenantPolicy,
+    engine: ModerationAdmin,
+    runtime: RuntimeDep,
+) -> Any:
     """``flagged`` is true when the tenant's policy would send the text to review or block
     it — by the input (prompt) scanners or the output scanners, whatever the category."""
-    engine = _engine_of(runtime)
-    policy = engine.policy(policy_of(runtime.engine, principal, runtime.settings.default_policy))
+    policy = engine.policy(policy_name)
     results = []
-    for text in _inputs(body, runtime):
+    for text in _inputs(body, runtime.settings.limits):
         content = CheckedContent(kind=ContentKind.TEXT, text=text)
         decided_in = engine.decide(content, Direction.INPUT, policy, principal.tenant_id)
         decided_out = engine.decide(content, Direction.OUTPUT, policy, principal.tenant_id)
@@ -83,38 +82,35 @@ def moderations(body: ModerationRequest, principal: Generator, runtime: RuntimeD
 
 @router.get("/moderation/terms", summary="The tenant's brand lists")
 def list_terms(
-    principal: Admin, runtime: RuntimeDep, kind: BrandTermKind | None = None
+    principal: AdminKey, engine: ModerationAdmin, kind: BrandTermKind | None = None
 ) -> dict[str, Any]:
-    terms = _engine_of(runtime).brand_lists.list_terms(principal.tenant_id, kind)
+    terms = engine.list_terms(principal.tenant_id, kind)
     return {"items": [jsonable_encoder(asdict(t)) for t in terms], "next_cursor": None}
 
 
 @router.post(
     "/moderation/terms", status_code=201, summary="Add a banned, competitor or product term"
 )
-def add_term(body: TermCreate, principal: Admin, runtime: RuntimeDep) -> dict[str, Any]:
-    engine = _engine_of(runtime)
-    term = engine.brand_lists.add_term(principal.tenant_id, body.kind, body.term)
-    engine.forget_tenant(principal.tenant_id)
+def add_term(body: TermCreate, principal: AdminKey, engine: ModerationAdmin) -> dict[str, Any]:
+    term = engine.add_term(principal.tenant_id, body.kind, body.term)
     return jsonable_encoder(asdict(term))  # type: ignore[no-any-return]
 
 
 @router.delete("/moderation/terms/{term_id}", status_code=204, summary="Remove a term")
-def remove_term(term_id: RowIdPath, principal: Admin, runtime: RuntimeDep) -> None:
-    engine = _engine_of(runtime)
-    engine.brand_lists.remove_term(principal.tenant_id, term_id)
-    engine.forget_tenant(principal.tenant_id)
+def remove_term(term_id: RowIdPath, principal: AdminKey, engine: ModerationAdmin) -> None:
+    engine.remove_term(principal.tenant_id, term_id)
 
 
 @router.get("/moderation/images", summary="The tenant's registered images (hashes only)")
-def list_images(principal: Admin, runtime: RuntimeDep) -> dict[str, Any]:
-    images = _engine_of(runtime).images.list_images(principal.tenant_id)
+def list_images(principal: AdminKey, engine: ModerationAdmin) -> dict[str, Any]:
+    images = engine.list_images(principal.tenant_id)
     return {"items": [jsonable_encoder(asdict(i)) for i in images], "next_cursor": None}
 
 
 @router.post("/moderation/images", status_code=201, summary="Register a banned or protected image")
 def add_image(
-    principal: Admin,
+    principal: AdminKey,
+    engine: ModerationAdmin,
     runtime: RuntimeDep,
     file: Annotated[UploadFile, File(description="PNG, JPEG or WebP.")],
     kind: Annotated[Literal["banned", "protected", "rejected"], Form()] = "banned",
@@ -129,14 +125,10 @@ def add_image(
         raise UnsupportedMediaTypeError(
             f"only images can be registered, not {MediaType(opened.media_type).value}"
         )
-    engine = _engine_of(runtime)
-    entry = engine.images.add_image(principal.tenant_id, data, ImageEntryKind(kind), label)
-    engine.forget_tenant(principal.tenant_id)
+    entry = engine.add_image(principal.tenant_id, data, ImageEntryKind(kind), label)
     return jsonable_encoder(asdict(entry))  # type: ignore[no-any-return]
 
 
 @router.delete("/moderation/images/{image_id}", status_code=204, summary="Unregister an image")
-def remove_image(image_id: RowIdPath, principal: Admin, runtime: RuntimeDep) -> None:
-    engine = _engine_of(runtime)
-    engine.images.remove_image(principal.tenant_id, image_id)
-    engine.forget_tenant(principal.tenant_id)
+def remove_image(image_id: RowIdPath, principal: AdminKey, engine: ModerationAdmin) -> None:
+    engine.remove_image(principal.tenant_id, image_id)

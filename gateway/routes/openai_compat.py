@@ -14,17 +14,15 @@ import time
 from collections.abc import Iterator
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from common.errors import InvalidInputError
 from common.types import ContentKind
-from gateway.auth import Principal
-from gateway.deps import RuntimeDep, require
-from gateway.models import Generation, Role
+from gateway.deps import GenerateKey, PipelineDep, RuntimeDep, TenantPolicy
+from gateway.models import Generation
 from gateway.pipeline import GenerationOrder
-from gateway.queries import policy_of
 from gateway.routes.generations import check_prompt_length, public_view
 from gateway.runtime import Runtime
 from gateway.schemas import GenerationPublic, LabelLanguage
@@ -32,8 +30,6 @@ from gateway.schemas import GenerationPublic, LabelLanguage
 __all__ = ["ContentPolicyViolationError", "router"]
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
-
-Generator = Annotated[Principal, Depends(require(Role.GENERATE))]
 
 
 class ContentPolicyViolationError(InvalidInputError):
@@ -151,20 +147,26 @@ _SSE_EVENT = {
         }
     },
 )
-def chat_completions(body: ChatCompletionRequest, principal: Generator, runtime: RuntimeDep) -> Any:
+def chat_completions(
+    body: ChatCompletionRequest,
+    principal: GenerateKey,
+    policy: TenantPolicy,
+    pipeline: PipelineDep,
+    runtime: RuntimeDep,
+) -> Any:
     prompt = _prompt_of(body.messages)
     check_prompt_length(runtime, prompt)
     order = GenerationOrder(
         tenant_id=principal.tenant_id,
         kind=ContentKind.TEXT,
         prompt=prompt,
-        policy=policy_of(runtime.engine, principal, runtime.settings.default_policy),
+        policy=policy,
         actor=f"key:{principal.key_id}",
         generator=_generator_name(runtime, body.model),
         params=_params_of(body),
         label_language=body.label_language,
     )
-    generation = runtime.pipeline.generate(order)
+    generation = pipeline.generate(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
     _raise_if_blocked(generation)
     released = generation.status == "released"
@@ -255,12 +257,15 @@ def _image_params(body: ImageGenerationRequest, index: int) -> dict[str, Any]:
 
 @router.post("/images/generations", summary="Image generation (OpenAI-compatible)")
 def image_generations(
-    body: ImageGenerationRequest, principal: Generator, runtime: RuntimeDep
+    body: ImageGenerationRequest,
+    principal: GenerateKey,
+    policy: TenantPolicy,
+    pipeline: PipelineDep,
+    runtime: RuntimeDep,
 ) -> dict[str, Any]:
     """Each image is its own generation: moderated, stamped (label, watermark, C2PA) and
     ledgered; ``data[i].b64_json`` is the stamped file, null while held for review."""
     check_prompt_length(runtime, body.prompt)
-    policy = policy_of(runtime.engine, principal, runtime.settings.default_policy)
     generator = body.model if runtime.catalog.kind_of(body.model) is ContentKind.IMAGE else None
     generations = []
     for index in range(body.n):
@@ -275,7 +280,7 @@ def image_generations(
             output_format=body.output_format,
             label_language=body.label_language,
         )
-        generation = runtime.pipeline.generate(order)
+        generation = pipeline.generate(order)
         runtime.metrics.generations.labels(generation.kind, generation.status).inc()
         _raise_if_blocked(generation)
         generations.append(generation)
@@ -292,7 +297,7 @@ def image_generations(
 
 
 @router.get("/models", summary="Configured generators (OpenAI-compatible)")
-def list_models(principal: Generator, runtime: RuntimeDep) -> dict[str, Any]:
+def list_models(principal: GenerateKey, runtime: RuntimeDep) -> dict[str, Any]:
     created = int(time.time())
     return {
         "object": "list",

@@ -12,18 +12,15 @@ import json
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from common.errors import InvalidInputError, UnsupportedMediaTypeError
 from common.jsonsafe import check_json_depth, check_storable_text
 from common.types import ContentKind, MediaType
-from gateway.auth import Principal
-from gateway.deps import RuntimeDep, require
-from gateway.models import Role
+from gateway.deps import GenerateKey, PipelineDep, RuntimeDep, TenantPoliciesDep
 from gateway.pipeline import StampOrder
-from gateway.queries import request_policy
 from gateway.routes.generations import generation_response
 from gateway.schemas import GenerationPublic
 from provenance.media import open_media
@@ -32,7 +29,6 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["stamp"])
 
-Generator = Annotated[Principal, Depends(require(Role.GENERATE))]
 
 _TYPE_BY_EXTENSION = {
     ".png": MediaType.PNG,
@@ -107,7 +103,9 @@ def _declared_type(upload: UploadFile, meta: StampMeta) -> MediaType | None:
 
 @router.post("/stamp", status_code=201, response_model=GenerationPublic)
 def stamp(
-    principal: Generator,
+    principal: GenerateKey,
+    policies: TenantPoliciesDep,
+    pipeline: PipelineDep,
     runtime: RuntimeDep,
     file: Annotated[UploadFile, File(description="The content to moderate and stamp.")],
     meta: Annotated[str, Form(description="JSON object of optional settings.")] = "{}",
@@ -133,15 +131,13 @@ def stamp(
         kind=kind,
         data=data,
         media_type=opened.media_type.value,
-        policy=request_policy(
-            runtime.engine, principal, parsed.policy, runtime.settings.default_policy
-        ),
+        policy=policies.for_request(principal, parsed.policy),
         actor=f"key:{principal.key_id}",
         label_language=parsed.label_language,
         callback_url=parsed.callback_url,
         prompt=parsed.prompt,
         meta={"source": parsed.source or "external", "filename": file.filename or ""},
     )
-    generation = runtime.pipeline.stamp_upload(order)
+    generation = pipeline.stamp_upload(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
     return generation_response(runtime, generation, status_code=201)

@@ -11,19 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from gateway.auth import Principal
-from gateway.deps import RuntimeDep, require
-from gateway.models import Role, WebhookDelivery
+from gateway.deps import AdminKey, RuntimeDep
+from gateway.models import WebhookDelivery
 from gateway.webhook_store import RevealedSecret
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
-
-Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
 
 
 class WebhookSecretPublic(BaseModel):
@@ -75,7 +72,7 @@ _SHOWN_ONCE: dict[int | str, dict[str, Any]] = {
     responses=_SHOWN_ONCE,
     summary="The webhook signing secret, once after creation or rotation",
 )
-def read_secret(principal: Admin, runtime: RuntimeDep) -> WebhookSecretPublic:
+def read_secret(principal: AdminKey, runtime: RuntimeDep) -> WebhookSecretPublic:
     return _secret_public(runtime.webhooks.store.reveal(principal.tenant_id))
 
 
@@ -84,7 +81,7 @@ def read_secret(principal: Admin, runtime: RuntimeDep) -> WebhookSecretPublic:
     response_model=WebhookSecretPublic,
     summary="Replace the signing secret; the old one signs too during the grace period",
 )
-def rotate_secret(principal: Admin, runtime: RuntimeDep) -> WebhookSecretPublic:
+def rotate_secret(principal: AdminKey, runtime: RuntimeDep) -> WebhookSecretPublic:
     return _secret_public(runtime.webhooks.store.rotate(principal.tenant_id))
 
 
@@ -94,7 +91,7 @@ def rotate_secret(principal: Admin, runtime: RuntimeDep) -> WebhookSecretPublic:
     summary="Webhook delivery attempts, newest first",
 )
 def list_deliveries(
-    principal: Admin,
+    principal: AdminKey,
     runtime: RuntimeDep,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,

@@ -1,13 +1,17 @@
-"""Named pass-through stages for domains that are not wired into this process.
+"""Named pass-through stages, for the overhead benchmark only (``gateway_overhead.py``).
 
-Their names are what the pipeline events record, so a generation that skipped a stage
-says so plainly instead of looking checked, stamped or ledgered.
+Replacing every domain stage with one of these isolates what HTTP, authentication and
+bookkeeping cost. They do not belong in the product — a moderation that allows
+everything must not exist there (governance fails closed) — so they live here. Their
+names are what the pipeline events record, so a generation that skipped a stage says so.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from sqlalchemy.engine import Engine
 
 from gateway.ports import (
     Action,
@@ -54,15 +58,26 @@ class StampingNotConfigured:
 
 
 class LedgerNotConfigured:
+    """Records nothing; the rider's writes run in a transaction of their own."""
+
     name = "ledger-not-configured"
 
-    def append(self, record: Mapping[str, Any]) -> LedgerRef | None:
-        return None
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def append(self, record: Mapping[str, Any]) -> LedgerRef:
+        return _no_ref(record)
 
     def append_chain(
         self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
-    ) -> list[LedgerRef | None]:
-        refs: list[LedgerRef | None] = [None for _ in records]
+    ) -> list[LedgerRef]:
+        refs = [_no_ref(record) for record in records]
         if rider is not None:
-            rider(None, refs)  # no ledger transaction to share: the caller opens its own
+            with self._engine.begin() as connection:
+                rider(connection, refs)
         return refs
+
+
+def _no_ref(record: Mapping[str, Any]) -> LedgerRef:
+    # Index -1 and no leaf hash: nothing a verifier could take for a real entry.
+    return LedgerRef(-1, "", str(record["type"]))
