@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from gateway.db import table_of
 from gateway.models import ApiKey, Role, Tenant, utcnow
 
 __all__ = [
@@ -128,8 +129,8 @@ def authenticate(db: Session | Connection, plain_key: str) -> Principal:
     )
 
 
-_KEYS: sa.Table = ApiKey.__table__  # type: ignore[attr-defined]
-_TENANTS: sa.Table = Tenant.__table__  # type: ignore[attr-defined]
+_KEYS = table_of(ApiKey)
+_TENANTS = table_of(Tenant)
 # Every authenticated request runs this: one prebuilt Core statement, no ORM objects.
 _KEY_LOOKUP = (
     sa.select(

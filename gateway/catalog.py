@@ -10,15 +10,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping
 
-from common.errors import InvalidInputError
 from common.types import ContentKind
-from generators.interface import Generator
+from generators.interface import Generator, UnknownGeneratorError
 
-__all__ = ["GeneratorCatalog", "UnknownGeneratorError"]
-
-
-class UnknownGeneratorError(InvalidInputError):
-    code = "unknown_generator"
+__all__ = ["GeneratorCatalog"]
 
 
 class GeneratorCatalog:
@@ -36,9 +31,6 @@ class GeneratorCatalog:
 
     def names(self, kind: ContentKind | None = None) -> list[str]:
         return sorted(n for n, k in self._kinds.items() if kind is None or k is kind)
-
-    def default_name(self, kind: ContentKind) -> str | None:
-        return self._defaults.get(kind)
 
     def kind_of(self, name: str) -> ContentKind | None:
         return self._kinds.get(name)

@@ -176,8 +176,8 @@ def generate(
 ) -> None:
     """Run the whole pipeline locally once and print the result as JSON."""
     from gateway.pipeline import GenerationOrder
-    from gateway.tenant_policy import tenant_policy
     from gateway.routes.generations import public_view
+    from gateway.tenant_policy import tenant_policy
 
     runtime = _runtime()
     try:

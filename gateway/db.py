@@ -20,9 +20,16 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
-__all__ = ["MODEL_MODULES", "create_engine_for", "import_all_models", "migrate", "session_scope"]
+__all__ = [
+    "MODEL_MODULES",
+    "create_engine_for",
+    "import_all_models",
+    "migrate",
+    "session_scope",
+    "table_of",
+]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -93,3 +100,15 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table behind a SQLModel class, for prebuilt Core statements.
+
+    SQLAlchemy sets ``__table__`` when the class is declared; SQLModel's type stubs do
+    not declare it, so it is read from the class dictionary and checked.
+    """
+    table = model.__dict__["__table__"]
+    if not isinstance(table, sa.Table):
+        raise TypeError(f"{model.__name__} is not a table model")
+    return table

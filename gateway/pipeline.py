@@ -32,7 +32,7 @@ from common.errors import ConflictError, GatewayError, NotFoundError
 from common.types import ContentKind
 from gateway.catalog import GeneratorCatalog
 from gateway.content_store import ContentStore
-from gateway.db import session_scope
+from gateway.db import session_scope, table_of
 from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
 from gateway.ports import (
     Action,
@@ -650,8 +650,8 @@ class Pipeline:
             log.exception("could not record the failure of generation %s", generation.id)
 
 
-_GENERATIONS: sa.Table = Generation.__table__  # type: ignore[attr-defined]
-_EVENTS: sa.Table = PipelineEvent.__table__  # type: ignore[attr-defined]
+_GENERATIONS = table_of(Generation)
+_EVENTS = table_of(PipelineEvent)
 _INSERT_GENERATION = sa.insert(_GENERATIONS)
 _UPDATE_GENERATION = sa.update(_GENERATIONS).where(_GENERATIONS.c.id == sa.bindparam("row_id"))
 _INSERT_EVENTS = sa.insert(_EVENTS)

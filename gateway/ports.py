@@ -156,8 +156,9 @@ class LedgerPort(Protocol):
         """Append events contiguously in one transaction, each citing the one before.
 
         The first record keeps its own ``previous_leaf_hash``; every later one gets the
-        leaf hash of its predecessor. One reference per record. ``rider`` is called exactly once, before this returns; if it
-        raises, the events are not recorded and the error propagates.
+        leaf hash of its predecessor. One reference per record. ``rider`` is called
+        exactly once, before this returns; if it raises, the events are not recorded and
+        the error propagates.
         """
         ...
 

@@ -160,13 +160,10 @@ class Settings(BaseSettings):
 
     @property
     def provenance_resolved(self) -> ProvenanceSettings:
-        """Provenance settings with the key directory under the data directory."""
-        if self.provenance.keys_dir is not None:
-            return self.provenance
-        keys_dir = (self.data_dir / "keys").resolve()
+        """Provenance settings with the gateway's pixel limit and, unless set, the key
+        directory under the data directory."""
+        keys_dir = self.provenance.keys_dir or (self.data_dir / "keys").resolve()
+        # The decompression-bomb guard holds whether or not the key directory was set.
         return self.provenance.model_copy(
-            update={
-                "keys_dir": keys_dir,
-                "max_image_pixels": self.limits.max_image_pixels,
-            }
+            update={"keys_dir": keys_dir, "max_image_pixels": self.limits.max_image_pixels}
         )

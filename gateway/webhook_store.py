@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import ConfigurationError, ConflictError, InvalidInputError
+from gateway.db import table_of
 from gateway.models import CallbackPin, WebhookDelivery, WebhookSecret, utcnow
 from gateway.webhooks import CallbackTarget, DeliveryAttempt
 
@@ -48,9 +49,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-_SECRETS: sa.Table = WebhookSecret.__table__  # type: ignore[attr-defined]
-_DELIVERIES: sa.Table = WebhookDelivery.__table__  # type: ignore[attr-defined]
-_PINS: sa.Table = CallbackPin.__table__  # type: ignore[attr-defined]
+_SECRETS = table_of(WebhookSecret)
+_DELIVERIES = table_of(WebhookDelivery)
+_PINS = table_of(CallbackPin)
 _SEAL_VERSION = "v1."
 _NONCE_BYTES = 12  # AES-GCM's standard nonce (NIST SP 800-38D §8.2)
 

@@ -175,7 +175,7 @@ class DiffusersImageGenerator:
         local = {"local_files_only": True} if self.source.is_local else {}
         try:
             # diffusers leaves from_pretrained unannotated.
-            pipeline = StableDiffusionPipeline.from_pretrained(self.source.load_from, **local)  # type: ignore[no-untyped-call]
+            pipeline = StableDiffusionPipeline.from_pretrained(self.source.load_from, **local)
         except (OSError, ValueError) as exc:
             raise GeneratorNotReadyError(
                 f"the {self.name} model could not be loaded",

@@ -222,12 +222,12 @@ def build_glb(specs: list[ShapeSpec], params: ShapeParams) -> bytes:
         mesh.apply_translation([(index - (len(specs) - 1) / 2) * spacing_m, 0.0, 0.0])
         # trimesh's constructors and export carry no annotations.
         colour = list(spec.rgba)
-        material = PBRMaterial(name=f"{spec.shape}-{index}", baseColorFactor=colour)  # type: ignore[no-untyped-call]
-        mesh.visual = trimesh.visual.TextureVisuals(material=material)  # type: ignore[no-untyped-call]
+        material = PBRMaterial(name=f"{spec.shape}-{index}", baseColorFactor=colour)
+        mesh.visual = trimesh.visual.TextureVisuals(material=material)
         scene.add_geometry(
             mesh, node_name=f"{spec.shape}-{index}", geom_name=f"{spec.shape}-{index}"
         )
-    glb: bytes = scene.export(file_type="glb")  # type: ignore[no-untyped-call]
+    glb: bytes = scene.export(file_type="glb")
     return glb
 
 

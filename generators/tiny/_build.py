@@ -70,9 +70,9 @@ def quiet_progress_bars() -> Iterator[None]:
 
     enabled = transformers_logging.is_progress_bar_enabled()
     # transformers leaves these two switches unannotated.
-    transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+    transformers_logging.disable_progress_bar()
     try:
         yield
     finally:
         if enabled:
-            transformers_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
+            transformers_logging.enable_progress_bar()

@@ -91,7 +91,7 @@ def assemble_pipeline(tokenizer: Any, recipe: TinySDRecipe) -> Any:
     from diffusers import StableDiffusionPipeline
 
     # diffusers leaves its constructors unannotated.
-    return StableDiffusionPipeline(  # type: ignore[no-untyped-call]
+    return StableDiffusionPipeline(
         vae=new_vae(recipe),
         text_encoder=new_text_encoder(tokenizer, recipe),
         tokenizer=tokenizer,
@@ -107,7 +107,7 @@ def new_unet(recipe: TinySDRecipe) -> Any:
     from diffusers import UNet2DConditionModel
 
     # diffusers leaves its constructors unannotated.
-    return UNet2DConditionModel(  # type: ignore[no-untyped-call]
+    return UNet2DConditionModel(
         sample_size=32,
         in_channels=4,
         out_channels=4,
@@ -127,7 +127,7 @@ def new_vae(recipe: TinySDRecipe) -> Any:
     # Four blocks = three 2× downsamplings = 8×, as in real Stable Diffusion; a 2-block
     # VAE leaves 4× larger latents and is ~25× slower at 256² (RECIPES).
     # diffusers leaves its constructors unannotated.
-    return AutoencoderKL(  # type: ignore[no-untyped-call]
+    return AutoencoderKL(
         in_channels=3,
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * 4,
@@ -162,7 +162,7 @@ def new_scheduler() -> Any:
 
     # steps_offset=1 as in Stable Diffusion v1's scheduler config (RECIPES).
     # diffusers leaves its constructors unannotated.
-    return DDIMScheduler(  # type: ignore[no-untyped-call]
+    return DDIMScheduler(
         beta_start=0.00085,
         beta_end=0.012,
         beta_schedule="scaled_linear",

@@ -109,7 +109,7 @@ def train_tokenizer(documents: Sequence[str], vocab_size: int) -> Any:
     tokenizer.decoder = decoders.ByteLevel()
     tokenizer.add_special_tokens(special_tokens)
     # transformers leaves this constructor unannotated.
-    return PreTrainedTokenizerFast(  # type: ignore[no-untyped-call]
+    return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
         bos_token=BOS_TOKEN,
         eos_token=EOS_TOKEN,

@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 
 from common.types import ContentKind
-from gateway.catalog import GeneratorCatalog, UnknownGeneratorError
+from gateway.catalog import GeneratorCatalog
 from gateway.settings import Settings
 from gateway.wiring import DomainWiring, SecretFiles
+from generators.interface import UnknownGeneratorError
 
 
 def catalog_for(data_dir: Path, **settings: object) -> GeneratorCatalog:
