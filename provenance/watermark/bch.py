@@ -14,6 +14,7 @@ Codewords and messages are Python ints; bit ``i`` of a codeword is the coefficie
 
 from __future__ import annotations
 
+import binascii
 from functools import cache
 
 __all__ = [
@@ -199,12 +200,11 @@ def bch_decode(received: int) -> int | None:
     return received >> PARITY_BITS
 
 
-def crc16(data: bytes, initial: int = 0xFFFF) -> int:
-    """CRC-16/CCITT-FALSE (polynomial 0x1021) — the payload's check value."""
-    crc = initial
-    for byte in data:
-        crc ^= byte << 8
-        for _ in range(8):
-            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
-            crc &= 0xFFFF
-    return crc
+def crc16(data: bytes) -> int:
+    """CRC-16/CCITT-FALSE (polynomial 0x1021, initial 0xFFFF) — the payload's check value.
+
+    ``binascii.crc_hqx`` is this CRC (MSB first, no reflection, no final XOR) once it
+    starts from 0xFFFF; the bit-by-bit loop it replaced gave the same value on every
+    input, so stamped images decode as before.
+    """
+    return binascii.crc_hqx(data, 0xFFFF)
