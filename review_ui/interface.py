@@ -4,12 +4,13 @@ The gateway's pipeline enqueues what moderation marked ``review``; people claim 
 decide it, and the gateway learns the outcome through callbacks it registers with
 :class:`review_ui.service.ReviewService`. Nothing here imports another domain::
 
-    view = service.enqueue(generation_id="gen_1", tenant="acme", kind=ContentKind.TEXT,
-                           prompt="写一段文案", output_text="全网最佳的面霜",
-                           findings=[{"scanner": "ad_law", "category": "ad_law.absolute_term",
-                                      "score": 0.9, "span": (2, 4), "clause": "广告法 第九条"}],
-                           policy_name="cn-marketing", policy_version="1",
-                           reason_codes={"ad_law.absolute_term": "广告法第九条第三项"})
+    view = service.enqueue(EnqueueRequest(
+        generation_id="gen_1", tenant="acme", kind=ContentKind.TEXT,
+        prompt="写一段文案", output_text="全网最佳的面霜",
+        findings=[{"scanner": "ad_law", "category": "ad_law.absolute_term",
+                   "score": 0.9, "span": (2, 4), "clause": "广告法 第九条"}],
+        policy_name="cn-marketing", policy_version="1",
+        reason_codes={"ad_law.absolute_term": "广告法第九条第三项"}))
     service.claim(view.id, reviewer="rev_1", tenant="acme")
     outcome = service.decide(view.id, reviewer="rev_1", tenant="acme",
                              decision=ReviewDecision.APPROVE)
@@ -17,17 +18,18 @@ decide it, and the gateway learns the outcome through callbacks it registers wit
 
 Error tree (all subclass :mod:`common.errors`)::
 
-    TaskNotFoundError          404  no such task for this tenant
-    TaskConflictError          409  claimed by someone else, already decided, lease lost
-    UnknownReasonCodeError     422  reason code not in the policy's list
-    ReasonCodeRequiredError    422  reject and escalate need a reason code
-    EscalationNotAllowedError  422  a task already in the senior queue cannot escalate
+    TaskNotFoundError            404  no such task for this tenant
+    TaskConflictError            409  claimed by someone else, already decided, lease lost
+    UnknownReasonCodeError       422  reason code not in the policy's list
+    ReasonCodeRequiredError      422  reject and escalate need a reason code
+    EscalationNotAllowedError    422  a task already in the senior queue cannot escalate
+    SeniorReviewerRequiredError  403  the senior queue needs the senior capability
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -38,6 +40,7 @@ from common.types import ContentKind
 
 __all__ = [
     "DecisionOutcome",
+    "EnqueueRequest",
     "EscalationNotAllowedError",
     "FinalOutcome",
     "FindingSource",
@@ -248,6 +251,35 @@ def _finding_source(source: object, direction: object) -> FindingSource:
     if source:
         return FindingSource(str(source))
     return FindingSource.PROMPT if str(direction) == "input" else FindingSource.OUTPUT
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueRequest:
+    """One generation to put in front of reviewers: the argument of ``ReviewService.enqueue``.
+
+    ``double_review=None`` lets ``settings.double_review_categories`` decide;
+    ``priority=None`` derives 0-100 from the highest finding score; ``queue=None`` is
+    ``settings.default_queue``. ``reason_codes`` are the policy's (strings, code →
+    description, or objects/mappings with code, clause, zh, en); an empty list falls back
+    to ``settings.fallback_reason_codes``. Findings (mappings or objects such as
+    moderation's ``Finding``) say which text their span points into with ``source``
+    (prompt|output) or moderation's ``direction`` (input|output); a span outside its text
+    is dropped (logged) rather than highlighting the wrong characters.
+    """
+
+    generation_id: str
+    tenant: str
+    kind: ContentKind | str
+    prompt: str | None
+    findings: Sequence[ReviewFinding | Mapping[str, Any] | object]
+    policy_name: str
+    policy_version: str
+    reason_codes: Mapping[str, str] | Sequence[str | ReasonCode | Mapping[str, Any] | object]
+    output_text: str | None = None
+    image_url: str | None = None
+    double_review: bool | None = None
+    priority: int | None = None
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """A real review service on in-memory SQLite, for other packages' tests (fakes over mocks).
 
 service = in_memory_review_service(on_final_decision=outcomes.append)
-task = service.enqueue(...)
+task = service.enqueue(EnqueueRequest(...))
 """
 
 from __future__ import annotations

@@ -12,7 +12,13 @@ from typing import Any
 
 from common.types import ContentKind
 from gateway.ports import LedgerPort, ModerationVerdict, ReviewSummary
-from review_ui.interface import DecisionOutcome, FinalOutcome, ReviewEvent, ReviewEventKind
+from review_ui.interface import (
+    DecisionOutcome,
+    EnqueueRequest,
+    FinalOutcome,
+    ReviewEvent,
+    ReviewEventKind,
+)
 from review_ui.service import ReviewService
 
 __all__ = ["QueueReview", "ledger_event_hook", "resume_hook"]
@@ -46,7 +52,7 @@ class QueueReview:
         output_text: str | None,
         verdict: ModerationVerdict,
     ) -> str:
-        view = self.service.enqueue(
+        request = EnqueueRequest(
             generation_id=generation_id,
             tenant=tenant_id,
             kind=kind,
@@ -59,6 +65,7 @@ class QueueReview:
             double_review=verdict.double_review,
             queue=verdict.review_queue,
         )
+        view = self.service.enqueue(request)
         return str(view.id)
 
 

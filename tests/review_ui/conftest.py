@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from common.types import ContentKind
-from review_ui.interface import DecisionOutcome, ReviewEvent, ReviewTaskView
+from review_ui.interface import DecisionOutcome, EnqueueRequest, ReviewEvent, ReviewTaskView
 from review_ui.models import create_review_tables
 from review_ui.service import ReviewService
 from review_ui.settings import ReviewSettings
@@ -124,4 +124,4 @@ def enqueue_text(service: ReviewService, **overrides: Any) -> ReviewTaskView:
         "reason_codes": REASON_CODES,
     }
     args.update(overrides)
-    return service.enqueue(**args)
+    return service.enqueue(EnqueueRequest(**args))

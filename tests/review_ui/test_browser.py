@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from playwright.sync_api import Browser, Dialog, Page, expect
 
 from common.types import ContentKind
-from review_ui.interface import DecisionOutcome, FinalOutcome, Reviewer
+from review_ui.interface import DecisionOutcome, EnqueueRequest, FinalOutcome, Reviewer
 from review_ui.models import create_review_tables
 from review_ui.service import ReviewService
 from review_ui.settings import ReviewSettings
@@ -155,7 +155,8 @@ def enqueue(site: Site, generation_id: str, **overrides: object) -> str:
         "reason_codes": REASON_CODES,
     }
     args.update(overrides)
-    return site.service.enqueue(**args).id  # type: ignore[arg-type]  # test overrides
+    request = EnqueueRequest(**args)  # type: ignore[arg-type]  # test overrides
+    return site.service.enqueue(request).id
 
 
 def sign_in(page: Page, site: Site) -> None:
