@@ -78,3 +78,8 @@ def test_language_choice(cookie: str | None, header: str | None, expected: Langu
 
 def test_every_string_has_both_languages() -> None:
     assert all(set(texts) == {Language.ZH, Language.EN} for texts in STRINGS.values())
+
+
+@pytest.mark.parametrize("cookie", ["é.é", "x" * 5000, ".", "e30.", "not-base64!.sig"])
+def test_malformed_cookie_is_no_session(cookie: str) -> None:
+    assert SessionCodec(b"k" * 32, ttl_s=60).decode(cookie, now=0) is None
