@@ -34,8 +34,8 @@ from moderation import (  # noqa: E402
     build_engine,
     load_policy,
 )
-from moderation.lexicon import LexiconScanner, tenant_lexicon  # noqa: E402
 from moderation.registry import build_scanner  # noqa: E402
+from moderation.scanners.lexicon import LexiconScanner, tenant_lexicon  # noqa: E402
 
 LLM_GUARD_TOXICITY_MS = 86.0  # per 97-character prompt, 4 vCPU (LLM Guard's benchmark page)
 TEXT_CHARS = 200

@@ -32,7 +32,6 @@ from moderation.interface import (
     TextTooLargeError,
     UnknownScannerError,
 )
-from moderation.openai_shape import to_openai_moderation
 from moderation.policy import DEFAULT_POLICY, Policy, load_policy, shipped_policy_names
 from moderation.settings import DetoxifySettings, ModerationSettings
 
@@ -63,5 +62,4 @@ __all__ = [
     "build_engine",
     "load_policy",
     "shipped_policy_names",
-    "to_openai_moderation",
 ]

@@ -39,13 +39,13 @@ from moderation.interface import (
     TenantLists,
     TextTooLargeError,
 )
-from moderation.lexicon import LexiconScanner, tenant_lexicon
-from moderation.model3d import extract_glb_content
-from moderation.pii import redact
 from moderation.policy import Policy, load_policy
 from moderation.registry import build_image_scanner, build_scanner
+from moderation.scanners.lexicon import LexiconScanner, tenant_lexicon
+from moderation.scanners.model3d import extract_glb_content
+from moderation.scanners.pii import redact
+from moderation.scanners.toxicity import DetoxifyScanner
 from moderation.settings import ModerationSettings
-from moderation.toxicity import DetoxifyScanner
 
 __all__ = ["ModerationEngine", "build_engine"]
 

@@ -27,8 +27,8 @@ from moderation.interface import (
     TenantLists,
     TextTooLargeError,
 )
-from moderation.pii import redact
 from moderation.policy import Policy
+from moderation.scanners.pii import redact
 
 __all__ = ["DEFAULT_MARKERS", "FakeModerationEngine"]
 

@@ -24,13 +24,13 @@ from enum import StrEnum
 import sqlalchemy as sa
 from sqlmodel import Field, Session, SQLModel, select
 
-from moderation.image_hash import compute_hashes
 from moderation.interface import (
     ImageHashEntry,
     InvalidTermError,
     ModerationEntryNotFoundError,
     TenantLists,
 )
+from moderation.scanners.image_hash import compute_hashes
 
 __all__ = [
     "MAX_TERM_CHARS",

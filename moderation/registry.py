@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from moderation.bias import BiasScanner
-from moderation.image_hash import ImageHashScanner
 from moderation.interface import ImageScanner, Scanner, UnknownScannerError
-from moderation.lexicon import LexiconScanner, lexicon_paths, load_lexicon
-from moderation.pii import PersonalDataScanner
+from moderation.scanners.bias import BiasScanner
+from moderation.scanners.image_hash import ImageHashScanner
+from moderation.scanners.lexicon import LexiconScanner, lexicon_paths, load_lexicon
+from moderation.scanners.pii import PersonalDataScanner
+from moderation.scanners.toxicity import CompositeScanner, DetoxifyScanner, ProfanityCheckScanner
 from moderation.settings import ModerationSettings
-from moderation.toxicity import CompositeScanner, DetoxifyScanner, ProfanityCheckScanner
 
 __all__ = [
     "IMAGE_SCANNERS",

@@ -22,10 +22,10 @@ from gateway.deps import (
     RuntimeDep,
     TenantPolicy,
 )
+from gateway.openai_moderation import to_openai_moderation
 from gateway.ports import CheckedContent, Direction
 from gateway.settings import LimitSettings
 from moderation.models import BrandTermKind, ImageEntryKind
-from moderation.openai_shape import to_openai_moderation
 from provenance.media import IMAGE_TYPES, open_media
 
 __all__ = ["router"]

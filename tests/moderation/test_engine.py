@@ -24,8 +24,8 @@ from moderation import (
     build_engine,
     load_policy,
 )
-from moderation.image_hash import compute_hashes
 from moderation.policy import Policy
+from moderation.scanners.image_hash import compute_hashes
 
 
 def encode(image: Image.Image, image_format: str = "PNG", **options: int) -> bytes:

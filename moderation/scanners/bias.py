@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from moderation.interface import Finding
-from moderation.lexicon import (
+from moderation.scanners.lexicon import (
     Lexicon,
     LexiconMatcher,
     lexicon_paths,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from moderation.bias import BiasScanner
+from moderation.scanners.bias import BiasScanner
 from moderation.settings import ModerationSettings
 
 

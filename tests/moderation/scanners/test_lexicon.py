@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from moderation import PolicyError, TenantLists
-from moderation.lexicon import LexiconScanner, lexicon_paths, load_lexicon, tenant_lexicon
+from moderation.scanners.lexicon import LexiconScanner, lexicon_paths, load_lexicon, tenant_lexicon
 from moderation.settings import ModerationSettings
 
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from moderation import Direction, Finding, to_openai_moderation
-from moderation.openai_shape import OPENAI_CATEGORIES
-from moderation.policy import Policy
+import pytest
+
+from gateway.openai_moderation import OPENAI_CATEGORIES, to_openai_moderation
+from moderation import Direction, Finding
+from moderation.policy import Policy, load_policy
+
+
+@pytest.fixture(scope="module")
+def cn_policy() -> Policy:
+    return load_policy("cn-marketing")
 
 
 def test_ad_law_review_flags_without_an_openai_category(cn_policy: Policy) -> None:

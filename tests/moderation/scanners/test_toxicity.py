@@ -14,7 +14,7 @@ from moderation import (
     build_engine,
     load_policy,
 )
-from moderation.toxicity import (
+from moderation.scanners.toxicity import (
     DETOXIFY_CHECKPOINT_FILES,
     DetoxifyScanner,
     ProfanityCheckScanner,
@@ -127,9 +127,9 @@ def test_fast_profanity_path_reproduces_the_library() -> None:
 
     from profanity_check import predict_prob
 
-    from moderation.toxicity import _profanity_predictor
+    from moderation.scanners.toxicity import _profanity_predictor
 
-    path = Path(__file__).resolve().parents[1] / "data" / "moderation_eval.jsonl"
+    path = Path(__file__).resolve().parents[2] / "data" / "moderation_eval.jsonl"
     texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
     fast = _profanity_predictor()
     assert fast is not predict_prob  # the fast path was accepted

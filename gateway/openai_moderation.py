@@ -1,7 +1,8 @@
-"""Decisions in the shape of OpenAI's moderation result (``POST /v1/moderations``).
+"""Moderation decisions in the shape of OpenAI's moderation result (``POST /v1/moderations``).
 
-One result per input, built from the input decision and, when the route also runs the
-output scanners, the output decision::
+A wire format, so it lives in the gateway, not in the moderation domain. One result per
+input, built from the input decision and, when the route also runs the output scanners,
+the output decision::
 
     result = to_openai_moderation(input_decision, output_decision)
     response = {"id": "modr-...", "model": policy.name, "results": [result]}

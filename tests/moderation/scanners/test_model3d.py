@@ -12,9 +12,9 @@ from PIL import Image
 
 from common.types import ContentKind
 from moderation import Action, Direction, ImageHashEntry, ModerationEngine, NotAModelError
-from moderation.image_hash import compute_hashes
-from moderation.model3d import extract_glb_content
 from moderation.policy import Policy
+from moderation.scanners.image_hash import compute_hashes
+from moderation.scanners.model3d import extract_glb_content
 
 
 def png(color: tuple[int, int, int], stripes: bool = False) -> bytes:

@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moderation.pii import PersonalDataScanner, is_valid_cn_resident_id, luhn_valid, mask, redact
+from moderation.scanners.pii import (
+    PersonalDataScanner,
+    is_valid_cn_resident_id,
+    luhn_valid,
+    mask,
+    redact,
+)
 
 VALID_IDS = ["11010519491231002X", "440304199001011233", "310101198512304560"]
 ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
