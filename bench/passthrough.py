@@ -13,10 +13,9 @@ from typing import Any
 
 from sqlalchemy.engine import Engine
 
+from common.types import Action, Direction
 from gateway.ports import (
-    Action,
     CheckedContent,
-    Direction,
     LedgerRef,
     LedgerRider,
     ModerationVerdict,

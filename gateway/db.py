@@ -23,6 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel
 
 __all__ = [
+    "INT32_MAX",
+    "INT64_MAX",
     "MODEL_MODULES",
     "create_engine_for",
     "import_all_models",
@@ -30,6 +32,11 @@ __all__ = [
     "session_scope",
     "table_of",
 ]
+
+# The largest values of SQL INTEGER (row ids; 32-bit on PostgreSQL) and BIGINT (ledger
+# indices): a larger number names no row, and drivers raise on it instead of matching none.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -21,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from common.errors import AuthenticationError
 from gateway.adapters.moderation import EngineModeration
 from gateway.auth import Principal, authenticate, require_role
+from gateway.db import INT32_MAX, INT64_MAX
 from gateway.models import Role
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
@@ -64,8 +65,6 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 # A number beyond its column's range cannot name a row, and the database driver raises
 # (OverflowError, PostgreSQL's "integer out of range": a 500) instead of answering "no
 # such row". Row ids are SQL INTEGER (32-bit on PostgreSQL); ledger indices BIGINT.
-INT32_MAX = 2**31 - 1
-INT64_MAX = 2**63 - 1
 RowIdPath = Annotated[int, Path(ge=1, le=INT32_MAX)]
 LedgerIndexPath = Annotated[int, Path(ge=0, le=INT64_MAX)]
 

@@ -18,9 +18,19 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.errors import GatewayError, RateLimitedError
+from common.mediatype import media_type
 from gateway.ratelimit import retry_after_header
 
-__all__ = ["error_body", "error_response", "install_error_handlers", "request_id_of"]
+__all__ = [
+    "BODY_TIMEOUT_STATE",
+    "error_body",
+    "error_response",
+    "install_error_handlers",
+    "request_id_of",
+]
+
+# Where the body-limit middleware leaves the 408 it raised while FastAPI read the body.
+BODY_TIMEOUT_STATE = "body_read_timeout"
 
 log = logging.getLogger(__name__)
 
@@ -95,18 +105,25 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 400:
             # Our own code raises GatewayError; a bare 400 comes from FastAPI failing to
-            # decode the body (invalid UTF-8 and the like). The contract says malformed
-            # JSON is 422.
-            body = error_body(
-                "invalid_request",
-                "the request body could not be decoded as UTF-8 JSON",
-                None,
-                request_id_of(request),
-            )
-            return JSONResponse(body, status_code=422)
+            # read or decode the body. A read that ran out of time is the 408 the body
+            # deadline raised (FastAPI swallowed it); the rest is malformed input, 422.
+            timed_out = request.scope.get("state", {}).get(BODY_TIMEOUT_STATE)
+            if isinstance(timed_out, GatewayError):
+                return error_response(timed_out, request_id_of(request))
+            return _undecodable_body(request)
         code = _STATUS_CODES.get(exc.status_code, "http_error")
         body = error_body(code, str(exc.detail), None, request_id_of(request))
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    def _undecodable_body(request: Request) -> JSONResponse:
+        is_form = media_type(request.headers.get("content-type")).startswith("multipart/")
+        message = (
+            "the multipart body could not be parsed"
+            if is_form
+            else "the request body could not be decoded as UTF-8 JSON"
+        )
+        body = error_body("invalid_request", message, None, request_id_of(request))
+        return JSONResponse(body, status_code=422)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -23,10 +23,14 @@ from common.jsonsafe import (
     json_depth_exceeds,
 )
 from common.mediatype import is_multipart_media_type, media_type
-from gateway.errors import error_response
+from gateway.errors import BODY_TIMEOUT_STATE, error_response
 from gateway.metrics import GatewayMetrics
 
-__all__ = ["BodyLimitMiddleware", "RequestContextMiddleware", "RequestTimeoutError"]
+__all__ = [
+    "BodyLimitMiddleware",
+    "RequestContextMiddleware",
+    "RequestTimeoutError",
+]
 
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -119,7 +123,7 @@ class BodyLimitMiddleware:
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, receive, send, _too_large(limit))
             return
-        bounded = _with_deadline(receive, self.body_read_timeout_s)
+        bounded = _with_deadline(receive, self.body_read_timeout_s, scope)
         if is_upload and declared is not None:
             # The HTTP server enforces a declared Content-Length, so the body cannot grow.
             await self.app(scope, bounded, send)
@@ -199,10 +203,14 @@ def _nul_in_target() -> InvalidInputError:
     )
 
 
-def _with_deadline(downstream: Receive, timeout_s: float) -> Receive:
+def _with_deadline(downstream: Receive, timeout_s: float, scope: Scope) -> Receive:
     """``receive``, failing with 408 if the body is not in within ``timeout_s`` (slow
     senders otherwise hold a connection and a buffer for as long as they like). Once the
-    body is complete, later calls (disconnect notices) pass through unbounded."""
+    body is complete, later calls (disconnect notices) pass through unbounded.
+
+    The error is also left in the request state (``BODY_TIMEOUT_STATE``): FastAPI's form
+    parsing turns any exception from ``receive`` into a bare 400, and the error handler
+    answers the 408 from there."""
     deadline = asyncio.get_running_loop().time() + timeout_s
     body_done = False
 
@@ -214,9 +222,11 @@ def _with_deadline(downstream: Receive, timeout_s: float) -> Receive:
             async with asyncio.timeout_at(deadline):
                 message = await downstream()
         except TimeoutError:
-            raise RequestTimeoutError(
+            error = RequestTimeoutError(
                 "the request body did not arrive in time", details={"timeout_s": timeout_s}
-            ) from None
+            )
+            scope.setdefault("state", {})[BODY_TIMEOUT_STATE] = error
+            raise error from None
         body_done = message["type"] != "http.request" or not message.get("more_body", False)
         return message
 

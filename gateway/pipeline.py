@@ -29,15 +29,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from common.errors import ConflictError, GatewayError, NotFoundError
-from common.types import ContentKind
+from common.types import Action, ContentKind, Direction, MediaType, utc_timestamp
 from gateway.catalog import GeneratorCatalog
 from gateway.content_store import ContentStore
 from gateway.db import session_scope, table_of
 from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
 from gateway.ports import (
-    Action,
     CheckedContent,
-    Direction,
     LedgerPort,
     LedgerRef,
     ModerationPort,
@@ -53,14 +51,10 @@ __all__ = ["GenerationOrder", "Pipeline", "PipelineHooks", "StampOrder", "new_ge
 
 log = logging.getLogger(__name__)
 
-_SUFFIX_BY_MEDIA_TYPE = {
-    "image/png": ".png",
-    "image/jpeg": ".jpg",
-    "image/webp": ".webp",
-    "model/gltf-binary": ".glb",
-    "text/plain": ".txt",
-    "text/markdown": ".md",
-}
+
+def _suffix_of(media_type: str) -> str:
+    known = MediaType.parse(media_type)
+    return known.suffix if known else ""
 
 
 # Which ledger event each pipeline stage appends (for re-reading references later).
@@ -316,7 +310,7 @@ class Pipeline:
         self, generation: Generation, order: StampOrder, events: _EventLog
     ) -> Generation:
         with events.stage("ingest", "upload") as record:
-            stored = self.store.put(order.data, _SUFFIX_BY_MEDIA_TYPE.get(order.media_type, ""))
+            stored = self.store.put(order.data, _suffix_of(order.media_type))
             generation.raw_path = stored.path
             record["detail"] = {"sha256": stored.sha256, "size_bytes": stored.size_bytes}
         verdict = ModerationVerdict(Action.ALLOW, order.policy, "none")
@@ -430,7 +424,7 @@ class Pipeline:
         with events.stage("stamp", self.stamping.name) as record:
             outcome = self.stamping.stamp(subject)
             record["detail"] = {"steps": [dict(s) for s in outcome.steps]}
-        stored = self.store.put(outcome.data, _SUFFIX_BY_MEDIA_TYPE.get(outcome.media_type, ""))
+        stored = self.store.put(outcome.data, _suffix_of(outcome.media_type))
         generation.artifact_path = stored.path
         generation.artifact_sha256 = stored.sha256
         generation.media_type = outcome.media_type
@@ -495,7 +489,7 @@ class Pipeline:
     # --------------------------------------------------------------------- helpers
 
     def _keep_raw(self, generation: Generation, artifact: GeneratedArtifact) -> None:
-        stored = self.store.put(artifact.data, _SUFFIX_BY_MEDIA_TYPE.get(artifact.media_type, ""))
+        stored = self.store.put(artifact.data, _suffix_of(artifact.media_type))
         generation.raw_path = stored.path
         generation.media_type = artifact.media_type.value
         generation.model = artifact.model
@@ -565,7 +559,7 @@ class Pipeline:
             "generation_id": generation.id,
             "tenant": generation.tenant_id,
             "actor": actor,
-            "time": utcnow().isoformat().replace("+00:00", "Z"),
+            "time": utc_timestamp(utcnow()),
             "artifact_sha256": generation.artifact_sha256
             if event_type == "stamp"
             else _raw_sha256(generation.raw_path),

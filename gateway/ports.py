@@ -10,17 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from common.types import ContentKind
+from common.types import Action, ContentKind, Direction
 
 __all__ = [
-    "Action",
     "CheckedContent",
-    "Direction",
     "LedgerPort",
     "LedgerRef",
     "LedgerRider",
@@ -32,21 +29,6 @@ __all__ = [
     "StampPort",
     "StampSubject",
 ]
-
-
-class Action(StrEnum):
-    ALLOW = "allow"
-    REVIEW = "review"
-    BLOCK = "block"
-
-    @property
-    def severity(self) -> int:
-        return {"allow": 0, "review": 1, "block": 2}[self.value]
-
-
-class Direction(StrEnum):
-    INPUT = "input"
-    OUTPUT = "output"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,8 @@ def list_generations(
             created_at = datetime.fromisoformat(created)
         except ValueError as exc:
             raise InvalidInputError("malformed cursor") from exc
+        if created_at.tzinfo is None:  # ours always carry one; the column compares aware
+            raise InvalidInputError("malformed cursor: the time has no timezone")
         query = query.where(
             (col(Generation.created_at) < created_at)
             | ((col(Generation.created_at) == created_at) & (col(Generation.id) < last_id))

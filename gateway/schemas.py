@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from common.types import ContentKind
+from common.types import ContentKind, Language
 from gateway.models import Generation
 
 __all__ = [
@@ -21,8 +21,6 @@ __all__ = [
     "ProvenancePublic",
     "generation_public",
 ]
-
-LabelLanguage = Literal["zh", "en"]
 
 
 def _check_callback_url(value: str | None) -> str | None:
@@ -45,7 +43,7 @@ class GenerationCreate(BaseModel):
         "width, height, steps, guidance for images.",
     )
     policy: str | None = Field(default=None, description="Policy name; the tenant's by default.")
-    label_language: LabelLanguage | None = Field(
+    label_language: Language | None = Field(
         default=None, description="Language of the visible label (zh or en)."
     )
     callback_url: str | None = Field(

@@ -24,6 +24,7 @@ import yaml
 from sqlalchemy.engine import Engine
 
 from common.errors import NotFoundError, PermissionDeniedError
+from common.types import utc_timestamp
 from gateway.adapters.moderation import (
     EngineModeration,
     InvalidPolicyError,
@@ -193,7 +194,7 @@ def _admin_action_record(principal: Principal, state: TenantPolicyState) -> dict
         "generation_id": f"tenant_policy_v{state.version}",
         "tenant": principal.tenant_id,
         "actor": f"key:{principal.key_id}",
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "time": utc_timestamp(datetime.now(UTC).replace(microsecond=0)),
         "policy_version": state.policy_hash,
         "attrs": {"action": "policy.set", "setting_sha256": sha256(setting).hexdigest()},
     }

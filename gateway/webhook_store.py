@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import ConfigurationError, ConflictError, InvalidInputError
-from gateway.db import table_of
+from gateway.db import INT32_MAX, table_of
 from gateway.models import CallbackPin, WebhookDelivery, WebhookSecret, utcnow
 from gateway.webhooks import CallbackTarget, DeliveryAttempt
 
@@ -264,7 +264,8 @@ class DeliveryLog:
         grow, so they order attempts as they were written)."""
         query = sa.select(_DELIVERIES).where(_DELIVERIES.c.tenant_id == tenant_id)
         if cursor:
-            if not cursor.isdigit():
+            # Row ids are 32-bit INTEGER on PostgreSQL: a larger number names no row.
+            if not cursor.isdigit() or int(cursor) > INT32_MAX:
                 raise InvalidInputError("malformed cursor")
             query = query.where(_DELIVERIES.c.id < int(cursor))
         query = query.order_by(_DELIVERIES.c.id.desc()).limit(limit + 1)

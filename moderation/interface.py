@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
 from common.errors import (
@@ -29,6 +28,7 @@ from common.errors import (
     UnavailableError,
     UnsupportedMediaTypeError,
 )
+from common.types import Action, Direction
 
 __all__ = [
     "Action",
@@ -112,26 +112,6 @@ class ModerationEntryNotFoundError(NotFoundError):
     """A brand-list term or registered image id does not exist for this tenant (404)."""
 
     code = "not_found"
-
-
-class Direction(StrEnum):
-    INPUT = "input"  # prompts, before a generator sees them
-    OUTPUT = "output"  # generated or uploaded content, before release
-
-
-class Action(StrEnum):
-    """Ordered by severity: a decision takes the most severe action of its findings."""
-
-    ALLOW = "allow"
-    REVIEW = "review"
-    BLOCK = "block"
-
-    @property
-    def severity(self) -> int:
-        return _SEVERITY[self]
-
-
-_SEVERITY = {Action.ALLOW: 0, Action.REVIEW: 1, Action.BLOCK: 2}
 
 
 @dataclass(frozen=True, slots=True)

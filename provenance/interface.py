@@ -43,7 +43,7 @@ from common.errors import (
     UnavailableError,
     UnsupportedMediaTypeError,
 )
-from common.types import MediaType
+from common.types import Language, MediaType
 
 __all__ = [
     "C2paReading",
@@ -54,7 +54,6 @@ __all__ = [
     "GeneratorInfo",
     "ImplicitLabelReading",
     "InvalidMediaError",
-    "LabelLanguage",
     "LedgerReference",
     "MediaTooLargeError",
     "ModerationSummary",
@@ -111,11 +110,6 @@ class CertificateError(ConfigurationError):
 
 
 # --- closed sets ------------------------------------------------------------------------
-
-
-class LabelLanguage(StrEnum):
-    ZH = "zh"
-    EN = "en"
 
 
 class Corner(StrEnum):
@@ -206,7 +200,7 @@ class StampRequest:
     # A unique id the ledger maps back to this artifact; None derives one from artifact_id
     # (see provenance.steps.watermark.derive_watermark_id).
     watermark_id: int | None = None
-    label_language: LabelLanguage = LabelLanguage.ZH
+    label_language: Language = Language.ZH
     review: ReviewSummary | None = None
     ledger_refs: tuple[LedgerReference, ...] = ()
     options: StampOptions = field(default_factory=StampOptions)

@@ -5,9 +5,9 @@ GB 45438 / Measures Art. 4: the label has an AI element and a generation element
 5 % of the image's shorter side (secondary source, STANDARDS.md). The mark is white text
 on a translucent dark box so it reads on light and dark images alike::
 
-    labelled, geometry = draw_image_label(image, LabelLanguage.ZH, Corner.BOTTOM_RIGHT)
+    labelled, geometry = draw_image_label(image, Language.ZH, Corner.BOTTOM_RIGHT)
     geometry.cap_height_px >= 0.05 * min(image.size)
-    add_text_label("新品上市", LabelLanguage.ZH, TextLabelPosition.END)  # "新品上市\n【AI生成】"
+    add_text_label("新品上市", Language.ZH, TextLabelPosition.END)  # "新品上市\n【AI生成】"
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from common.errors import ConfigurationError
+from common.types import Language
 from provenance.interface import (
     Corner,
     ExplicitLabelReading,
-    LabelLanguage,
     TextLabelPosition,
 )
 
@@ -41,8 +41,8 @@ __all__ = [
     "label_geometry",
 ]
 
-TEXT_LABELS = {LabelLanguage.ZH: "【AI生成】", LabelLanguage.EN: "[AI-generated]"}
-IMAGE_LABELS = {LabelLanguage.ZH: "AI生成", LabelLanguage.EN: "AI-generated"}
+TEXT_LABELS = {Language.ZH: "【AI生成】", Language.EN: "[AI-generated]"}
+IMAGE_LABELS = {Language.ZH: "AI生成", Language.EN: "AI-generated"}
 DEFAULT_HEIGHT_FRACTION = 0.06
 _MIN_CAP_HEIGHT_PX = 6
 _BOX_RGBA = (0, 0, 0, 200)  # white on ≤ 22 % of the background: legible on white
@@ -67,7 +67,7 @@ def default_font_path() -> Path:
 # --- text -------------------------------------------------------------------------------
 
 
-def add_text_label(text: str, language: LabelLanguage, position: TextLabelPosition) -> str:
+def add_text_label(text: str, language: Language, position: TextLabelPosition) -> str:
     label = TEXT_LABELS[language]
     if position is TextLabelPosition.START:
         return f"{label}\n{text}"
@@ -88,7 +88,7 @@ def check_text_label(text: str) -> ExplicitLabelReading:
 
 def label_geometry(
     size_px: tuple[int, int],
-    language: LabelLanguage,
+    language: Language,
     corner: Corner,
     height_fraction: float = DEFAULT_HEIGHT_FRACTION,
     font_path: Path | None = None,
@@ -114,7 +114,7 @@ def label_geometry(
 
 def draw_image_label(
     image: Image.Image,
-    language: LabelLanguage,
+    language: Language,
     corner: Corner,
     height_fraction: float = DEFAULT_HEIGHT_FRACTION,
     font_path: Path | None = None,
@@ -148,7 +148,7 @@ def check_image_label(
     """
     gray = image.convert("L")
     for corner in Corner:
-        for language in LabelLanguage:
+        for language in Language:
             geometry = label_geometry(image.size, language, corner, height_fraction, font_path)
             if _box_looks_labelled(gray, geometry):
                 return ExplicitLabelReading(

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from common.errors import InvalidInputError
-from gateway.ports import Action, CheckedContent, Direction, ModerationVerdict
+from common.types import Direction
+from gateway.ports import CheckedContent, ModerationVerdict
 from moderation.engine import ModerationEngine
 from moderation.interface import Decision, ImageHashEntry, PolicyError, TenantLists
-from moderation.interface import Direction as ModerationDirection
 from moderation.models import (
     BrandListService,
     BrandTerm,
@@ -201,18 +201,15 @@ class EngineModeration:
         self, content: CheckedContent, direction: Direction, policy: Policy, tenant_id: str
     ) -> Decision:
         """The domain decision for one piece of content (also used by /v1/moderations)."""
-        moderation_direction = ModerationDirection(direction.value)
         lists, images = self.tenant_lists(tenant_id)
         if content.text is not None:
-            return self.engine.moderate_text(
-                content.text, moderation_direction, policy, tenant_lists=lists
-            )
+            return self.engine.moderate_text(content.text, direction, policy, tenant_lists=lists)
         # Images through the image scanners; 3D assets through both (their strings as
         # text, their textures as images).
         return self.engine.moderate_content(
             content.kind,
             content.data or b"",
-            moderation_direction,
+            direction,
             policy,
             tenant_lists=lists,
             tenant_images=images,
@@ -251,7 +248,7 @@ def verdict_from_decision(decision: Decision, policy: Policy) -> ModerationVerdi
             }
         )
     return ModerationVerdict(
-        action=Action(decision.action.value),
+        action=decision.action,
         policy_name=decision.policy_name,
         policy_version=decision.policy_version,
         findings=tuple(findings),

@@ -13,12 +13,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from common.types import MediaType
+from common.types import Language, MediaType
 from gateway.ports import StampOutcome, StampSubject
 from gateway.settings import StampProfile
 from provenance.interface import (
     GeneratorInfo,
-    LabelLanguage,
     LedgerReference,
     ModerationSummary,
     ReviewSummary,
@@ -83,7 +82,7 @@ class ProvenanceStamping:
                 policy_version=subject.verdict.policy_version,
                 findings=dict(counts),
             ),
-            label_language=LabelLanguage(subject.label_language),
+            label_language=Language(subject.label_language),
             review=_review_summary(subject),
             ledger_refs=tuple(
                 LedgerReference(event=_event_name(r.event), index=r.index, leaf_hash=r.leaf_hash)

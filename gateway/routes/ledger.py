@@ -80,15 +80,31 @@ def entry(
     """The leaf; another tenant's (or, on a public ledger, anyone's) identifiers withheld.
 
     Tenant and actor are keyed hashes in leaves written since they became so; the
-    generation id is shown only to the leaf's own tenant. A withheld field is null and
-    named in ``redacted`` — such a leaf no longer hashes to ``leaf_hash``, while the
+    generation id (and the manifest label and watermark id that lead to it) is shown
+    only to the leaf's own tenant. A withheld field is null (or, in ``attrs``, absent)
+    and named in ``redacted`` — such a leaf no longer hashes to ``leaf_hash``, while the
     inclusion proof (which needs only the hash) still checks.
     """
     body = runtime.ledger_service.entry(index).to_dict()
     if not _is_own_leaf(body["leaf"], principal, runtime):
-        body["leaf"] = {**body["leaf"], "generation_id": None}
-        body["redacted"] = ["generation_id"]
+        body["leaf"], body["redacted"] = _withheld(body["leaf"])
     return body
+
+
+def _withheld(leaf: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Another tenant's leaf without its generation id, nor the pointers that lead back
+    to it: the manifest label and the watermark id resolve publicly (``/v1/manifests``,
+    ``/v1/matches/byBinding``) to a manifest that names the generation."""
+    shown = {**leaf, "generation_id": None}
+    redacted = ["generation_id"]
+    if shown.get("watermark_id") is not None:
+        shown["watermark_id"] = None
+        redacted.append("watermark_id")
+    attrs = dict(shown.get("attrs") or {})
+    if attrs.pop("manifest_label", None) is not None:
+        shown["attrs"] = attrs
+        redacted.append("attrs.manifest_label")
+    return shown, redacted
 
 
 def _is_own_leaf(leaf: dict[str, Any], principal: Principal | None, runtime: Runtime) -> bool:

@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.errors import InvalidInputError, UnsupportedMediaTypeError
-from common.types import ContentKind, MediaType
+from common.types import ContentKind, Direction, MediaType
 from gateway.deps import (
     AdminKey,
     GenerateKey,
@@ -23,7 +23,7 @@ from gateway.deps import (
     TenantPolicy,
 )
 from gateway.openai_moderation import to_openai_moderation
-from gateway.ports import CheckedContent, Direction
+from gateway.ports import CheckedContent
 from gateway.settings import LimitSettings
 from moderation.models import BrandTermKind, ImageEntryKind
 from provenance.media import IMAGE_TYPES, open_media

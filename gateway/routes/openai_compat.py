@@ -19,13 +19,13 @@ from fastapi.responses import StreamingResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from common.errors import InvalidInputError
-from common.types import ContentKind
+from common.types import ContentKind, Language
 from gateway.deps import GenerateKey, PipelineDep, RuntimeDep, TenantPolicy
 from gateway.models import Generation
 from gateway.pipeline import GenerationOrder
 from gateway.routes.generations import check_prompt_length, public_view
 from gateway.runtime import Runtime
-from gateway.schemas import GenerationPublic, LabelLanguage
+from gateway.schemas import GenerationPublic
 
 __all__ = ["ContentPolicyViolationError", "router"]
 
@@ -82,7 +82,7 @@ class ChatCompletionRequest(BaseModel):
     n: int = Field(default=1, ge=1, le=1)
     stream: bool = False
     # Our extra body field (the SDK's ``extra_body``): English copy gets an English label.
-    label_language: LabelLanguage = "zh"
+    label_language: Language = Language.ZH
 
 
 def _prompt_of(messages: list[ChatMessage]) -> str:
@@ -244,7 +244,7 @@ class ImageGenerationRequest(BaseModel):
     response_format: Literal["b64_json"] = "b64_json"
     output_format: Literal["png", "jpeg", "webp"] | None = None
     seed: int | None = None
-    label_language: LabelLanguage = "zh"  # extra body field, as on chat completions
+    label_language: Language = Language.ZH  # extra body field, as on chat completions
 
 
 def _image_params(body: ImageGenerationRequest, index: int) -> dict[str, Any]:

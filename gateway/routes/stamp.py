@@ -30,16 +30,6 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1", tags=["stamp"])
 
 
-_TYPE_BY_EXTENSION = {
-    ".png": MediaType.PNG,
-    ".jpg": MediaType.JPEG,
-    ".jpeg": MediaType.JPEG,
-    ".webp": MediaType.WEBP,
-    ".glb": MediaType.GLB,
-    ".txt": MediaType.TEXT,
-    ".md": MediaType.MARKDOWN,
-    ".markdown": MediaType.MARKDOWN,
-}
 _KIND_BY_TYPE = {
     MediaType.PNG: ContentKind.IMAGE,
     MediaType.JPEG: ContentKind.IMAGE,
@@ -87,9 +77,9 @@ def _declared_type(upload: UploadFile, meta: StampMeta) -> MediaType | None:
                 claims.append(MediaType(value))
             except ValueError as exc:
                 raise UnsupportedMediaTypeError(f"unsupported media type {value}") from exc
-    extension = PurePosixPath(upload.filename or "").suffix.lower()
-    if extension in _TYPE_BY_EXTENSION:
-        claims.append(_TYPE_BY_EXTENSION[extension])
+    by_extension = MediaType.parse(PurePosixPath(upload.filename or "").suffix or None)
+    if by_extension is not None:
+        claims.append(by_extension)
     text_claims = {c for c in claims if c in (MediaType.TEXT, MediaType.MARKDOWN)}
     # Markdown is text: a .md file sent as text/plain is not a contradiction.
     distinct = set(claims) - ({MediaType.TEXT} if MediaType.MARKDOWN in text_claims else set())

@@ -11,17 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from common.errors import GatewayError
+from common.types import Language
 
-__all__ = ["STRINGS", "CheckItem", "Language", "page_context", "pick_language"]
-
-
-class Language(StrEnum):
-    ZH = "zh"
-    EN = "en"
+__all__ = ["STRINGS", "CheckItem", "page_context", "pick_language"]
 
 
 STRINGS: dict[str, dict[Language, str]] = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from common.types import utc_timestamp
 from ledger.interface import AnchorError, AnchorReceipt
 
 __all__ = ["FakeAnchor"]
@@ -33,7 +34,7 @@ class FakeAnchor:
             block_number=len(self.events) + 1,
             root_hash=root_hash,
             tree_size=tree_size,
-            anchored_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            anchored_at=utc_timestamp(datetime.now(UTC).replace(microsecond=0)),
         )
         self.events.append(receipt)
         return receipt

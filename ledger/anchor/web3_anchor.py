@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from common.jsonsafe import restore_recursion_limit
+from common.types import utc_timestamp
 from ledger.interface import AnchorError, AnchorReceipt, LedgerConfigurationError
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ class Web3Anchor:
 
     def _block_time(self, block_number: int) -> str:
         timestamp = int(self._w3.eth.get_block(block_number)["timestamp"])
-        return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return utc_timestamp(datetime.fromtimestamp(timestamp, UTC))
 
 
 def embedded_anchor() -> Web3Anchor:
@@ -211,4 +212,4 @@ def embedded_anchor() -> Web3Anchor:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return utc_timestamp(datetime.now(UTC).replace(microsecond=0))

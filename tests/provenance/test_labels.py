@@ -5,7 +5,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from provenance.interface import Corner, LabelLanguage, TextLabelPosition
+from common.types import Language
+from provenance.interface import Corner, TextLabelPosition
 from provenance.labels import add_text_label, check_text_label, label_geometry
 
 
@@ -14,10 +15,10 @@ from provenance.labels import add_text_label, check_text_label, label_geometry
     width=st.integers(min_value=120, max_value=8000),
     height=st.integers(min_value=120, max_value=8000),
     corner=st.sampled_from(list(Corner)),
-    language=st.sampled_from(list(LabelLanguage)),
+    language=st.sampled_from(list(Language)),
 )
 def test_glyphs_reach_five_percent_and_the_box_stays_inside(
-    width: int, height: int, corner: Corner, language: LabelLanguage
+    width: int, height: int, corner: Corner, language: Language
 ) -> None:
     geometry = label_geometry((width, height), language, corner)
 
@@ -31,8 +32,8 @@ def test_glyphs_reach_five_percent_and_the_box_stays_inside(
     assert (y0 < height - y1) is at_top or y0 == height - y1
 
 
-@given(st.text(max_size=80), st.sampled_from(list(LabelLanguage)))
-def test_text_label_is_found_at_either_end(text: str, language: LabelLanguage) -> None:
+@given(st.text(max_size=80), st.sampled_from(list(Language)))
+def test_text_label_is_found_at_either_end(text: str, language: Language) -> None:
     for position in TextLabelPosition:
         assert check_text_label(add_text_label(text, language, position)).found
 

@@ -284,13 +284,6 @@ def _stalled_post(
 MULTIPART = "multipart/form-data; boundary=x"
 # A multipart body that has started well: the parser waits for the rest.
 MULTIPART_START = b"--x\r\nConte"
-FORM_FIELD_BUG = (
-    "a multipart upload with a Content-Length that stalls mid-body answers 422 "
-    "invalid_request ('the request body could not be decoded as UTF-8 JSON') instead of "
-    "408 request_timeout: on routes with File()/Form() parameters FastAPI's form parsing "
-    "catches the RequestTimeoutError raised by BodyLimitMiddleware's receive and turns it "
-    "into a bare 400, which gateway.errors maps to 422"
-)
 
 
 @dataclass(frozen=True)
@@ -331,7 +324,7 @@ STALLED_CASES: dict[str, StalledCase] = {
         Role.GENERATE,
     ),
     "stamp-multipart": StalledCase(
-        "/v1/stamp", MULTIPART, MULTIPART_START, TENANT_B, Role.GENERATE, known_bug=FORM_FIELD_BUG
+        "/v1/stamp", MULTIPART, MULTIPART_START, TENANT_B, Role.GENERATE
     ),
     "moderation-images-multipart": StalledCase(
         "/v1/moderation/images",
@@ -339,10 +332,9 @@ STALLED_CASES: dict[str, StalledCase] = {
         MULTIPART_START,
         TENANT_B,
         Role.ADMIN,
-        known_bug=FORM_FIELD_BUG,
     ),
     "review-login-multipart": StalledCase(
-        "/review/login", MULTIPART, MULTIPART_START, TENANT_B, Role.AUDIT, known_bug=FORM_FIELD_BUG
+        "/review/login", MULTIPART, MULTIPART_START, TENANT_B, Role.AUDIT
     ),
 }
 
