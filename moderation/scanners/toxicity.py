@@ -16,16 +16,16 @@ directory, and ``readiness_problem()`` says so in a sentence when it does not.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from moderation.interface import Finding, ScannerNotReadyError
+from moderation.scanners.profanity_model import CalibratedLinearModel, load_profanity_check_model
 from moderation.settings import DetoxifySettings
 
 __all__ = [
@@ -110,14 +110,18 @@ def _finding(scanner: str, category: str, score: float, unit: _Unit, text: str) 
 
 
 class ProfanityCheckScanner:
-    """alt-profanity-check's bundled linear SVM: English, trained, no download."""
+    """alt-profanity-check's bundled linear SVM: English, trained, no download.
+
+    The model is evaluated by ``profanity_model.CalibratedLinearModel``, not through
+    scikit-learn's ``predict_proba`` (same numbers, without ~2.5 ms of overhead per call).
+    """
 
     name = "profanity"
 
     def __init__(self, min_score: float = 0.5) -> None:
         self.min_score = min_score
         self.version = f"alt-profanity-check@{_package_version('alt-profanity-check')}"
-        self._predict: Callable[[list[str]], Any] | None = None
+        self._model: CalibratedLinearModel | None = None
 
     def scan(self, text: str) -> list[Finding]:
         return self.scan_many([text])[0]
@@ -126,105 +130,16 @@ class ProfanityCheckScanner:
         units = _units(texts)
         if not units:
             return [[] for _ in texts]
-        probabilities = self._predictor()(
+        probabilities = self._loaded().probabilities(
             [texts[u.text_index][u.span[0] : u.span[1]] for u in units]
         )
-        scores = {"toxicity": [float(p) for p in probabilities]}
+        scores = {"toxicity": probabilities}
         return _worst_per_category(texts, units, scores, self.name, self.min_score)
 
-    def _predictor(self) -> Callable[[list[str]], Any]:
-        if self._predict is None:
-            self._predict = _profanity_predictor()
-        return self._predict
-
-
-# Texts on which the fast path must agree with the library before it is trusted.
-_PROBES = ["you are a fucking idiot", "great product, buy now", "what a piece of shit", ""]
-
-
-def _profanity_predictor() -> Callable[[list[str]], Any]:
-    """alt-profanity-check's own model, evaluated without scikit-learn's per-call overhead.
-
-    Its ``CalibratedClassifierCV`` (5 folds of LinearSVC + sigmoid calibration) spends
-    ~10 ms per call in input validation, and its TF-IDF ``transform`` ~1–2 ms more on a
-    single sentence; the same arithmetic over the few words of a sentence takes tens of
-    microseconds. The fast path is used only if it reproduces the library on probe texts.
-    """
-    from profanity_check import predict_prob
-
-    library: Callable[[list[str]], Any] = predict_prob
-    fast = _calibrated_linear_svc()
-    if fast is None:
-        return library
-    reference = [float(p) for p in library(_PROBES)]
-    agrees = all(abs(a - b) < 1e-9 for a, b in zip(fast(_PROBES), reference, strict=True))
-    return fast if agrees else library
-
-
-def _calibrated_linear_svc() -> Callable[[list[str]], list[float]] | None:
-    import numpy as np
-    from profanity_check import profanity_check as library
-
-    model, vectorizer = library.model, library.vectorizer
-    folds = getattr(model, "calibrated_classifiers_", None)
-    if getattr(model, "method", None) != "sigmoid" or not folds:
-        return None
-    if not _is_plain_l2_tfidf(vectorizer):
-        return None
-    try:
-        weights = np.vstack([fold.estimator.coef_[0] for fold in folds]).T  # (features, folds)
-        intercepts = [float(fold.estimator.intercept_[0]) for fold in folds]
-        slopes = [float(fold.calibrators[0].a_) for fold in folds]
-        offsets = [float(fold.calibrators[0].b_) for fold in folds]
-        idf = np.asarray(vectorizer.idf_, dtype=np.float64)
-        vocabulary: dict[str, int] = dict(vectorizer.vocabulary_)
-    except (AttributeError, IndexError):
-        return None
-    analyze = vectorizer.build_analyzer()  # lowercase, token pattern, stop words
-    # x·W with x = tf·idf / ‖tf·idf‖₂: fold idf into the weights once. A sentence hits a
-    # handful of words, so the sums run over Python floats: per-call numpy costs more.
-    idf_weights = idf[:, None] * weights
-
-    def calibrated(decisions: Sequence[float]) -> float:
-        # sklearn _SigmoidCalibration: P = 1 / (1 + exp(a·f + b)), averaged over the folds.
-        terms = zip(slopes, offsets, decisions, strict=True)
-        return sum(1.0 / (1.0 + math.exp(a * f + b)) for a, b, f in terms) / len(decisions)
-
-    empty_row = calibrated(intercepts)  # no known word: only the intercepts remain
-
-    def probability_of(text: str) -> float:
-        counts: dict[int, int] = {}
-        for token in analyze(text):
-            index = vocabulary.get(token)
-            if index is not None:
-                counts[index] = counts.get(index, 0) + 1
-        if not counts:
-            return empty_row
-        sums = [0.0] * len(intercepts)
-        squares = 0.0
-        for index, tf in counts.items():
-            squares += (tf * float(idf[index])) ** 2
-            for fold, weight in enumerate(idf_weights[index].tolist()):
-                sums[fold] += tf * weight
-        norm = math.sqrt(squares)
-        return calibrated([total / norm + b for total, b in zip(sums, intercepts, strict=True)])
-
-    def predict(texts: list[str]) -> list[float]:
-        return [probability_of(text) for text in texts]
-
-    return predict
-
-
-def _is_plain_l2_tfidf(vectorizer: Any) -> bool:
-    """The arithmetic above holds for word TF-IDF with raw counts and l2 rows only."""
-    params = vectorizer.get_params()
-    return bool(
-        params.get("norm") == "l2"
-        and params.get("use_idf")
-        and not params.get("sublinear_tf")
-        and not params.get("binary")
-        and hasattr(vectorizer, "idf_")
-    )
+    def _loaded(self) -> CalibratedLinearModel:
+        if self._model is None:
+            self._model = load_profanity_check_model()
+        return self._model
 
 
 class DetoxifyScanner:

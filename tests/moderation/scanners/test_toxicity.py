@@ -120,18 +120,3 @@ def test_missing_checkpoint_path_is_a_readiness_problem(tmp_path: Path) -> None:
     assert scanner.readiness_problem() is not None
     with pytest.raises(ScannerNotReadyError):
         scanner.scan("hello")
-
-
-def test_fast_profanity_path_reproduces_the_library() -> None:
-    import json
-
-    from profanity_check import predict_prob
-
-    from moderation.scanners.toxicity import _profanity_predictor
-
-    path = Path(__file__).resolve().parents[2] / "data" / "moderation_eval.jsonl"
-    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
-    fast = _profanity_predictor()
-    assert fast is not predict_prob  # the fast path was accepted
-    for ours, library in zip(fast(texts), predict_prob(texts), strict=True):
-        assert abs(float(ours) - float(library)) < 1e-9
