@@ -26,7 +26,7 @@ from gateway.cli_verify import verify_command
 from gateway.db import session_scope
 from gateway.models import Role
 from gateway.runtime import ADMIN_TENANT, Runtime, build_runtime
-from gateway.settings import ServerSettings, Settings
+from gateway.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -84,6 +84,7 @@ def serve(
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.server import uvicorn_options
 
     settings = _settings()
     _configure_logging(settings.log_level)
@@ -94,19 +95,6 @@ def serve(
         log_level=settings.log_level.lower(),
         **uvicorn_options(settings.server),
     )
-
-
-def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
-    """uvicorn's connection limits from ``settings.server``."""
-    return {
-        # Forwarded headers only from the proxies named; with none, the client is the
-        # socket peer (uvicorn would otherwise believe anyone on 127.0.0.1).
-        "proxy_headers": bool(server.forwarded_allow_ips),
-        "forwarded_allow_ips": server.forwarded_allow_ips or None,
-        "limit_concurrency": server.limit_concurrency,
-        "timeout_keep_alive": server.timeout_keep_alive_s,
-        "h11_max_incomplete_event_size": server.max_header_bytes,
-    }
 
 
 @models_app.command("init")

@@ -74,9 +74,11 @@ class ServerSettings(BaseModel):
     # Open connections plus tasks before uvicorn answers 503.
     limit_concurrency: int = Field(default=256, gt=0)
     timeout_keep_alive_s: int = Field(default=5, gt=0)
-    # Request line plus headers larger than this close the connection (h11's limit). A
-    # deadline on slowly sent headers is the reverse proxy's job (docs/deployment.md):
-    # uvicorn has none, and the app sees a request only once its headers are complete.
+    # The request line and headers must be complete this long after the connection opens
+    # (or the previous response ends), or it is closed (gateway.server: uvicorn has no
+    # such deadline of its own).
+    header_read_timeout_s: float = Field(default=10.0, gt=0)
+    # Request line plus headers larger than this close the connection (h11's limit).
     max_header_bytes: int = Field(default=65_536, gt=0)
     # The whole body must arrive within this time after the headers, or 408.
     body_read_timeout_s: float = Field(default=60.0, gt=0)
