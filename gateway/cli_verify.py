@@ -19,20 +19,17 @@ import contextlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from common.errors import GatewayError
-from gateway.verification import (
-    ProvenanceSignalReaders,
-    Verdict,
-    VerificationReport,
-    Verifier,
-    build_verifier,
-)
+from gateway.verification import ProvenanceSignalReaders, Verdict, VerificationReport, Verifier
 from ledger.interface import Entry, EventType, PublicKeyInfo
 from ledger.verify import verify_bundle
+
+if TYPE_CHECKING:
+    from provenance.watermark import ImageWatermarker
 
 __all__ = ["BundleLedger", "exit_code_for", "verify_command"]
 
@@ -189,7 +186,7 @@ def _online_verifier(ledger_key: str | None, resources: contextlib.ExitStack) ->
     runtime = build_runtime(Settings())
     runtime.start(serving=False)
     resources.callback(runtime.close)
-    verifier: Verifier = getattr(runtime, "verifier", None) or build_verifier(runtime)
+    verifier = runtime.verifier
     if ledger_key:
         verifier = Verifier(
             verifier.readers,
@@ -208,13 +205,11 @@ def _anchors_text(path: Path | None) -> str | None:
     from gateway.settings import Settings
 
     settings = Settings()
-    provenance = getattr(settings, "provenance", None)
-    keys_dir = getattr(provenance, "keys_dir", None) or settings.data_dir / "keys"
-    root = Path(keys_dir) / "root.pem"
+    root = (settings.provenance.keys_dir or settings.data_dir / "keys") / "root.pem"
     return root.read_text("utf-8") if root.is_file() else None
 
 
-def _offline_watermarker(path: Path | None) -> Any:
+def _offline_watermarker(path: Path | None) -> ImageWatermarker | None:
     if path is None:
         return None
     from provenance.watermark import build_watermarker
@@ -237,7 +232,8 @@ def _bundle_summary(verifier: Verifier, ledger_key: str | None) -> dict[str, Any
 
 
 def _human(body: Mapping[str, Any]) -> str:
-    from gateway.web.strings import Language, checklist
+    from common.types import Language
+    from gateway.web.strings import checklist
 
     marks = {"ok": "✓", "warn": "!", "fail": "✗", "absent": "–"}
     lines = [

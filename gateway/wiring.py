@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import cached_property, partial
 from hashlib import sha256
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
@@ -37,6 +37,10 @@ from ledger.service import Ledger, open_ledger
 from provenance.stamper import Stamper, build_stamper
 from provenance.watermark import ImageWatermarker, build_watermarker
 from review_ui.service import ReviewService
+
+if TYPE_CHECKING:
+    from gateway.content_store import ContentStore
+    from gateway.verification import GreenListTextDetector, Verifier
 
 __all__ = ["DomainWiring", "SecretFiles", "TenantWebhooks"]
 
@@ -225,6 +229,41 @@ class DomainWiring:
 
     def ledger_port(self) -> MerkleLedger:
         return MerkleLedger(self.ledger_service, self.leaf_identities)
+
+    # ------------------------------------------------------------------ verification
+
+    def verifier(self, store: ContentStore) -> Verifier:
+        """What ``POST /v1/verify`` asks: our trust anchors and watermark keys, this ledger
+        (and its chain, to confirm receipts) and the released artifacts in ``store``."""
+        from gateway.verification import SqlArtifactCatalog, build_verifier
+        from provenance.keys import trust_anchors_pem
+
+        limits = self.settings.limits
+        # Ours plus any configured list (ProvenanceSettings.trust_anchor_paths).
+        anchors = trust_anchors_pem(self.stamper.settings, self.stamper.key_provider) or None
+        return build_verifier(
+            trust_anchors_pem=anchors,
+            watermarker=self.watermarker,
+            text_detector=self._text_watermark_detector(),
+            ledger=self.ledger_service,
+            catalog=SqlArtifactCatalog(self.engine, store),
+            anchorer=self.anchorer,
+            max_bytes=limits.max_upload_bytes,
+            max_image_pixels=limits.max_image_pixels,
+            decode_side_px=limits.verify_decode_side_px,
+        )
+
+    def _text_watermark_detector(self) -> GreenListTextDetector | None:
+        """Green-list detection with the key the text generators mark with, when they do."""
+        from gateway.verification import GreenListTextDetector
+
+        generator_settings = self.settings.generators_resolved
+        if not generator_settings.text_watermark:
+            return None
+        source = generator_settings.text_model_source()
+        if source.path is None:
+            return None
+        return GreenListTextDetector(Path(source.path), self.secrets.text_watermark_key())
 
     # ------------------------------------------------------------------ review
 

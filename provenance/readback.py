@@ -1,14 +1,18 @@
 """Read the stamps back: C2PA state, the GB 45438 label, the visible label, the watermark.
 
-Used by the tests and by the verification endpoint; none of these raise on a file that
-simply lacks a stamp — they report it. Bytes that are not a supported type raise the
-same 4xx errors as stamping::
+Used by the tests and by the verification endpoint (``read_signals``, every reading of
+one opened file); none of these raise on a file that simply lacks a stamp — they report
+it. Bytes that are not a supported type raise the same 4xx errors as stamping. Reading
+never goes to the network: C2PA validation runs with remote manifests and OCSP off, and
+a manifest that a file names only by URL is reported, not fetched::
 
     reading = read_c2pa(data, MediaType.PNG, trust_anchors_pem=anchors)
     reading.state                       # C2paState.TRUSTED
     label = read_implicit_label(data, MediaType.PNG)
     label.fields["ProduceID"], label.reserved_code_ok
     read_watermark(data, MediaType.PNG, watermarker).watermark_id
+    media = open_media(data, None, max_bytes=64 << 20, max_image_pixels=40_000_000)
+    read_signals(data, media, watermarker, trust_anchors_pem=anchors).c2pa.state
 """
 
 from __future__ import annotations
@@ -48,9 +52,10 @@ from provenance.manifest import (
 from provenance.media import IMAGE_TYPES, OpenedMedia, open_media
 from provenance.steps.implicit_label import KHR_XMP_JSON_LD
 from provenance.watermark.interface import ImageWatermarker, WatermarkReading
-from provenance.xmp import read_tc260_labels
+from provenance.xmp import extract_xmp_packets, read_tc260_labels
 
 __all__ = [
+    "MANIFEST_INACCESSIBLE",
     "ProvenanceSignals",
     "check_explicit_label",
     "read_c2pa",
@@ -85,9 +90,17 @@ def read_c2pa(
     sidecar: bytes | None = None,
     trust_anchors_pem: str | None = None,
 ) -> C2paReading:
-    """Validate the embedded (or sidecar) manifest with the given trust anchors."""
+    """Validate the embedded (or sidecar) manifest with the given trust anchors.
+
+    A manifest that the file's XMP names only by URL (``dcterms:provenance``) is not
+    fetched: the reading is ``absent`` with ``manifest.inaccessible``.
+    """
     import c2pa
 
+    if sidecar is None and _references_remote_manifest(data, media_type):
+        remote = _remote_only_manifest(data, media_type)
+        if remote is not None:
+            return remote
     try:
         reader = c2pa.Reader(
             str(media_type), io.BytesIO(data), sidecar, context=_reader_context(trust_anchors_pem)
@@ -171,6 +184,41 @@ def _reader_context(trust_anchors_pem: str | None) -> Any:
     if trust_anchors_pem:
         settings["trust"] = {"trust_anchors": trust_anchors_pem}
     return c2pa.Context(c2pa.Settings.from_dict(settings))
+
+
+# C2PA 2.2 §15.11 validation code for a manifest that could not be retrieved.
+MANIFEST_INACCESSIBLE = "manifest.inaccessible"
+
+
+def _references_remote_manifest(data: bytes, media_type: MediaType) -> bool:
+    """Whether the file's XMP names a remote manifest (``dcterms:provenance``)."""
+    if media_type not in IMAGE_TYPES:
+        return False
+    try:
+        packets = extract_xmp_packets(data, media_type)
+    except Exception:  # malformed metadata: the C2PA reader will say so itself
+        return False
+    return any(b"provenance" in packet for packet in packets)
+
+
+def _remote_only_manifest(data: bytes, media_type: MediaType) -> C2paReading | None:
+    """An ``absent`` reading when the only manifest is remote; ``None`` when one is embedded."""
+    import c2pa
+
+    try:
+        with c2pa.Reader(str(media_type), io.BytesIO(data), context=_reader_context(None)):
+            return None
+    except c2pa.C2paError as exc:
+        if not isinstance(exc, c2pa.C2paError.ManifestNotFound) and "emote" not in str(exc):
+            return None  # an embedded store that fails: the full reader reports it
+    return C2paReading(
+        present=False,
+        state=C2paState.ABSENT,
+        validation_status=(MANIFEST_INACCESSIBLE,),
+        manifest_label=None,
+        manifest={"remote_reference": True, "fetched": False},
+        soft_binding_ids=(),
+    )
 
 
 def _status_codes(results: Mapping[str, Any]) -> tuple[str, ...]:
@@ -382,14 +430,14 @@ class ProvenanceSignals:
 
     media_type: MediaType  # as sniffed (Markdown only when declared)
     c2pa: C2paReading
-    implicit_label: ImplicitLabelReading
+    implicit_label: ImplicitLabelReading | None  # None: plain text without its label beside it
     explicit_label: ExplicitLabelReading
-    watermark: WatermarkReading
+    watermark: WatermarkReading | None  # None: not an image, or no watermarker to ask
 
 
 def read_signals(
     data: bytes,
-    media_type: MediaType | None,
+    media: OpenedMedia,
     watermarker: ImageWatermarker | None,
     *,
     sidecar: bytes | None = None,
@@ -397,16 +445,45 @@ def read_signals(
     response_label: str | None = None,
     max_image_pixels: int = _DEFAULT_MAX_PIXELS,
 ) -> ProvenanceSignals:
-    """Sniff and validate once, then read every signal; bad bytes raise the 4xx errors."""
-    media = _open(data, media_type, max_image_pixels)
-    resolved = media.media_type
-    mark = WatermarkReading(present=False, watermark_id=None, confidence=0.0)
-    if media.image is not None and watermarker is not None:
-        mark = watermarker.detect(media.image.convert("RGB"))
+    """Every signal of ``data``, already opened as ``media`` (``open_media``).
+
+    ``sidecar`` is a detached manifest store; text and GLB embed none, so without one
+    their C2PA reading is ``absent``. ``response_label`` is plain text's GB 45438 label,
+    which travels beside the content (in the API response). The image may have been
+    decoded downscaled (``reduce_to_side_px``): its pixels serve the visible-label
+    heuristic and the watermark, while a label's integrity code is checked on a full-size
+    decode, made only when the label carries a code of ours.
+    """
     return ProvenanceSignals(
-        media_type=resolved,
-        c2pa=read_c2pa(data, resolved, sidecar, trust_anchors_pem),
-        implicit_label=_implicit_label_of(data, media, response_label),
+        media_type=media.media_type,
+        c2pa=_c2pa_of(data, media.media_type, sidecar, trust_anchors_pem),
+        implicit_label=_implicit_label_for(data, media, response_label, max_image_pixels),
         explicit_label=_explicit_label_of(media, DEFAULT_HEIGHT_FRACTION),
-        watermark=mark,
+        watermark=_watermark_of(media, watermarker),
     )
+
+
+def _c2pa_of(
+    data: bytes, media_type: MediaType, sidecar: bytes | None, trust_anchors_pem: str | None
+) -> C2paReading:
+    if sidecar is None and media_type not in IMAGE_TYPES:
+        return _absent()
+    return read_c2pa(data, media_type, sidecar, trust_anchors_pem)
+
+
+def _implicit_label_for(
+    data: bytes, media: OpenedMedia, response_label: str | None, max_image_pixels: int
+) -> ImplicitLabelReading | None:
+    if media.media_type is MediaType.TEXT and response_label is None:
+        return None  # the label of plain text is not in its bytes: nothing to check
+    if media.media_type in IMAGE_TYPES:
+        return read_image_implicit_label(data, media.media_type, max_image_pixels=max_image_pixels)
+    return _implicit_label_of(data, media, response_label)
+
+
+def _watermark_of(
+    media: OpenedMedia, watermarker: ImageWatermarker | None
+) -> WatermarkReading | None:
+    if media.image is None or watermarker is None:
+        return None
+    return watermarker.detect(media.image.convert("RGB"))

@@ -56,7 +56,7 @@ from gateway.ratelimit import (
     TokenBucketLimiter,
     build_rate_limiter,
 )
-from gateway.verification import VerificationReport, Verifier
+from gateway.verification import VerificationReport, VerificationReportPublic, Verifier
 from provenance.media import declared_image_size
 
 if TYPE_CHECKING:
@@ -193,13 +193,15 @@ _VERIFY_OPENAPI: dict[str, Any] = {
 }
 
 
-@router.post("/v1/verify", openapi_extra=_VERIFY_OPENAPI)
+@router.post("/v1/verify", response_model=VerificationReportPublic, openapi_extra=_VERIFY_OPENAPI)
 async def verify(
     request: Request, runtime: RuntimeDep, verifier: VerifierDep, caller: VerifyCaller
 ) -> JSONResponse:
     """Check every provenance signal of a file (multipart ``file``) or text (JSON)."""
     async with _concurrency(request).client_slot(caller.client):
         report = await _verify_body(request, runtime.settings.limits, verifier, caller)
+    # The body is the report's own JSON, already shaped by its model: FastAPI would only
+    # validate it again. ``response_model`` still documents it in /openapi.json.
     return JSONResponse(report.to_dict())
 
 

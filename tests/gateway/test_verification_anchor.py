@@ -9,7 +9,7 @@ from gateway.auth import ensure_tenant
 from gateway.db import session_scope
 from gateway.pipeline import GenerationOrder
 from gateway.runtime import Runtime
-from gateway.verification import Verifier, anchor_check, build_verifier
+from gateway.verification import Verifier, anchor_check
 from ledger.anchor import Anchorer, embedded_anchor
 from ledger.settings import AnchorSettings
 
@@ -31,14 +31,14 @@ def test_anchored_only_while_the_chain_has_the_receipt(runtime: Runtime) -> None
     text = _released_text(runtime)
     assert runtime.anchorer is not None
     assert runtime.anchorer.anchor_now() is not None
-    live = build_verifier(runtime).verify_text(text).to_dict()["ledger"]
+    live = runtime.verifier.verify_text(text).to_dict()["ledger"]
     assert live["anchor"] is not None
     assert live["anchor_status"] == "confirmed"
 
     # The embedded chain dies with its process: after a restart the receipt is still
     # stored, and a new chain does not have it.
     restarted = Anchorer(runtime.ledger_service, embedded_anchor(), AnchorSettings())
-    verifier = build_verifier(runtime)
+    verifier = runtime.verifier
     after_restart = Verifier(
         verifier.readers,
         verifier.ledger,

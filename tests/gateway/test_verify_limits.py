@@ -193,16 +193,18 @@ def test_a_huge_canvas_on_the_public_path_is_413_before_decoding(
     assert decoded == []  # not one pixel was decoded
 
 
-def test_a_huge_canvas_with_a_key_is_verified_downscaled(runtime: Runtime) -> None:
+def test_a_huge_canvas_with_a_key_is_verified_downscaled(
+    runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     seen: list[tuple[int, int]] = []
-    verifier = runtime.verifier
-    real_read = verifier.readers.read_watermark
+    watermarker = runtime.watermarker  # the one the verifier's readers ask
+    real_detect = watermarker.detect
 
-    def recording_read(image: Image.Image) -> Any:
+    def recording_detect(image: Image.Image) -> Any:
         seen.append(image.size)
-        return real_read(image)
+        return real_detect(image)
 
-    verifier.readers.read_watermark = recording_read  # type: ignore[method-assign]
+    monkeypatch.setattr(watermarker, "detect", recording_detect)
     key = issue_key(runtime, "acme", Role.AUDIT)
     response = _client(runtime).post(
         "/v1/verify", files={"file": ("x.png", _huge_png(), "image/png")}, headers=bearer(key)

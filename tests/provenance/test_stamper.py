@@ -404,17 +404,47 @@ def test_read_signals_bundles_every_reading(
     anchors: str,
     watermarker: FakeWatermarker,
 ) -> None:
+    from provenance.media import OpenedMedia, open_media
     from provenance.readback import read_signals
+
+    def opened(data: bytes, declared: MediaType | None) -> OpenedMedia:
+        return open_media(data, declared, max_bytes=64 << 20, max_image_pixels=40_000_000)
 
     result = stamper.stamp(make_request(png_bytes, MediaType.PNG))
 
-    signals = read_signals(result.data, None, watermarker, trust_anchors_pem=anchors)
+    signals = read_signals(
+        result.data, opened(result.data, None), watermarker, trust_anchors_pem=anchors
+    )
     assert signals.media_type is MediaType.PNG
     assert signals.c2pa.state is C2paState.TRUSTED
+    assert signals.implicit_label is not None
     assert signals.implicit_label.reserved_code_ok is True
     assert signals.explicit_label.found
+    assert signals.watermark is not None
     assert signals.watermark.watermark_id == WATERMARK_ID
-    bare = read_signals(png_bytes, MediaType.PNG, None, trust_anchors_pem=anchors)
+    bare = read_signals(
+        png_bytes, opened(png_bytes, MediaType.PNG), None, trust_anchors_pem=anchors
+    )
     assert bare.c2pa.state is C2paState.ABSENT
+    assert bare.implicit_label is not None
     assert not bare.implicit_label.found
-    assert not bare.watermark.present
+    assert bare.watermark is None  # no watermarker to ask
+
+
+def test_read_signals_of_text_and_downscaled_images(
+    stamper: Stamper, make_request: MakeRequest, png_bytes: bytes, anchors: str
+) -> None:
+    from provenance.media import open_media
+    from provenance.readback import read_signals
+
+    text = b"plain words, no label"
+    media = open_media(text, None, max_bytes=1 << 20, max_image_pixels=1 << 20)
+    assert read_signals(text, media, None).implicit_label is None  # its label travels apart
+    assert read_signals(text, media, None).c2pa.state is C2paState.ABSENT  # no sidecar
+    result = stamper.stamp(make_request(png_bytes, MediaType.PNG))
+    reduced = open_media(
+        result.data, None, max_bytes=64 << 20, max_image_pixels=40_000_000, reduce_to_side_px=32
+    )
+    signals = read_signals(result.data, reduced, None, trust_anchors_pem=anchors)
+    assert signals.implicit_label is not None
+    assert signals.implicit_label.reserved_code_ok is True  # checked at full size
