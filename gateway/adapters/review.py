@@ -7,10 +7,9 @@ a final approve or reject resumes the generation (stamp and release, or block).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC
 from typing import Any
 
-from common.types import ContentKind
+from common.types import ContentKind, utc_timestamp
 from gateway.ports import LedgerPort, ModerationVerdict, ReviewSummary
 from review_ui.interface import (
     DecisionOutcome,
@@ -84,7 +83,7 @@ def _ledger_record(event: ReviewEvent) -> Mapping[str, Any]:
         "generation_id": event.generation_id,
         "tenant": event.tenant,
         "actor": event.reviewer or "review-queue",
-        "time": event.at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "time": utc_timestamp(event.at),
         "decision": event.decision.value if event.decision else None,
         "policy_version": event.policy_version,
         "attrs": {"review_event": event.kind.value}

@@ -10,12 +10,11 @@ from datetime import UTC, datetime
 import pytest
 from PIL import Image
 
-from common.types import MediaType
+from common.types import Language, MediaType
 from provenance.fake import FakeWatermarker
 from provenance.gb45438 import FIELDS
 from provenance.interface import (
     C2paState,
-    LabelLanguage,
     ReviewSummary,
     StampOptions,
     StampRequest,
@@ -154,13 +153,13 @@ def test_unstamped_image_reads_absent(png_bytes: bytes, anchors: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("language", "corner_label"), [(LabelLanguage.ZH, "AI生成"), (LabelLanguage.EN, "AI-generated")]
+    ("language", "corner_label"), [(Language.ZH, "AI生成"), (Language.EN, "AI-generated")]
 )
 @pytest.mark.parametrize("size", [(512, 384), (300, 1200)])
 def test_label_glyphs_are_at_least_five_percent_of_the_shorter_side(
     stamper: Stamper,
     make_request: MakeRequest,
-    language: LabelLanguage,
+    language: Language,
     corner_label: str,
     size: tuple[int, int],
 ) -> None:
@@ -238,7 +237,7 @@ def test_markdown_front_matter_and_existing_front_matter_kept(
     request = make_request(
         source.encode(),
         MediaType.MARKDOWN,
-        label_language=LabelLanguage.EN,
+        label_language=Language.EN,
         options=StampOptions(text_label_position=TextLabelPosition.START),
     )
     result = stamper.stamp(request)
