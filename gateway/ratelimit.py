@@ -1,13 +1,19 @@
 """Rate limits and concurrency caps for the public verification endpoints.
 
-A request is charged to several token buckets at once — the client address or the key,
-and the key's tenant — and passes only if every bucket has a token (all or none are
-spent). Buckets live in Redis when ``limits.rate_limit_redis_url`` is set, so that any
-number of processes share them, and in the process's memory otherwise::
+A request is charged to several limits at once — the client (its address or its key)
+and the key's tenant, each so many requests in any 60 seconds — and passes only if every
+one has room; then it counts against all of them. The ``limits`` library keeps the
+moving windows: in Redis when ``limits.rate_limit_redis_url`` is set, so that any number
+of processes share them, and in the process's memory otherwise::
 
     limiter = build_rate_limiter(settings.limits)
     retry_after_s = limiter.take_all([Bucket("ip:203.0.113.9", 120), Bucket("tenant:acme", 600)])
     if retry_after_s is not None: ...  # 429 with Retry-After
+
+All or none: every limit is tested first, and hit only if all have room. Two requests
+racing for a limit's last slot can both pass the test; the one whose hit then fails is
+refused, and the limits it had already hit keep that hit. So a race can cost a refused
+request one slot of another limit, and never lets more than the configured rate through.
 
 ``ConcurrencyLimiter`` bounds the verifications running in one process (each may hold a
 decoded image): a per-client cap (429) and a global pool (503 after a short wait). It is
@@ -24,7 +30,12 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.errors import StorageError
+from limits.storage import MemoryStorage, RedisStorage
+from limits.strategies import MovingWindowRateLimiter
 
 from common.errors import RateLimitedError
 
@@ -34,19 +45,19 @@ if TYPE_CHECKING:
 __all__ = [
     "Bucket",
     "ConcurrencyLimiter",
+    "MemoryRateLimiter",
     "RateLimiter",
     "RedisRateLimiter",
     "ServerBusyError",
-    "TokenBucketLimiter",
     "build_rate_limiter",
     "retry_after_header",
 ]
 
 log = logging.getLogger(__name__)
 
-# A bucket refills completely in one minute whatever its size (capacity = per_minute).
-_FULL_AFTER_S = 60.0
 _POLL_S = 0.05
+# A refused request is never told to retry at once, even when a slot frees in a moment.
+_MIN_RETRY_AFTER_S = 0.1
 
 
 class ServerBusyError(RateLimitedError):
@@ -70,133 +81,101 @@ def retry_after_header(error: RateLimitedError) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Bucket:
+    """One limit a request counts against: ``per_minute`` requests in any 60 seconds."""
+
     name: str  # "ip:…", "key:…", "tenant:…"
     per_minute: int
 
 
 class RateLimiter(Protocol):
-    """Charges a request to token buckets."""
+    """Charges a request to several limits."""
 
     def take_all(self, buckets: Sequence[Bucket]) -> float | None:
-        """Spend one token from every bucket or from none; ``None`` if allowed, else the
-        seconds until every bucket has a token again."""
+        """Count the request against every bucket or against none; ``None`` if allowed,
+        else the seconds until every refusing bucket has room again."""
         ...
 
 
-class TokenBucketLimiter:
-    """In-process token buckets: ``per_minute`` tokens, refilled continuously."""
+class MemoryRateLimiter:
+    """Moving windows in this process's memory (``limits``' memory storage).
 
-    def __init__(self, per_minute: int, max_clients: int = 50_000) -> None:
-        self.per_minute = per_minute
-        self.max_clients = max_clients
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
+    Each window keeps the times of the requests it let through in the last minute;
+    expired ones are dropped by the storage, so memory follows the recent traffic.
+    """
 
-    def take(self, client: str, now: float | None = None) -> float | None:
-        """Spend one token of ``client``'s bucket of the default size."""
-        return self.take_all([Bucket(client, self.per_minute)], now)
+    def __init__(self) -> None:
+        self._windows = MovingWindowRateLimiter(MemoryStorage())
 
-    def take_all(self, buckets: Sequence[Bucket], now: float | None = None) -> float | None:
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            tokens = [self._refilled(bucket, now) for bucket in buckets]
-            waits = [
-                (1.0 - held) * _FULL_AFTER_S / bucket.per_minute
-                for bucket, held in zip(buckets, tokens, strict=True)
-                if held < 1.0
-            ]
-            spend = 0.0 if waits else 1.0
-            for bucket, held in zip(buckets, tokens, strict=True):
-                self._buckets[bucket.name] = (held - spend, now)
-            if len(self._buckets) > self.max_clients:
-                self._forget_full_buckets(now)
-        return max(waits) if waits else None
-
-    def _refilled(self, bucket: Bucket, now: float) -> float:
-        tokens, last = self._buckets.get(bucket.name, (float(bucket.per_minute), now))
-        refill = max(0.0, now - last) * bucket.per_minute / _FULL_AFTER_S
-        return min(float(bucket.per_minute), tokens + refill)
-
-    def _forget_full_buckets(self, now: float) -> None:
-        # A bucket that has refilled completely holds no state worth keeping.
-        self._buckets = {
-            name: state for name, state in self._buckets.items() if now - state[1] < _FULL_AFTER_S
-        }
-
-
-# KEYS: the buckets; ARGV: their sizes (tokens per minute). Redis' own clock, so that
-# processes on hosts with skewed clocks agree. Returns the wait as a string (a Lua number
-# would be truncated to an integer on the way out).
-_TAKE_ALL_LUA = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1000000
-local held = {}
-local wait = 0
-for i = 1, #KEYS do
-  local capacity = tonumber(ARGV[i])
-  local rate = capacity / 60
-  local state = redis.call('HMGET', KEYS[i], 'tokens', 'at')
-  local tokens = tonumber(state[1]) or capacity
-  local at = tonumber(state[2]) or now
-  tokens = math.min(capacity, tokens + math.max(0, now - at) * rate)
-  held[i] = tokens
-  if tokens < 1 then wait = math.max(wait, (1 - tokens) / rate) end
-end
-local spend = 1
-if wait > 0 then spend = 0 end
-for i = 1, #KEYS do
-  redis.call('HSET', KEYS[i], 'tokens', tostring(held[i] - spend), 'at', tostring(now))
-  redis.call('EXPIRE', KEYS[i], 61)
-end
-return tostring(wait)
-"""
+    def take_all(self, buckets: Sequence[Bucket]) -> float | None:
+        return _take_all(self._windows, buckets)
 
 
 class RedisRateLimiter:
-    """Token buckets in Redis, shared by every process pointing at the same server.
+    """Moving windows in Redis, shared by every process pointing at the same server.
 
-    One Lua script checks and spends all buckets of a request atomically. If Redis cannot
-    be reached the process falls back to its own buckets (logged): limits then hold per
-    process rather than not at all, and verification stays available.
+    ``limits`` tests and hits each window with its own Lua script; entries are stamped
+    with the calling host's clock, so hosts sharing one Redis should keep their clocks
+    in step (NTP). If Redis cannot be reached the process falls back to its own windows
+    (logged): limits then hold per process rather than not at all, and verification
+    stays available.
     """
 
-    def __init__(self, client: Any, prefix: str, fallback: TokenBucketLimiter) -> None:
-        self._client = client
-        self._prefix = prefix
+    def __init__(self, storage: RedisStorage, fallback: MemoryRateLimiter) -> None:
+        self._storage = storage
+        self._windows = MovingWindowRateLimiter(storage)
         self._fallback = fallback
-        self._script = client.register_script(_TAKE_ALL_LUA)
 
     @classmethod
-    def from_url(cls, url: str, prefix: str, fallback: TokenBucketLimiter) -> RedisRateLimiter:
-        import redis
-
-        client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-        return cls(client, prefix, fallback)
+    def from_url(cls, url: str, prefix: str, fallback: MemoryRateLimiter) -> RedisRateLimiter:
+        storage = RedisStorage(
+            url,
+            # limits joins prefix and key with ":"; keys stay under the configured prefix.
+            key_prefix=prefix.removesuffix(":"),
+            wrap_exceptions=True,  # any redis error is a limits.errors.StorageError
+            socket_timeout=1.0,
+            socket_connect_timeout=1.0,
+        )
+        return cls(storage, fallback)
 
     def take_all(self, buckets: Sequence[Bucket]) -> float | None:
-        import redis
-
-        keys = [self._prefix + bucket.name for bucket in buckets]
-        sizes = [bucket.per_minute for bucket in buckets]
         try:
-            wait_s = float(self._script(keys=keys, args=sizes))
-        except redis.RedisError:
-            log.warning("rate-limit store unreachable; using this process's buckets")
+            return _take_all(self._windows, buckets)
+        except StorageError:
+            log.warning("rate-limit store unreachable; using this process's limits")
             return self._fallback.take_all(buckets)
-        return wait_s if wait_s > 0 else None
 
     def close(self) -> None:
-        self._client.close()
+        self._storage.storage.close()
 
 
 def build_rate_limiter(limits: LimitSettings) -> RateLimiter:
     """Redis-backed when ``rate_limit_redis_url`` is set, in-process otherwise."""
-    local = TokenBucketLimiter(limits.verify_requests_per_minute)
+    local = MemoryRateLimiter()
     if not limits.rate_limit_redis_url:
         return local
     return RedisRateLimiter.from_url(
         limits.rate_limit_redis_url, limits.rate_limit_redis_prefix, local
     )
+
+
+def _take_all(windows: MovingWindowRateLimiter, buckets: Sequence[Bucket]) -> float | None:
+    """Test every window, then hit every window; the wait for the refusing ones if not."""
+    items = [(RateLimitItemPerMinute(bucket.per_minute), bucket.name) for bucket in buckets]
+    refused = [(item, name) for item, name in items if not windows.test(item, name)]
+    if refused:
+        return max(_seconds_until_room(windows, item, name) for item, name in refused)
+    for item, name in items:
+        if not windows.hit(item, name):
+            # A concurrent request took the last slot since the test (module docstring):
+            # refused, and the windows hit before this one keep their hit.
+            return _seconds_until_room(windows, item, name)
+    return None
+
+
+def _seconds_until_room(windows: MovingWindowRateLimiter, item: RateLimitItem, name: str) -> float:
+    # The window's reset time: when its oldest counted request leaves the last minute.
+    reset_at = windows.get_window_stats(item, name).reset_time
+    return max(_MIN_RETRY_AFTER_S, reset_at - time.time())
 
 
 class ConcurrencyLimiter:

@@ -3,8 +3,8 @@
 Everything here is public unless ``settings.verify_public`` is false (then any valid key
 with the ``audit`` role, or ``admin``); a presented key must be valid either way. Each
 client — its API key, else its address (the socket peer unless a trusted proxy forwarded
-it) — gets a token bucket of ``limits.verify_requests_per_minute`` requests, and a key's
-tenant one of ``limits.verify_tenant_requests_per_minute`` (``gateway.ratelimit``; shared
+it) — may make ``limits.verify_requests_per_minute`` requests a minute, and a key's
+tenant ``limits.verify_tenant_requests_per_minute`` (``gateway.ratelimit``; shared
 through Redis when configured); more answer 429 with ``Retry-After``. At most
 ``limits.verify_concurrent_per_client`` verifications of one client run at once (429),
 and ``limits.verify_concurrent_total`` in the process (503 once the short wait is over).
@@ -53,7 +53,6 @@ from gateway.ratelimit import (
     Bucket,
     ConcurrencyLimiter,
     RateLimiter,
-    TokenBucketLimiter,
     build_rate_limiter,
 )
 from gateway.verification import VerificationReport, VerificationReportPublic, Verifier
@@ -64,7 +63,7 @@ if TYPE_CHECKING:
 
     from gateway.settings import LimitSettings
 
-__all__ = ["TokenBucketLimiter", "router"]
+__all__ = ["router"]
 
 router = APIRouter(tags=["verification"])
 

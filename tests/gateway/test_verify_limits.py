@@ -13,14 +13,17 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import limits.storage.memory
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from limits.strategies import MovingWindowRateLimiter
 from PIL import Image, ImageFile
 
+from gateway import ratelimit
 from gateway.app import create_app
 from gateway.models import Role
-from gateway.ratelimit import Bucket, RedisRateLimiter, TokenBucketLimiter
+from gateway.ratelimit import Bucket, MemoryRateLimiter, RedisRateLimiter
 from gateway.runtime import Runtime
 from gateway.verification import VerificationReport
 from tests.support.gateway import bearer, issue_key
@@ -52,7 +55,7 @@ def redis_prefix() -> Iterator[str]:
     client.close()
 
 
-# --- token buckets ----------------------------------------------------------------------
+# --- rate limits ----------------------------------------------------------------------
 
 
 def test_every_429_carries_retry_after(runtime: Runtime) -> None:
@@ -91,7 +94,7 @@ def test_two_app_instances_sharing_redis_share_one_bucket(
 
 
 def test_redis_limiter_spends_all_buckets_or_none(redis_prefix: str) -> None:
-    limiter = RedisRateLimiter.from_url(REDIS_URL, redis_prefix, TokenBucketLimiter(1))
+    limiter = RedisRateLimiter.from_url(REDIS_URL, redis_prefix, MemoryRateLimiter())
     roomy, tight = Bucket("key:a", 100), Bucket("tenant:t", 1)
     assert limiter.take_all([roomy, tight]) is None
     wait_s = limiter.take_all([roomy, tight])
@@ -104,17 +107,75 @@ def test_redis_limiter_spends_all_buckets_or_none(redis_prefix: str) -> None:
 
 
 def test_redis_unreachable_falls_back_to_the_process_buckets() -> None:
-    limiter = RedisRateLimiter.from_url("redis://127.0.0.1:1/0", "x:", TokenBucketLimiter(2))
+    limiter = RedisRateLimiter.from_url("redis://127.0.0.1:1/0", "x:", MemoryRateLimiter())
     bucket = Bucket("ip:192.0.2.1", 2)
     assert [limiter.take_all([bucket]) is None for _ in range(3)] == [True, True, False]
 
 
+def test_redis_keys_stay_under_the_configured_prefix(redis_prefix: str) -> None:
+    limiter = RedisRateLimiter.from_url(REDIS_URL, redis_prefix, MemoryRateLimiter())
+    assert limiter.take_all([Bucket("ip:192.0.2.7", 5)]) is None
+    client = redis.Redis.from_url(REDIS_URL)
+    assert [key.decode() for key in client.scan_iter(match=redis_prefix + "*")] == [
+        f"{redis_prefix}LIMITER/ip:192.0.2.7/5/1/minute"
+    ]
+    client.close()
+    limiter.close()
+
+
 def test_memory_limiter_spends_all_buckets_or_none() -> None:
-    limiter = TokenBucketLimiter(per_minute=60)
+    limiter = MemoryRateLimiter()
     roomy, tight = Bucket("key:a", 60), Bucket("tenant:t", 1)
-    assert limiter.take_all([roomy, tight], now=0.0) is None
-    assert limiter.take_all([roomy, tight], now=0.0) == pytest.approx(60.0)
-    assert all(limiter.take_all([roomy], now=0.0) is None for _ in range(59))
+    assert limiter.take_all([roomy, tight]) is None
+    assert limiter.take_all([roomy, tight]) == pytest.approx(60.0, abs=1.0)
+    assert all(limiter.take_all([roomy]) is None for _ in range(59))
+    assert limiter.take_all([roomy]) is not None
+
+
+class FakeClock:
+    """Stands in for the ``time`` module where the windows read the wall clock."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_retry_after_is_when_the_oldest_request_leaves_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock(1_000_000.0)
+    monkeypatch.setattr(limits.storage.memory, "time", clock)
+    monkeypatch.setattr(ratelimit, "time", clock)
+    limiter, bucket = MemoryRateLimiter(), Bucket("ip:192.0.2.1", 60)
+    assert all(limiter.take_all([bucket]) is None for _ in range(60))
+    assert limiter.take_all([bucket]) == pytest.approx(60.0)
+    clock.now += 45
+    assert limiter.take_all([bucket]) == pytest.approx(15.0)
+    clock.now += 15.01
+    assert limiter.take_all([bucket]) is None
+    assert limiter.take_all([Bucket("ip:192.0.2.2", 60)]) is None
+
+
+def test_a_request_that_loses_the_race_for_a_last_slot_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    roomy, tight = Bucket("key:a", 60), Bucket("tenant:t", 1)
+    real_test = MovingWindowRateLimiter.test
+
+    def test_then_lose_the_race(self: MovingWindowRateLimiter, item: Any, *ids: str) -> bool:
+        passed = real_test(self, item, *ids)
+        if ids == (tight.name,):
+            self.hit(item, *ids)  # a concurrent request takes the last slot meanwhile
+        return passed
+
+    monkeypatch.setattr(MovingWindowRateLimiter, "test", test_then_lose_the_race)
+    limiter = MemoryRateLimiter()
+    assert limiter.take_all([roomy, tight]) == pytest.approx(60.0, abs=1.0)
+    # Refused, and the roomy bucket it had already hit keeps that hit: 59 are left.
+    assert all(limiter.take_all([roomy]) is None for _ in range(59))
+    assert limiter.take_all([roomy]) is not None
 
 
 # --- concurrency caps -------------------------------------------------------------------
