@@ -10,17 +10,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import NewType
+from typing import Any, NewType
 
 __all__ = [
     "Action",
     "ContentKind",
     "Direction",
+    "Finding",
     "GenerationId",
     "Language",
     "MediaType",
+    "ReasonCode",
     "TenantId",
     "utc_timestamp",
 ]
@@ -107,6 +111,66 @@ class Language(StrEnum):
 
     ZH = "zh"
     EN = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """What a scanner found in one piece of content, and — once a policy has judged it —
+    the direction it was checked in, the action its rule asks and the rule's clause."""
+
+    scanner: str
+    category: str  # e.g. "toxicity", "pii.cn_resident_id", "ad_law.absolute_term"
+    score: float  # 0..1
+    span: tuple[int, int] | None = None  # [start, end) in the original text
+    evidence: str | None = None  # what matched; personal data is masked
+    direction: Direction | None = None
+    action: Action | None = None
+    clause: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape stored on a generation and a review task, and served."""
+        return {
+            "scanner": self.scanner,
+            "category": self.category,
+            "score": self.score,
+            "span": list(self.span) if self.span is not None else None,
+            "evidence": self.evidence,
+            "direction": self.direction.value if self.direction else None,
+            "action": self.action.value if self.action else None,
+            "clause": self.clause,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Finding:
+        span = data.get("span")
+        direction, action = data.get("direction"), data.get("action")
+        return cls(
+            scanner=str(data["scanner"]),
+            category=str(data["category"]),
+            score=float(data["score"]),
+            span=(int(span[0]), int(span[1])) if span else None,
+            evidence=data.get("evidence"),
+            direction=Direction(direction) if direction else None,
+            action=Action(action) if action else None,
+            clause=data.get("clause"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonCode:
+    """A code reviewers give with reject/escalate, tied to the clause it enforces."""
+
+    code: str
+    clause: str
+    zh: str
+    en: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"code": self.code, "clause": self.clause, "zh": self.zh, "en": self.en}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReasonCode:
+        return cls(str(data["code"]), str(data["clause"]), str(data["zh"]), str(data["en"]))
 
 
 def utc_timestamp(moment: datetime) -> str:

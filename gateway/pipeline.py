@@ -29,7 +29,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import col, select
 
 from common.errors import ConflictError, GatewayError, NotFoundError
-from common.types import Action, ContentKind, Direction, MediaType, utc_timestamp
+from common.types import (
+    Action,
+    ContentKind,
+    Direction,
+    Finding,
+    MediaType,
+    ReasonCode,
+    utc_timestamp,
+)
 from gateway.catalog import GeneratorCatalog
 from gateway.content_store import ContentStore
 from gateway.db import session_scope, table_of
@@ -342,7 +350,7 @@ class Pipeline:
             record["outcome"] = verdict.action.value
             record["detail"] = {
                 "policy_version": verdict.policy_version,
-                "categories": sorted({str(f.get("category")) for f in verdict.findings}),
+                "categories": sorted({f.category for f in verdict.findings}),
             }
         return verdict
 
@@ -674,13 +682,13 @@ def _record_verdict(generation: Generation, verdict: ModerationVerdict) -> None:
     generation.policy_name = verdict.policy_name
     generation.policy_version = verdict.policy_version
     generation.decision = verdict.action.value
-    generation.findings = [dict(f) for f in verdict.findings]
+    generation.findings = [f.to_dict() for f in verdict.findings]
     generation.meta = {
         **generation.meta,
         "reasons": list(verdict.reasons),
         "review_queue": verdict.review_queue,
         "double_review": verdict.double_review,
-        "reason_codes": list(verdict.reason_codes),
+        "reason_codes": [c.to_dict() for c in verdict.reason_codes],
     }
 
 
@@ -705,9 +713,9 @@ def _verdict_from_row(generation: Generation) -> ModerationVerdict:
         action=Action(generation.decision or "review"),
         policy_name=generation.policy_name or "",
         policy_version=generation.policy_version or "",
-        findings=tuple(generation.findings),
+        findings=tuple(Finding.from_dict(f) for f in generation.findings),
         reasons=tuple(meta.get("reasons", [])),
         review_queue=str(meta.get("review_queue", "default")),
         double_review=bool(meta.get("double_review", False)),
-        reason_codes=tuple(meta.get("reason_codes", [])),
+        reason_codes=tuple(ReasonCode.from_dict(c) for c in meta.get("reason_codes", [])),
     )

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
-from common.types import Action, ContentKind, Direction
+from common.types import Action, ContentKind, Direction, Finding, ReasonCode
 
 __all__ = [
     "CheckedContent",
@@ -44,13 +44,13 @@ class ModerationVerdict:
     action: Action
     policy_name: str
     policy_version: str
-    # JSON-ready findings: scanner, category, score, span, evidence, clause.
-    findings: tuple[Mapping[str, Any], ...] = ()
+    # Each judged: its direction, the action its rule asks and the rule's clause.
+    findings: tuple[Finding, ...] = ()
     reasons: tuple[str, ...] = ()
     review_queue: str = "default"
     double_review: bool = False
-    # The policy's reviewer reason codes: {code, clause, zh, en}.
-    reason_codes: tuple[Mapping[str, Any], ...] = ()
+    # The reason codes a reviewer may give for these findings.
+    reason_codes: tuple[ReasonCode, ...] = ()
     redacted_text: str | None = None  # input with personal data masked, when the policy says so
 
     @staticmethod
@@ -70,11 +70,11 @@ class ModerationVerdict:
 
 
 def _union_by_code(
-    first: tuple[Mapping[str, Any], ...], second: tuple[Mapping[str, Any], ...]
-) -> tuple[Mapping[str, Any], ...]:
+    first: tuple[ReasonCode, ...], second: tuple[ReasonCode, ...]
+) -> tuple[ReasonCode, ...]:
     """The reason codes of the prompt's and the output's findings, each once."""
-    seen = {code["code"] for code in first}
-    return first + tuple(code for code in second if code["code"] not in seen)
+    seen = {code.code for code in first}
+    return first + tuple(code for code in second if code.code not in seen)
 
 
 class ModerationPort(Protocol):

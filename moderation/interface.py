@@ -28,7 +28,7 @@ from common.errors import (
     UnavailableError,
     UnsupportedMediaTypeError,
 )
-from common.types import Action, Direction
+from common.types import Action, Direction, Finding
 
 __all__ = [
     "Action",
@@ -112,15 +112,6 @@ class ModerationEntryNotFoundError(NotFoundError):
     """A brand-list term or registered image id does not exist for this tenant (404)."""
 
     code = "not_found"
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    scanner: str
-    category: str  # e.g. "toxicity", "pii.cn_resident_id", "ad_law.absolute_term"
-    score: float  # 0..1
-    span: tuple[int, int] | None = None  # [start, end) in the original text
-    evidence: str | None = None  # what matched; personal data is masked
 
 
 @dataclass(frozen=True, slots=True)

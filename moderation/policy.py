@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from common.types import ReasonCode
 from moderation._yaml import LineDict, load_yaml, raise_at, with_lines
 from moderation.interface import Action, Decision, DecisionReason, Direction, Finding, PolicyError
 from moderation.settings import PACKAGE_DIR
@@ -69,16 +70,6 @@ class PolicyRule:
             if score >= threshold.min_score:
                 return threshold.action
         return Action.ALLOW
-
-
-@dataclass(frozen=True, slots=True)
-class ReasonCode:
-    """A code reviewers give with reject/escalate, tied to the clause it enforces."""
-
-    code: str
-    clause: str
-    zh: str
-    en: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,9 @@ import hashlib
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from common.errors import InvalidInputError
-from common.types import Direction
+from common.types import Action, Direction
 from gateway.ports import CheckedContent, ModerationVerdict
 from moderation.engine import ModerationEngine
 from moderation.interface import Decision, ImageHashEntry, PolicyError, TenantLists
@@ -232,21 +231,17 @@ class EngineModeration:
 
 def verdict_from_decision(decision: Decision, policy: Policy) -> ModerationVerdict:
     clauses = {reason.finding_index: reason for reason in decision.reasons}
-    findings: list[dict[str, Any]] = []
+    findings = []
     for index, finding in enumerate(decision.findings):
         reason = clauses.get(index)
-        findings.append(
-            {
-                "scanner": finding.scanner,
-                "category": finding.category,
-                "score": round(finding.score, 4),
-                "span": list(finding.span) if finding.span else None,
-                "evidence": finding.evidence,
-                "direction": decision.direction.value,
-                "action": reason.action.value if reason else "allow",
-                "clause": reason.clause if reason else None,
-            }
+        judged = dataclasses.replace(
+            finding,
+            score=round(finding.score, 4),
+            direction=decision.direction,
+            action=reason.action if reason else Action.ALLOW,
+            clause=reason.clause if reason else None,
         )
+        findings.append(judged)
     return ModerationVerdict(
         action=decision.action,
         policy_name=decision.policy_name,
@@ -255,8 +250,5 @@ def verdict_from_decision(decision: Decision, policy: Policy) -> ModerationVerdi
         reasons=tuple(f"{r.category}: {r.action.value} ({r.clause})" for r in decision.reasons),
         review_queue=decision.review_queue,
         double_review=decision.double_review,
-        reason_codes=tuple(
-            {"code": c.code, "clause": c.clause, "zh": c.zh, "en": c.en}
-            for c in policy.reason_codes_for(f.category for f in decision.findings)
-        ),
+        reason_codes=policy.reason_codes_for(f.category for f in decision.findings),
     )

@@ -57,10 +57,10 @@ class QueueReview:
             kind=kind,
             prompt=prompt or "",
             output_text=output_text,
-            findings=[dict(f) for f in verdict.findings],
+            findings=[f.to_dict() for f in verdict.findings],
             policy_name=verdict.policy_name,
             policy_version=verdict.policy_version,
-            reason_codes=[dict(c) for c in verdict.reason_codes],
+            reason_codes=[c.to_dict() for c in verdict.reason_codes],
             double_review=verdict.double_review,
             queue=verdict.review_queue,
         )

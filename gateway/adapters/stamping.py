@@ -69,7 +69,7 @@ class ProvenanceStamping:
         return self._outcome(result)
 
     def _request(self, subject: StampSubject) -> StampRequest:
-        counts = Counter(str(f.get("category")) for f in subject.verdict.findings)
+        counts = Counter(f.category for f in subject.verdict.findings)
         return StampRequest(
             data=subject.data,
             media_type=MediaType(subject.media_type),
