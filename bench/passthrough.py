@@ -8,14 +8,14 @@ names are what the pipeline events record, so a generation that skipped a stage 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from sqlalchemy.engine import Engine
 
 from common.types import Action, Direction
 from gateway.ports import (
     CheckedContent,
+    LedgerEvent,
     LedgerRef,
     LedgerRider,
     ModerationVerdict,
@@ -64,19 +64,19 @@ class LedgerNotConfigured:
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
 
-    def append(self, record: Mapping[str, Any]) -> LedgerRef:
-        return _no_ref(record)
+    def append(self, event: LedgerEvent) -> LedgerRef:
+        return _no_ref(event)
 
     def append_chain(
-        self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
+        self, events: Sequence[LedgerEvent], *, rider: LedgerRider | None = None
     ) -> list[LedgerRef]:
-        refs = [_no_ref(record) for record in records]
+        refs = [_no_ref(event) for event in events]
         if rider is not None:
             with self._engine.begin() as connection:
                 rider(connection, refs)
         return refs
 
 
-def _no_ref(record: Mapping[str, Any]) -> LedgerRef:
+def _no_ref(event: LedgerEvent) -> LedgerRef:
     # Index -1 and no leaf hash: nothing a verifier could take for a real entry.
-    return LedgerRef(-1, "", str(record["type"]))
+    return LedgerRef(-1, "", event.type)

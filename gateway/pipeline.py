@@ -44,6 +44,8 @@ from gateway.db import session_scope, table_of
 from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
 from gateway.ports import (
     CheckedContent,
+    LedgerAttr,
+    LedgerEvent,
     LedgerPort,
     LedgerRef,
     ModerationPort,
@@ -516,7 +518,7 @@ class Pipeline:
         generation: Generation,
         verdict: ModerationVerdict,
         events: _EventLog,
-        output_event: dict[str, Any] | None,
+        output_event: LedgerEvent | None,
     ) -> list[LedgerRef]:
         """Ledger the output (when there is one) and the verdict on it, in that order.
 
@@ -559,25 +561,25 @@ class Pipeline:
         *,
         actor: str,
         decision: str | None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        # Leaves hold hashes, ids and decisions only — never prompts or outputs (PIPL).
-        return {
-            "type": event_type,
-            "generation_id": generation.id,
-            "tenant": generation.tenant_id,
-            "actor": actor,
-            "time": utc_timestamp(utcnow()),
-            "artifact_sha256": generation.artifact_sha256
-            if event_type == "stamp"
+        extra: Mapping[str, LedgerAttr] | None = None,
+    ) -> LedgerEvent:
+        stamped = event_type == "stamp"
+        return LedgerEvent(
+            type=event_type,
+            generation_id=generation.id,
+            tenant_id=generation.tenant_id,
+            actor=actor,
+            time=utc_timestamp(utcnow()),
+            artifact_sha256=generation.artifact_sha256
+            if stamped
             else _raw_sha256(generation.raw_path),
-            "manifest_hash": generation.manifest_hash if event_type == "stamp" else None,
-            "watermark_id": generation.watermark_id if event_type == "stamp" else None,
-            "decision": decision,
-            "policy_version": generation.policy_version,
-            "previous_leaf_hash": refs[-1].leaf_hash if refs else None,
-            "attrs": dict(extra or {}),
-        }
+            manifest_hash=generation.manifest_hash if stamped else None,
+            watermark_id=generation.watermark_id if stamped else None,
+            decision=decision,
+            policy_version=generation.policy_version,
+            previous_leaf_hash=refs[-1].leaf_hash if refs else None,
+            attrs=dict(extra or {}),
+        )
 
     def _ledger_refs(self, generation: Generation) -> list[LedgerRef]:
         query = (

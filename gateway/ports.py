@@ -18,6 +18,7 @@ from common.types import Action, ContentKind, Direction, Finding, ReasonCode
 
 __all__ = [
     "CheckedContent",
+    "LedgerEvent",
     "LedgerPort",
     "LedgerRef",
     "LedgerRider",
@@ -120,6 +121,30 @@ class LedgerRef:
     event: str = ""  # the ledger event type: generation, moderation, review_decision …
 
 
+# Scalars a ledger event's attrs may hold: further ids, codes and hashes (the ledger's
+# canonical JSON takes no floats).
+LedgerAttr = str | int | bool
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEvent:
+    """One custody event as the gateway hands it to the ledger: hashes, ids and
+    decisions only — never prompts or outputs (PIPL)."""
+
+    type: str  # generation | moderation | review_decision | stamp | admin_action …
+    generation_id: str
+    tenant_id: str
+    actor: str
+    time: str  # common.types.utc_timestamp
+    artifact_sha256: str | None = None
+    manifest_hash: str | None = None
+    watermark_id: str | None = None
+    decision: str | None = None
+    policy_version: str | None = None
+    previous_leaf_hash: str | None = None
+    attrs: Mapping[str, LedgerAttr] = field(default_factory=dict)
+
+
 # The caller's own writes that belong with its ledger events: given the connection of the
 # transaction that commits them, and their references.
 LedgerRider = Callable[[Connection, Sequence["LedgerRef"]], None]
@@ -128,17 +153,17 @@ LedgerRider = Callable[[Connection, Sequence["LedgerRef"]], None]
 class LedgerPort(Protocol):
     name: str
 
-    def append(self, record: Mapping[str, Any]) -> LedgerRef:
+    def append(self, event: LedgerEvent) -> LedgerRef:
         """Append one event."""
         ...
 
     def append_chain(
-        self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
+        self, events: Sequence[LedgerEvent], *, rider: LedgerRider | None = None
     ) -> list[LedgerRef]:
         """Append events contiguously in one transaction, each citing the one before.
 
-        The first record keeps its own ``previous_leaf_hash``; every later one gets the
-        leaf hash of its predecessor. One reference per record. ``rider`` is called
+        The first event keeps its own ``previous_leaf_hash``; every later one gets the
+        leaf hash of its predecessor. One reference per event. ``rider`` is called
         exactly once, before this returns; if it raises, the events are not recorded and
         the error propagates.
         """

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from hashlib import sha256
-from typing import Any
 
 import yaml
 from sqlalchemy.engine import Engine
@@ -34,7 +33,7 @@ from gateway.adapters.moderation import (
 from gateway.auth import Principal, PrincipalCache, ensure_tenant
 from gateway.db import session_scope
 from gateway.models import Tenant
-from gateway.ports import LedgerPort
+from gateway.ports import LedgerEvent, LedgerPort
 
 __all__ = [
     "PolicyChange",
@@ -187,14 +186,14 @@ def _check_plain_yaml(text: str) -> None:
         raise InvalidPolicyError(f"the policy is not valid YAML: {exc}") from exc
 
 
-def _admin_action_record(principal: Principal, state: TenantPolicyState) -> dict[str, Any]:
+def _admin_action_record(principal: Principal, state: TenantPolicyState) -> LedgerEvent:
     setting = f"{state.policy}|{','.join(state.allowed_policies)}".encode()
-    return {
-        "type": "admin_action",
-        "generation_id": f"tenant_policy_v{state.version}",
-        "tenant": principal.tenant_id,
-        "actor": f"key:{principal.key_id}",
-        "time": utc_timestamp(datetime.now(UTC).replace(microsecond=0)),
-        "policy_version": state.policy_hash,
-        "attrs": {"action": "policy.set", "setting_sha256": sha256(setting).hexdigest()},
-    }
+    return LedgerEvent(
+        type="admin_action",
+        generation_id=f"tenant_policy_v{state.version}",
+        tenant_id=principal.tenant_id,
+        actor=f"key:{principal.key_id}",
+        time=utc_timestamp(datetime.now(UTC).replace(microsecond=0)),
+        policy_version=state.policy_hash,
+        attrs={"action": "policy.set", "setting_sha256": sha256(setting).hexdigest()},
+    )

@@ -1,6 +1,6 @@
 """The ledger port over ``ledger.service.Ledger``: pipeline records become leaves.
 
-The pipeline speaks plain mappings; this adapter builds the ledger's validated
+The pipeline speaks ``LedgerEvent``; this adapter builds the ledger's validated
 ``EventRecord`` (RFC 8785 canonical JSON, hashes and ids only) and returns the receipt.
 
 Tenant and actor are written as keyed hashes (``LeafIdentities``): the ledger can be
@@ -11,27 +11,17 @@ can still find its own leaves, since the gateway recomputes the same hash.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Any
 
 from sqlalchemy import Connection
 
-from gateway.ports import LedgerRef, LedgerRider
+from gateway.ports import LedgerEvent, LedgerRef, LedgerRider
 from ledger.interface import AppendReceipt, AttrValue, EventRecord, EventType
 from ledger.service import Alongside, Ledger
 
 __all__ = ["LeafIdentities", "MerkleLedger"]
-
-_FIELDS = (
-    "artifact_sha256",
-    "manifest_hash",
-    "watermark_id",
-    "decision",
-    "policy_version",
-    "previous_leaf_hash",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,58 +51,55 @@ class MerkleLedger:
         self.ledger = ledger
         self.identities = identities
 
-    def append(self, record: Mapping[str, Any]) -> LedgerRef:
-        receipt = self.ledger.append(event_record(self._keyed(record)))
-        return LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
+    def append(self, event: LedgerEvent) -> LedgerRef:
+        receipt = self.ledger.append(self._leaf_record(event))
+        return LedgerRef(receipt.index, receipt.leaf_hash, event.type)
 
     def append_chain(
-        self, records: Sequence[Mapping[str, Any]], *, rider: LedgerRider | None = None
+        self, events: Sequence[LedgerEvent], *, rider: LedgerRider | None = None
     ) -> list[LedgerRef]:
-        events = [event_record(self._keyed(record)) for record in records]
-        alongside = None if rider is None else _alongside(rider, records)
-        receipts = self.ledger.append_chain(events, alongside=alongside)
-        return _refs(receipts, records)
+        records = [self._leaf_record(event) for event in events]
+        alongside = None if rider is None else _alongside(rider, events)
+        receipts = self.ledger.append_chain(records, alongside=alongside)
+        return _refs(receipts, events)
 
-    def _keyed(self, record: Mapping[str, Any]) -> Mapping[str, Any]:
+    def _leaf_record(self, event: LedgerEvent) -> EventRecord:
         if self.identities is None:
-            return record
-        tenant, actor = str(record["tenant"]), str(record["actor"])
-        return {
-            **record,
-            "tenant": self.identities.tenant(tenant),
-            "actor": self.identities.actor(tenant, actor),
-        }
+            return event_record(event, event.tenant_id, event.actor)
+        tenant = self.identities.tenant(event.tenant_id)
+        return event_record(event, tenant, self.identities.actor(event.tenant_id, event.actor))
 
 
-def _refs(
-    receipts: Sequence[AppendReceipt], records: Sequence[Mapping[str, Any]]
-) -> list[LedgerRef]:
+def _refs(receipts: Sequence[AppendReceipt], events: Sequence[LedgerEvent]) -> list[LedgerRef]:
     return [
-        LedgerRef(receipt.index, receipt.leaf_hash, str(record["type"]))
-        for receipt, record in zip(receipts, records, strict=True)
+        LedgerRef(receipt.index, receipt.leaf_hash, event.type)
+        for receipt, event in zip(receipts, events, strict=True)
     ]
 
 
-def _alongside(rider: LedgerRider, records: Sequence[Mapping[str, Any]]) -> Alongside:
+def _alongside(rider: LedgerRider, events: Sequence[LedgerEvent]) -> Alongside:
     """The rider, run in the ledger's own transaction with the references it will return."""
 
     def run(connection: Connection, receipts: Sequence[AppendReceipt]) -> None:
-        rider(connection, _refs(receipts, records))
+        rider(connection, _refs(receipts, events))
 
     return run
 
 
-def event_record(record: Mapping[str, Any]) -> EventRecord:
-    attrs: dict[str, AttrValue] = {
-        str(k): v for k, v in dict(record.get("attrs") or {}).items() if v not in ("", None)
-    }
-    optional = {name: record.get(name) or None for name in _FIELDS}
+def event_record(event: LedgerEvent, tenant: str, actor: str) -> EventRecord:
+    """The leaf's record: ``tenant`` and ``actor`` as they are to be written (keyed)."""
+    attrs: dict[str, AttrValue] = {k: v for k, v in event.attrs.items() if v != ""}
     return EventRecord(
-        type=EventType(record["type"]),
-        generation_id=str(record["generation_id"]),
-        tenant=str(record["tenant"]),
-        actor=str(record["actor"]),
-        time=str(record["time"]),
+        type=EventType(event.type),
+        generation_id=event.generation_id,
+        tenant=tenant,
+        actor=actor,
+        time=event.time,
+        artifact_sha256=event.artifact_sha256 or None,
+        manifest_hash=event.manifest_hash or None,
+        watermark_id=event.watermark_id or None,
+        decision=event.decision or None,
+        policy_version=event.policy_version or None,
+        previous_leaf_hash=event.previous_leaf_hash or None,
         attrs=attrs,
-        **optional,
     )

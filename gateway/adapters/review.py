@@ -6,11 +6,10 @@ a final approve or reject resumes the generation (stamp and release, or block).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable
 
 from common.types import ContentKind, utc_timestamp
-from gateway.ports import LedgerPort, ModerationVerdict, ReviewSummary
+from gateway.ports import LedgerAttr, LedgerEvent, LedgerPort, ModerationVerdict, ReviewSummary
 from review_ui.interface import (
     DecisionOutcome,
     EnqueueRequest,
@@ -76,24 +75,25 @@ def ledger_event_hook(ledger: LedgerPort) -> Callable[[ReviewEvent], None]:
     return append
 
 
-def _ledger_record(event: ReviewEvent) -> Mapping[str, Any]:
+def _ledger_record(event: ReviewEvent) -> LedgerEvent:
     fields = event.to_ledger_dict()
-    return {
-        "type": _LEDGER_TYPE[event.kind],
-        "generation_id": event.generation_id,
-        "tenant": event.tenant,
-        "actor": event.reviewer or "review-queue",
-        "time": utc_timestamp(event.at),
-        "decision": event.decision.value if event.decision else None,
-        "policy_version": event.policy_version,
-        "attrs": {"review_event": event.kind.value}
-        | {
-            k: v
-            for k, v in fields.items()
-            if k not in {"type", "generation_id", "tenant", "at", "policy_version", "decision"}
-            and isinstance(v, str | int | bool)
-        },
+    attrs: dict[str, LedgerAttr] = {"review_event": event.kind.value}
+    attrs |= {
+        k: v
+        for k, v in fields.items()
+        if k not in {"type", "generation_id", "tenant", "at", "policy_version", "decision"}
+        and isinstance(v, str | int | bool)
     }
+    return LedgerEvent(
+        type=_LEDGER_TYPE[event.kind],
+        generation_id=event.generation_id,
+        tenant_id=event.tenant,
+        actor=event.reviewer or "review-queue",
+        time=utc_timestamp(event.at),
+        decision=event.decision.value if event.decision else None,
+        policy_version=event.policy_version,
+        attrs=attrs,
+    )
 
 
 def resume_hook(
