@@ -433,7 +433,7 @@ class Pipeline:
         )
         with events.stage("stamp", self.stamping.name) as record:
             outcome = self.stamping.stamp(subject)
-            record["detail"] = {"steps": [dict(s) for s in outcome.steps]}
+            record["detail"] = {"steps": [s.to_dict() for s in outcome.steps]}
         stored = self.store.put(outcome.data, _suffix_of(outcome.media_type))
         generation.artifact_path = stored.path
         generation.artifact_sha256 = stored.sha256
@@ -444,7 +444,8 @@ class Pipeline:
         if outcome.manifest_bytes:
             generation.manifest_path = self.store.put(outcome.manifest_bytes, ".c2pa").path
         if outcome.implicit_label is not None:
-            generation.meta = {**generation.meta, "implicit_label": dict(outcome.implicit_label)}
+            label = {"json": outcome.implicit_label}
+            generation.meta = {**generation.meta, "implicit_label": label}
         return self._ledger_and_release(generation, refs, events)
 
     def _ledger_and_release(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy import Connection
 
@@ -28,6 +28,7 @@ __all__ = [
     "ReviewSummary",
     "StampOutcome",
     "StampPort",
+    "StampStep",
     "StampSubject",
 ]
 
@@ -188,6 +189,24 @@ class StampSubject:
 
 
 @dataclass(frozen=True, slots=True)
+class StampStep:
+    """One stamping step: applied or not, and why."""
+
+    name: str  # visible_label, implicit_label, watermark, c2pa …
+    applied: bool
+    detail: str
+    duration_ms: float
+
+    def to_dict(self) -> dict[str, str | bool | float]:
+        return {
+            "name": self.name,
+            "applied": self.applied,
+            "detail": self.detail,
+            "ms": self.duration_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class StampOutcome:
     data: bytes
     media_type: str
@@ -195,8 +214,8 @@ class StampOutcome:
     manifest_label: str | None
     manifest_hash: str | None
     manifest_bytes: bytes | None  # a sidecar manifest for formats that cannot embed
-    implicit_label: Mapping[str, Any] | None = None
-    steps: tuple[Mapping[str, Any], ...] = field(default_factory=tuple)
+    implicit_label: str | None = None  # the GB 45438 implicit label, as written (JSON)
+    steps: tuple[StampStep, ...] = field(default_factory=tuple)
 
 
 class StampPort(Protocol):

@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
 
 from common.types import Language, MediaType
-from gateway.ports import StampOutcome, StampSubject
+from gateway.ports import StampOutcome, StampStep, StampSubject
 from gateway.settings import StampProfile
 from provenance.interface import (
     GeneratorInfo,
@@ -97,10 +96,7 @@ class ProvenanceStamping:
             if result.watermark_id is not None
             else None
         )
-        steps: list[dict[str, Any]] = [
-            {"name": s.name.value, "applied": s.applied, "detail": s.detail, "ms": s.duration_ms}
-            for s in result.steps
-        ]
+        steps = [StampStep(s.name.value, s.applied, s.detail, s.duration_ms) for s in result.steps]
         return StampOutcome(
             data=result.data,
             media_type=result.media_type.value,
@@ -110,7 +106,7 @@ class ProvenanceStamping:
             # Sidecars must be stored; embedded stores are kept too, so a stripped image
             # matched through its watermark can still show its manifest.
             manifest_bytes=result.manifest_bytes,
-            implicit_label={"json": result.implicit_label} if result.implicit_label else None,
+            implicit_label=result.implicit_label or None,
             steps=tuple(steps),
         )
 
