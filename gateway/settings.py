@@ -41,11 +41,12 @@ class LimitSettings(BaseModel):
     max_upload_bytes: int = Field(default=50_000_000, gt=0)  # multipart files
     max_prompt_chars: int = Field(default=8_000, gt=0)
     max_image_pixels: int = Field(default=40_000_000, gt=0)  # decompression-bomb guard
-    # Token buckets of the verification endpoints: one per client address (no key) or per
-    # key, and one per tenant shared by all its keys (new keys get no fresh allowance).
+    # Moving-window limits of the verification endpoints: one per client address (no key)
+    # or per key, and one per tenant shared by all its keys (new keys get no fresh
+    # allowance).
     verify_requests_per_minute: int = Field(default=120, gt=0)
     verify_tenant_requests_per_minute: int = Field(default=600, gt=0)
-    # Buckets live in Redis when a URL is set, so that N processes allow 1x, not Nx
+    # Windows live in Redis when a URL is set, so that N processes allow 1x, not Nx
     # (redis://127.0.0.1:6379/0); in the process's memory otherwise.
     rate_limit_redis_url: str = ""
     rate_limit_redis_prefix: str = Field(default="aigc:ratelimit:", min_length=1)
