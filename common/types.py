@@ -78,6 +78,7 @@ _ALIASES = {
     "image/jpg": MediaType.JPEG,
     "webp": MediaType.WEBP,
     "glb": MediaType.GLB,
+    "model/gltf+binary": MediaType.GLB,
     "txt": MediaType.TEXT,
     "text": MediaType.TEXT,
     "md": MediaType.MARKDOWN,

@@ -169,7 +169,8 @@ def verify_signature(
     if abs(current - timestamp) > tolerance_s:
         raise WebhookSignatureError("the signature timestamp is outside the tolerance")
     expected = _mac(secret, body, timestamp)
-    if not any(hmac.compare_digest(expected, c) for c in candidates):
+    # As bytes: compare_digest refuses str holding non-ASCII (a TypeError, not a "no").
+    if not any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates):
         raise WebhookSignatureError("the signature does not match the body")
     return timestamp
 

@@ -37,7 +37,6 @@ __all__ = [
     "tree_root",
 ]
 
-HASH_SIZE = 32
 # RFC 6962 §2.1: the hash of an empty list is the hash of an empty string.
 EMPTY_ROOT = hashlib.sha256(b"").digest()
 _LEAF_PREFIX = b"\x00"  # RFC 6962 §2.1 domain separation

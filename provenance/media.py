@@ -15,7 +15,6 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from common import mediatype
 from common.types import MediaType
 from provenance.glb import GLB_MAGIC, GlbDocument, parse_glb
 from provenance.interface import InvalidMediaError, MediaTooLargeError, UnsupportedMediaError
@@ -31,7 +30,6 @@ __all__ = [
     "declared_media_type",
     "normalise_mode",
     "open_media",
-    "parse_media_type",
     "sniff_media_type",
 ]
 
@@ -49,54 +47,18 @@ class OpenedMedia:
     glb: GlbDocument | None = None
 
 
-_ALIASES = {
-    "png": MediaType.PNG,
-    "jpeg": MediaType.JPEG,
-    "jpg": MediaType.JPEG,
-    "webp": MediaType.WEBP,
-    "glb": MediaType.GLB,
-    "txt": MediaType.TEXT,
-    "text": MediaType.TEXT,
-    "md": MediaType.MARKDOWN,
-    "markdown": MediaType.MARKDOWN,
-    "image/jpg": MediaType.JPEG,
-    "text/x-markdown": MediaType.MARKDOWN,
-}
-
-
-def parse_media_type(value: str | None) -> MediaType | None:
-    """A declared type or format name ("image/png", "jpeg", "md"); None stays None."""
-    if value is None or value in ("", "application/octet-stream"):
-        return None
-    normalised = value.split(";", 1)[0].strip().lower()
-    try:
-        return _ALIASES.get(normalised) or MediaType(normalised)
-    except ValueError as exc:
-        raise UnsupportedMediaError(
-            f"{value!r} is not a type we stamp", details={"declared": value}
-        ) from exc
-
-
-# Content-Type spellings that clients send for types we read, besides our own names.
-_CONTENT_TYPE_ALIASES = {"image/jpg": MediaType.JPEG, "model/gltf+binary": MediaType.GLB}
-
-
 def declared_media_type(content_type: str | None) -> MediaType | None:
     """An upload's Content-Type as a hint for reading: one of our types, or ``None`` —
     "sniff the bytes" — for a missing, generic or unknown one.
 
-    Lenient where ``parse_media_type`` is strict: a verifier reads whatever it is handed,
-    and a browser's guess at a file's type is no reason to refuse it. A declaration that
+    Lenient: a verifier reads whatever it is handed, and a browser's guess at a file's
+    type is no reason to refuse it. A declaration that
     names one of our types still has to agree with the bytes (``open_media``)::
 
         declared_media_type("image/jpg; q=1")            # MediaType.JPEG
         declared_media_type("application/octet-stream")  # None
     """
-    base = mediatype.media_type(content_type)
-    try:
-        return _CONTENT_TYPE_ALIASES.get(base) or MediaType(base)
-    except ValueError:
-        return None
+    return MediaType.parse(content_type)
 
 
 def sniff_media_type(data: bytes) -> MediaType | None:

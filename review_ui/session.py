@@ -96,7 +96,8 @@ class SessionCodec:
     def csrf_ok(self, session: Session | None, token: str | None) -> bool:
         if session is None or not token:
             return False
-        return hmac.compare_digest(self.csrf_token(session), token)
+        # As bytes: compare_digest refuses str holding non-ASCII (a TypeError, a 500).
+        return hmac.compare_digest(self.csrf_token(session).encode(), token.encode())
 
 
 def _signer(secret: bytes, salt: bytes) -> Signer:

@@ -26,17 +26,13 @@ from provenance.interface import (
 )
 from provenance.stamper import Stamper
 
-__all__ = ["ProvenanceStamping", "format_watermark_id", "parse_watermark_id"]
+__all__ = ["ProvenanceStamping", "format_watermark_id"]
 
 _OUTPUT_TYPES = {"png": MediaType.PNG, "jpeg": MediaType.JPEG, "webp": MediaType.WEBP}
 
 
 def format_watermark_id(watermark_id: int, id_bits: int) -> str:
     return f"{watermark_id:0{(id_bits + 3) // 4}x}"
-
-
-def parse_watermark_id(text: str) -> int:
-    return int(text, 16)
 
 
 class ProvenanceStamping:

@@ -58,7 +58,6 @@ class Signals:
     label_found: bool  # implicit or explicit AI-generated label
     label_integrity_ok: bool | None  # ReservedCode1 against the content; None: not ours
     watermark_record_proven: bool  # watermark id → ledger stamp record, proof verified
-    watermark_decoded: bool = False  # an id with a valid check value, record or not
     watermark_unmatched: bool = False  # decoded, but no ledger record carries that id
     text_watermark_detected: bool = False
 

@@ -393,7 +393,6 @@ def _signals_of(
         label_found=label_found or _exact_label(readings.explicit_label),
         label_integrity_ok=implicit.reserved_code_ok if implicit and label_found else None,
         watermark_record_proven=wm_record.section.proof_ok,
-        watermark_decoded=watermark.watermark_id is not None,
         watermark_unmatched=_watermark_unmatched(watermark, record, wm_record),
         text_watermark_detected=watermark.method == "text_green_list" and watermark.present,
     )

@@ -405,10 +405,6 @@ class _TileLayout:
     def bit_energies(self, folded_energy: FloatArray) -> Vector:
         return self._per_bit(self._per_cell(folded_energy))
 
-    def sync_energy(self, folded_energy: FloatArray) -> float:
-        per_cell = self._per_cell(folded_energy)
-        return float(per_cell[self.bit_of_cell.ravel() < 0].sum())
-
     def _per_cell(self, tile: FloatArray) -> Vector:
         cells, cell = self.params.cells_per_side, self.params.cell_px
         per_cell: Vector = tile.reshape(cells, cell, cells, cell).sum(axis=(1, 3)).ravel()

@@ -87,7 +87,7 @@ def signals(**changes: object) -> Signals:
         ),
         ({"label_found": True}, Verdict.LABELED_ONLY),
         ({"label_found": True, "label_integrity_ok": True}, Verdict.LABELED_ONLY),
-        ({"watermark_decoded": True}, Verdict.UNKNOWN),
+        ({"watermark_unmatched": True}, Verdict.UNKNOWN),
     ],
 )
 def test_decide_covers_every_verdict(changes: dict[str, object], expected: Verdict) -> None:
@@ -119,7 +119,7 @@ def test_every_verdict_is_reachable_and_explained_in_both_languages() -> None:
 
 
 def test_explanation_mentions_a_watermark_without_record() -> None:
-    text = explain("no_signal", signals(watermark_decoded=True, watermark_unmatched=True))
+    text = explain("no_signal", signals(watermark_unmatched=True))
     assert "watermark" in text.en
     assert "水印" in text.zh
 

@@ -67,6 +67,7 @@ def test_sign_and_verify_round_trip() -> None:
         (SECRET, b"{}", None, 1_800_000_301),  # too old: a replay
         (SECRET, b"{}", "v1=abc", 1_800_000_000),  # malformed: no timestamp
         (SECRET, b"{}", "", 1_800_000_000),  # missing
+        (SECRET, b"{}", "t=1800000000,v1=é€", 1_800_000_000),  # non-ASCII: a no, not a crash
     ],
 )
 def test_wrong_signature_is_detected(

@@ -184,13 +184,13 @@ def test_exif_orientation_is_applied_before_stamping() -> None:
     assert media.image.size == (40, 80)
 
 
-def test_parse_media_type_accepts_names_and_parameters() -> None:
-    from provenance.media import parse_media_type
-
-    assert parse_media_type("image/png") is MediaType.PNG
-    assert parse_media_type("JPEG") is MediaType.JPEG
-    assert parse_media_type("text/markdown; charset=utf-8") is MediaType.MARKDOWN
-    assert parse_media_type("application/octet-stream") is None
-    assert parse_media_type(None) is None
-    with pytest.raises(UnsupportedMediaError):
-        parse_media_type("image/gif")
+def test_media_type_parse_accepts_names_extensions_and_parameters() -> None:
+    assert MediaType.parse("image/png") is MediaType.PNG
+    assert MediaType.parse("JPEG") is MediaType.JPEG
+    assert MediaType.parse(".jpg") is MediaType.JPEG
+    assert MediaType.parse("text/markdown; charset=utf-8") is MediaType.MARKDOWN
+    assert MediaType.parse("model/gltf+binary") is MediaType.GLB
+    assert MediaType.parse("application/octet-stream") is None
+    assert MediaType.parse("image/gif") is None
+    assert MediaType.parse(None) is None
+    assert [t.suffix for t in MediaType] == [".png", ".jpg", ".webp", ".glb", ".txt", ".md"]

@@ -105,6 +105,9 @@ def test_forms_without_csrf_token_are_refused(client: TestClient, service: Revie
         ).status_code
         == 403
     )
+    # A token with non-ASCII characters is a wrong token (403), not a crash.
+    refused = client.post("/review/login", data={"api_key": "key-alice", "csrf_token": "é" * 64})
+    assert refused.status_code == 403
     sign_in(client)
     task = enqueue_text(service)
 
