@@ -29,8 +29,8 @@ from gateway.ports import LedgerPort, ReviewSummary
 from gateway.schemas import generation_public
 from gateway.secrets import load_or_create_secret
 from gateway.settings import Settings
-from gateway.webhook_store import CallbackPins, DeliveryLog, SecretSealer, WebhookSecretStore
 from gateway.webhooks import WebhookSender, WebhookSettings, resolve_callback_target
+from gateway.webhooks.store import CallbackPins, DeliveryLog, SecretSealer, WebhookSecretStore
 from generators.registry import GENERATORS, build_generator
 from ledger.anchor.anchorer import Anchorer
 from ledger.service import Ledger, open_ledger

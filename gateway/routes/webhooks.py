@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 
 from gateway.deps import AdminKey, RuntimeDep
 from gateway.models import WebhookDelivery
-from gateway.webhook_store import RevealedSecret
+from gateway.webhooks.store import RevealedSecret
 
 __all__ = ["router"]
 

@@ -17,13 +17,13 @@ from fastapi.testclient import TestClient
 from gateway.models import Role
 from gateway.runtime import Runtime
 from gateway.settings import Settings
-from gateway.webhook_store import SecretSealer
 from gateway.webhooks import (
     EVENT_HEADER,
     SIGNATURE_HEADER,
     WebhookSignatureError,
     verify_signature,
 )
+from gateway.webhooks.store import SecretSealer
 from tests.support.dns import fake_dns
 from tests.support.gateway import bearer, issue_key
 from tests.support.receiver import Receiver, running_receiver

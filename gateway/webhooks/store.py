@@ -36,7 +36,8 @@ from sqlalchemy.exc import IntegrityError
 from common.errors import ConfigurationError, ConflictError, InvalidInputError
 from gateway.db import INT32_MAX, table_of
 from gateway.models import CallbackPin, WebhookDelivery, WebhookSecret, utcnow
-from gateway.webhooks import CallbackTarget, DeliveryAttempt
+from gateway.webhooks.sender import DeliveryAttempt
+from gateway.webhooks.targets import CallbackTarget
 
 __all__ = [
     "CallbackPins",

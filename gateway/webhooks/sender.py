@@ -1,46 +1,11 @@
-"""Signed webhook callbacks: tell a client's ``callback_url`` how its item ended.
-
-Each delivery is a JSON ``POST`` with these headers:
-
-``X-AIGC-Signature: t=<unix seconds>,v1=<hex>``
-    ``v1`` is the lowercase hex HMAC-SHA256, keyed with the tenant's webhook secret, of
-    the ASCII timestamp, a full stop and the raw request body: ``f"{t}.".encode() + body``.
-    A receiver recomputes it over the bytes it received, compares in constant time and
-    refuses timestamps more than five minutes away from its clock (replays). Several
-    ``v1=`` entries may appear while a secret is being rotated; one match suffices.
-``X-AIGC-Event``
-    What happened: ``generation.pending_review`` (held for a person), then
-    ``generation.released`` or ``generation.blocked``.
-``X-AIGC-Delivery``
-    An id that stays the same across retries, so a receiver can drop duplicates.
-
-Deliveries never block the request that caused them: :class:`WebhookSender` queues them
-for background threads that retry with exponential backoff (network errors, 408, 429
-and 5xx) up to a bounded number of attempts. A callback host is resolved once and each
-attempt connects to an address that passed the private-network check, with the
-original ``Host`` header and TLS server name, so DNS rebinding cannot aim it inward::
-
-    sender = WebhookSender(secret=b"whsec_...", max_attempts=6)
-    sender.send("https://client.example/hooks/aigc", "generation.released",
-                {"id": "gen_1", "status": "released"})
-    ...
-    sender.close()
-
-    # receiver side
-    verify_signature(secret, request_body, request.headers["X-AIGC-Signature"])
-"""
+"""Delivery: a queue, background workers, retries with backoff, a report per attempt."""
 
 from __future__ import annotations
 
-import hashlib
 import heapq
-import hmac
-import ipaddress
 import itertools
-import json
 import logging
 import random
-import socket
 import threading
 import time
 import uuid
@@ -48,62 +13,35 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from common.errors import AuthenticationError, InvalidInputError
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = [
-    "DELIVERY_HEADER",
-    "EVENT_HEADER",
-    "SIGNATURE_HEADER",
-    "CallbackTarget",
-    "CallbackUrlNotAllowedError",
-    "DeliveryAttempt",
-    "DeliveryResult",
-    "InvalidCallbackUrlError",
-    "WebhookSender",
-    "WebhookSettings",
-    "WebhookSignatureError",
-    "encode_body",
-    "resolve_callback_target",
-    "sign_payload",
-    "signature_header",
-    "validate_callback_url",
-    "verify_signature",
-]
+from gateway.webhooks.signing import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    USER_AGENT,
+    encode_body,
+    secret_key,
+    signature_header,
+)
+from gateway.webhooks.targets import (
+    CallbackTarget,
+    CallbackUrlNotAllowedError,
+    InvalidCallbackUrlError,
+    check_public_addresses,
+    pinned_request,
+    resolve_callback_target,
+    validate_callback_url,
+)
 
-SIGNATURE_HEADER = "X-AIGC-Signature"
-EVENT_HEADER = "X-AIGC-Event"
-DELIVERY_HEADER = "X-AIGC-Delivery"
-SIGNATURE_SCHEME = "v1"
-DEFAULT_TOLERANCE_S = 300
-USER_AGENT = "aigc-gateway-webhooks/1"
+__all__ = ["DeliveryAttempt", "DeliveryResult", "SecretSource", "WebhookSender", "WebhookSettings"]
 
 _RETRYABLE_STATUS = frozenset({408, 429})
 _log = logging.getLogger(__name__)
-
-
-class WebhookSignatureError(AuthenticationError):
-    """The signature header is missing, malformed, stale or does not match (401)."""
-
-    code = "invalid_webhook_signature"
-
-
-class InvalidCallbackUrlError(InvalidInputError):
-    """A ``callback_url`` the gateway will not call (422)."""
-
-    code = "invalid_callback_url"
-
-
-class CallbackUrlNotAllowedError(InvalidCallbackUrlError):
-    """A ``callback_url`` whose host is, or resolves to, a non-public address (422)."""
-
-    code = "callback_url_not_allowed"
 
 
 # The signing secrets, newest first: fixed, or read afresh for each attempt (rotation).
@@ -127,171 +65,6 @@ class WebhookSettings(BaseModel):
     # After a rotation the previous secret still signs deliveries (a second ``v1=``) for
     # this long, so receivers can switch over without dropping webhooks.
     rotation_grace_s: float = Field(default=86_400.0, ge=0)
-
-
-# ---------------------------------------------------------------------- signatures
-
-
-def _key(secret: bytes | str) -> bytes:
-    return secret.encode() if isinstance(secret, str) else secret
-
-
-def _mac(secret: bytes | str, body: bytes, timestamp: int) -> str:
-    return hmac.new(_key(secret), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def sign_payload(secret: bytes | str, body: bytes, timestamp: int) -> str:
-    """The ``X-AIGC-Signature`` value for ``body`` sent at ``timestamp`` (unix seconds)."""
-    return signature_header([secret], body, timestamp)
-
-
-def signature_header(secrets: Sequence[bytes | str], body: bytes, timestamp: int) -> str:
-    """``t=<ts>,v1=<mac>[,v1=<mac>…]``: one ``v1`` per secret, newest first (as Stripe
-    does during a rotation); a receiver holding any one of them verifies it."""
-    if not secrets:
-        raise ValueError("at least one signing secret is needed")
-    macs = ",".join(f"{SIGNATURE_SCHEME}={_mac(secret, body, timestamp)}" for secret in secrets)
-    return f"t={timestamp},{macs}"
-
-
-def verify_signature(
-    secret: bytes | str,
-    body: bytes,
-    header: str | None,
-    *,
-    tolerance_s: int = DEFAULT_TOLERANCE_S,
-    now: float | None = None,
-) -> int:
-    """Check a received signature; returns its timestamp or raises
-    :class:`WebhookSignatureError` saying what is wrong."""
-    timestamp, candidates = _parse_signature_header(header)
-    current = time.time() if now is None else now
-    if abs(current - timestamp) > tolerance_s:
-        raise WebhookSignatureError("the signature timestamp is outside the tolerance")
-    expected = _mac(secret, body, timestamp)
-    # As bytes: compare_digest refuses str holding non-ASCII (a TypeError, not a "no").
-    if not any(hmac.compare_digest(expected.encode(), c.encode()) for c in candidates):
-        raise WebhookSignatureError("the signature does not match the body")
-    return timestamp
-
-
-def _parse_signature_header(header: str | None) -> tuple[int, list[str]]:
-    if not header:
-        raise WebhookSignatureError(f"the {SIGNATURE_HEADER} header is missing")
-    timestamp: int | None = None
-    candidates: list[str] = []
-    for part in header.split(","):
-        key, _, value = part.strip().partition("=")
-        if key == "t" and value.isdigit():
-            timestamp = int(value)
-        elif key == SIGNATURE_SCHEME and value:
-            candidates.append(value.lower())
-    if timestamp is None or not candidates:
-        raise WebhookSignatureError(f"the {SIGNATURE_HEADER} header is malformed")
-    return timestamp, candidates
-
-
-def encode_body(payload: Mapping[str, Any]) -> bytes:
-    """The exact bytes that are signed and sent: compact UTF-8 JSON."""
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
-
-
-# ---------------------------------------------------------------------- callback URLs
-
-
-def validate_callback_url(url: str, *, allow_private_networks: bool = False) -> str:
-    """Check a ``callback_url``'s syntax and literal address, without resolving it;
-    returns it unchanged. :func:`resolve_callback_target` also checks what it resolves to."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidCallbackUrlError("callback_url must be an absolute http(s) URL")
-    if parts.username or parts.password:
-        raise InvalidCallbackUrlError("callback_url must not carry credentials")
-    if not allow_private_networks and _is_private_literal(parts.hostname):
-        raise CallbackUrlNotAllowedError("callback_url points to a private or loopback address")
-    return url
-
-
-@dataclass(frozen=True, slots=True)
-class CallbackTarget:
-    """A callback URL and the addresses its host resolved to when it was checked.
-
-    Deliveries connect to these addresses and never resolve the name again: a DNS answer
-    that changes after the check (rebinding) cannot redirect a callback inward.
-    """
-
-    url: str
-    addresses: tuple[str, ...]
-
-
-def resolve_callback_target(url: str, *, allow_private_networks: bool = False) -> CallbackTarget:
-    """Validate ``url``, resolve its host once and refuse it (422) when any address is
-    non-public — one private answer among public ones is enough to aim a delivery."""
-    validate_callback_url(url, allow_private_networks=allow_private_networks)
-    host = urlsplit(url).hostname or ""
-    addresses = _resolve(host)
-    if not allow_private_networks:
-        check_public_addresses(addresses)
-    return CallbackTarget(url, addresses)
-
-
-def check_public_addresses(addresses: Sequence[str]) -> None:
-    """Raise :class:`CallbackUrlNotAllowedError` unless every address is public."""
-    if any(_is_private_ip(ipaddress.ip_address(a)) for a in addresses):
-        # The addresses stay out of the message: they describe the gateway's network.
-        raise CallbackUrlNotAllowedError(
-            "callback_url's host resolves to a private, loopback, link-local or reserved address"
-        )
-
-
-def _resolve(host: str) -> tuple[str, ...]:
-    try:
-        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
-        raise InvalidCallbackUrlError(f"callback_url's host {host!r} does not resolve") from exc
-    # Order kept (the resolver's preference), duplicates (one per socket type) dropped.
-    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in infos))
-    if not addresses:
-        raise InvalidCallbackUrlError(f"callback_url's host {host!r} does not resolve")
-    return addresses
-
-
-def _is_private_literal(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost.localdomain") or host.endswith(".localhost"):
-        return True
-    try:
-        return _is_private_ip(ipaddress.ip_address(host.strip("[]")))
-    except ValueError:
-        return False  # a name: checked after resolution
-
-
-def _is_private_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:10.0.0.1 reaches 10.0.0.1
-    return (
-        address.is_private
-        or address.is_loopback
-        or address.is_link_local
-        or address.is_multicast
-        or address.is_reserved
-        or address.is_unspecified
-        or not address.is_global  # shared (100.64/10), documentation, 6to4 relays …
-    )
-
-
-def _pinned_request(url: str, address: str) -> tuple[httpx.URL, str, dict[str, Any]]:
-    """The URL aimed at ``address``, the ``Host`` header and the TLS server name of
-    ``url``: the connection goes to the checked address, HTTP and TLS see the name."""
-    import httpx
-
-    original = httpx.URL(url)
-    host = original.raw_host.decode("ascii")  # IDNA-encoded, as on the wire
-    host_header = host if original.port is None else f"{host}:{original.port}"
-    extensions = {"sni_hostname": host} if original.scheme == "https" else {}
-    return original.copy_with(host=address), host_header, extensions
-
-
-# ---------------------------------------------------------------------- delivery
 
 
 @dataclass(frozen=True, slots=True)
@@ -535,7 +308,7 @@ class WebhookSender:
         except Exception:  # the secret store is down: like a network error, retry later
             _log.exception("webhook %s: no signing secret", delivery.id)
             return address, _AttemptResult(False, retry=True, error="signing secret unavailable")
-        pinned_url, host_header, extensions = _pinned_request(delivery.url, address)
+        pinned_url, host_header, extensions = pinned_request(delivery.url, address)
         timestamp = int(time.time())  # signed afresh per attempt: receivers reject stale t
         headers = {
             "Host": host_header,
@@ -639,8 +412,8 @@ class WebhookSender:
 def _secret_source(secret: SecretSource) -> Callable[[], list[bytes]]:
     if callable(secret):
         provider = secret
-        return lambda: [_key(s) for s in provider()]
-    fixed = [_key(secret)]
+        return lambda: [secret_key(s) for s in provider()]
+    fixed = [secret_key(secret)]
     return lambda: fixed
 
 

@@ -16,14 +16,10 @@ each artifact, each citing the previous one, so the chain of custody can be repl
 from __future__ import annotations
 
 import logging
-import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy import Connection, func
 from sqlalchemy.engine import Engine
 from sqlmodel import col, select
@@ -33,15 +29,24 @@ from common.types import (
     Action,
     ContentKind,
     Direction,
-    Finding,
-    MediaType,
-    ReasonCode,
     utc_timestamp,
 )
 from gateway.catalog import GeneratorCatalog
 from gateway.content_store import ContentStore
-from gateway.db import session_scope, table_of
+from gateway.db import session_scope
 from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
+from gateway.pipeline.orders import GenerationOrder, PipelineHooks, StampOrder
+from gateway.pipeline.records import (
+    EventLog,
+    column_values,
+    content_of,
+    new_generation,
+    raw_sha256,
+    record_verdict,
+    suffix_of,
+    verdict_from_row,
+    write_generation,
+)
 from gateway.ports import (
     CheckedContent,
     LedgerAttr,
@@ -57,14 +62,9 @@ from gateway.ports import (
 )
 from generators.interface import GeneratedArtifact, GenerationRequest
 
-__all__ = ["GenerationOrder", "Pipeline", "PipelineHooks", "StampOrder", "new_generation_id"]
+__all__ = ["Pipeline"]
 
 log = logging.getLogger(__name__)
-
-
-def _suffix_of(media_type: str) -> str:
-    known = MediaType.parse(media_type)
-    return known.suffix if known else ""
 
 
 # Which ledger event each pipeline stage appends (for re-reading references later).
@@ -74,120 +74,6 @@ _LEDGER_EVENT_OF_STAGE = {
     "review": "review_decision",
     "ledger": "stamp",
 }
-
-
-def new_generation_id() -> str:
-    return f"gen_{secrets.token_hex(12)}"
-
-
-@dataclass(frozen=True, slots=True)
-class GenerationOrder:
-    tenant_id: str
-    kind: ContentKind
-    prompt: str
-    policy: str
-    actor: str
-    generator: str | None = None
-    params: Mapping[str, Any] = field(default_factory=dict)
-    label_language: str = "zh"
-    callback_url: str | None = None
-    output_format: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class StampOrder:
-    """Content made elsewhere, to be moderated, reviewed, stamped and ledgered."""
-
-    tenant_id: str
-    kind: ContentKind
-    data: bytes
-    media_type: str
-    policy: str
-    actor: str
-    label_language: str = "zh"
-    callback_url: str | None = None
-    prompt: str | None = None
-    meta: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(slots=True)
-class PipelineHooks:
-    """Observers: stage timings for metrics; for webhooks, final states and holds for
-    review (``on_final`` hears both)."""
-
-    on_stage: Callable[[str, float], None] | None = None
-    on_final: Callable[[Generation], None] | None = None
-
-
-class _EventLog:
-    """Collects one generation's pipeline events; written with the state they lead to.
-
-    It also knows whether the generation's row exists yet: a new generation's row is
-    first written in the transaction of its first ledger events (or of its failure), so
-    the next write is an UPDATE only after that one committed.
-    """
-
-    def __init__(
-        self, generation_id: str, start_seq: int, hooks: PipelineHooks, *, row_exists: bool
-    ) -> None:
-        self.generation_id = generation_id
-        # Rows for one bulk INSERT: plain dicts cost a fraction of ORM objects per request.
-        self.events: list[dict[str, Any]] = []
-        self.row_exists = row_exists
-        self._seq = start_seq
-        self._hooks = hooks
-
-    @contextmanager
-    def stage(self, stage: str, implementation: str) -> Iterator[dict[str, Any]]:
-        """Time a stage; the body fills the yielded dict with its outcome and detail."""
-        record: dict[str, Any] = {"outcome": "ok", "detail": {}}
-        started = time.perf_counter()
-        try:
-            yield record
-        except GatewayError as exc:
-            record["outcome"] = "error"
-            record["detail"] = {"code": exc.code, "message": exc.message}
-            raise
-        finally:
-            elapsed_s = time.perf_counter() - started
-            self.add(stage, implementation, record, elapsed_s * 1000)
-            self.observe(stage, elapsed_s)
-
-    def add(
-        self, stage: str, implementation: str, record: Mapping[str, Any], duration_ms: float = 0.0
-    ) -> None:
-        self.append(self.row(stage, implementation, record, duration_ms))
-
-    def row(
-        self, stage: str, implementation: str, record: Mapping[str, Any], duration_ms: float
-    ) -> dict[str, Any]:
-        """The next event's row, not yet collected (see ``append``)."""
-        ref: LedgerRef | None = record.get("ledger")
-        return {
-            "generation_id": self.generation_id,
-            "seq": self._seq,
-            "stage": stage,
-            "outcome": str(record.get("outcome", "ok")),
-            "implementation": implementation,
-            "duration_ms": round(duration_ms, 3),
-            "detail": dict(record.get("detail", {})),
-            "ledger_index": ref.index if ref else None,
-            "leaf_hash": ref.leaf_hash if ref else None,
-            "created_at": utcnow(),
-        }
-
-    def append(self, row: dict[str, Any]) -> None:
-        self.events.append(row)
-        self._seq += 1
-
-    def written(self) -> None:
-        """The collected events and the row are committed."""
-        self.events.clear()
-        self.row_exists = True
-
-    def observe(self, stage: str, elapsed_s: float) -> None:
-        if self._hooks.on_stage:
-            self._hooks.on_stage(stage, elapsed_s)
 
 
 class Pipeline:
@@ -217,7 +103,7 @@ class Pipeline:
     def generate(self, order: GenerationOrder) -> Generation:
         # Resolve first: an unknown generator is the client's error, before any record.
         generator_name = self.generators.resolve(order.kind, order.generator)
-        generation = _new_generation(
+        generation = new_generation(
             order,
             params=dict(order.params),
             generator=generator_name,
@@ -228,7 +114,7 @@ class Pipeline:
         )
 
     def stamp_upload(self, order: StampOrder) -> Generation:
-        generation = _new_generation(
+        generation = new_generation(
             order,
             source="stamped",
             meta=dict(order.meta),
@@ -238,10 +124,10 @@ class Pipeline:
         return self._run_new(generation, lambda events: self._run_upload(generation, order, events))
 
     def _run_new(
-        self, generation: Generation, stages: Callable[[_EventLog], Generation]
+        self, generation: Generation, stages: Callable[[EventLog], Generation]
     ) -> Generation:
         """Run a new generation's stages; a gateway error is recorded as its failure."""
-        events = _EventLog(generation.id, 0, self.hooks, row_exists=False)
+        events = EventLog(generation.id, 0, self.hooks, row_exists=False)
         try:
             return stages(events)
         except GatewayError as exc:
@@ -255,10 +141,8 @@ class Pipeline:
         generation = self._load(generation_id)
         if generation.status != GenerationStatus.PENDING_REVIEW.value:
             raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
-        events = _EventLog(
-            generation.id, self._next_seq(generation.id), self.hooks, row_exists=True
-        )
-        verdict = _verdict_from_row(generation)
+        events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
+        verdict = verdict_from_row(generation)
         refs = self._ledger_refs(generation)
         with events.stage("review", "review_ui") as record:
             ref = self.ledger.append(
@@ -287,7 +171,7 @@ class Pipeline:
     # ---------------------------------------------------------------- stage runners
 
     def _run_generation(
-        self, generation: Generation, order: GenerationOrder, events: _EventLog
+        self, generation: Generation, order: GenerationOrder, events: EventLog
     ) -> Generation:
         prompt_content = CheckedContent(kind=ContentKind.TEXT, text=order.prompt)
         verdict_in = self._moderate(
@@ -309,7 +193,7 @@ class Pipeline:
                 "completion_tokens": artifact.usage.completion_tokens,
             }
         self._keep_raw(generation, artifact)
-        output_content = _content_of(artifact)
+        output_content = content_of(artifact)
         verdict_out = self._moderate(
             events, "output_moderation", output_content, Direction.OUTPUT, order
         )
@@ -317,10 +201,10 @@ class Pipeline:
         return self._decide(generation, artifact.data, verdict, events, order.actor)
 
     def _run_upload(
-        self, generation: Generation, order: StampOrder, events: _EventLog
+        self, generation: Generation, order: StampOrder, events: EventLog
     ) -> Generation:
         with events.stage("ingest", "upload") as record:
-            stored = self.store.put(order.data, _suffix_of(order.media_type))
+            stored = self.store.put(order.data, suffix_of(order.media_type))
             generation.raw_path = stored.path
             record["detail"] = {"sha256": stored.sha256, "size_bytes": stored.size_bytes}
         verdict = ModerationVerdict(Action.ALLOW, order.policy, "none")
@@ -341,7 +225,7 @@ class Pipeline:
 
     def _moderate(
         self,
-        events: _EventLog,
+        events: EventLog,
         stage: str,
         content: CheckedContent,
         direction: Direction,
@@ -361,7 +245,7 @@ class Pipeline:
         generation: Generation,
         raw: bytes | None,  # the unstamped output; None when the prompt was blocked
         verdict: ModerationVerdict,
-        events: _EventLog,
+        events: EventLog,
         actor: str,
     ) -> Generation:
         # The generation event describes the output before any verdict was applied.
@@ -370,7 +254,7 @@ class Pipeline:
             if raw is None
             else self._ledger_record("generation", generation, [], actor=actor, decision=None)
         )
-        _record_verdict(generation, verdict)
+        record_verdict(generation, verdict)
         with events.stage("decision", "policy") as record:
             refs = self._ledger_custody_start(generation, verdict, events, output_event)
             record["outcome"] = verdict.action.value
@@ -386,7 +270,7 @@ class Pipeline:
         return self._stamp_and_release(generation, raw, verdict, None, refs, events)
 
     def _hold_for_review(
-        self, generation: Generation, raw: bytes, verdict: ModerationVerdict, events: _EventLog
+        self, generation: Generation, raw: bytes, verdict: ModerationVerdict, events: EventLog
     ) -> Generation:
         is_text = generation.kind == ContentKind.TEXT.value
         output_text = raw.decode("utf-8") if is_text else None
@@ -414,7 +298,7 @@ class Pipeline:
         verdict: ModerationVerdict,
         review: ReviewSummary | None,
         refs: list[LedgerRef],
-        events: _EventLog,
+        events: EventLog,
     ) -> Generation:
         subject = StampSubject(
             generation_id=generation.id,
@@ -434,7 +318,7 @@ class Pipeline:
         with events.stage("stamp", self.stamping.name) as record:
             outcome = self.stamping.stamp(subject)
             record["detail"] = {"steps": [s.to_dict() for s in outcome.steps]}
-        stored = self.store.put(outcome.data, _suffix_of(outcome.media_type))
+        stored = self.store.put(outcome.data, suffix_of(outcome.media_type))
         generation.artifact_path = stored.path
         generation.artifact_sha256 = stored.sha256
         generation.media_type = outcome.media_type
@@ -449,7 +333,7 @@ class Pipeline:
         return self._ledger_and_release(generation, refs, events)
 
     def _ledger_and_release(
-        self, generation: Generation, refs: list[LedgerRef], events: _EventLog
+        self, generation: Generation, refs: list[LedgerRef], events: EventLog
     ) -> Generation:
         """Ledger the ``stamp`` event and write the released row in one transaction.
 
@@ -478,8 +362,10 @@ class Pipeline:
             # The stage's time stops where its row is written, inside the transaction.
             elapsed_ms = (time.perf_counter() - started) * 1000
             event = events.row("ledger", self.ledger.name, {"ledger": ref}, elapsed_ms)
-            values = {**_column_values(generation), **changes}
-            self._write(connection, values, [*events.events, event], events.row_exists)
+            values = {**column_values(generation), **changes}
+            write_generation(
+                self.engine, connection, values, [*events.events, event], events.row_exists
+            )
             written.update(changes=changes, event=event)
 
         try:
@@ -500,7 +386,7 @@ class Pipeline:
     # --------------------------------------------------------------------- helpers
 
     def _keep_raw(self, generation: Generation, artifact: GeneratedArtifact) -> None:
-        stored = self.store.put(artifact.data, _suffix_of(artifact.media_type))
+        stored = self.store.put(artifact.data, suffix_of(artifact.media_type))
         generation.raw_path = stored.path
         generation.media_type = artifact.media_type.value
         generation.model = artifact.model
@@ -518,7 +404,7 @@ class Pipeline:
         self,
         generation: Generation,
         verdict: ModerationVerdict,
-        events: _EventLog,
+        events: EventLog,
         output_event: LedgerEvent | None,
     ) -> list[LedgerRef]:
         """Ledger the output (when there is one) and the verdict on it, in that order.
@@ -535,11 +421,11 @@ class Pipeline:
         )
         # The generation's row is first written here, with the events so far, in the
         # ledger's transaction: no row without its custody leaves, and no extra commit.
-        values = _column_values(generation)
+        values = column_values(generation)
         rows = list(events.events)
 
         def write_row(connection: Connection, _refs: Sequence[LedgerRef]) -> None:
-            self._write(connection, values, rows, events.row_exists)
+            write_generation(self.engine, connection, values, rows, events.row_exists)
 
         records = [moderation] if output_event is None else [output_event, moderation]
         refs = self.ledger.append_chain(records, rider=write_row)
@@ -573,7 +459,7 @@ class Pipeline:
             time=utc_timestamp(utcnow()),
             artifact_sha256=generation.artifact_sha256
             if stamped
-            else _raw_sha256(generation.raw_path),
+            else raw_sha256(generation.raw_path),
             manifest_hash=generation.manifest_hash if stamped else None,
             watermark_id=generation.watermark_id if stamped else None,
             decision=decision,
@@ -609,10 +495,10 @@ class Pipeline:
         with session_scope(self.engine) as session:
             return int(session.exec(query).one())
 
-    def _finish(self, generation: Generation, events: _EventLog, final: bool = True) -> Generation:
+    def _finish(self, generation: Generation, events: EventLog, final: bool = True) -> Generation:
         generation.updated_at = utcnow()
-        values = _column_values(generation)
-        self._write(None, values, events.events, events.row_exists)
+        values = column_values(generation)
+        write_generation(self.engine, None, values, events.events, events.row_exists)
         events.written()
         return self._notify_final(generation) if final else generation
 
@@ -621,104 +507,10 @@ class Pipeline:
             self.hooks.on_final(generation)
         return generation
 
-    def _write(
-        self,
-        connection: Connection | None,
-        values: dict[str, Any],
-        event_rows: Sequence[dict[str, Any]],
-        row_exists: bool,
-    ) -> None:
-        """Write a generation's row (INSERT or UPDATE) and its new events in one transaction.
-
-        ``connection`` is a transaction to join (the ledger's); ``None`` opens one. Core
-        statements prebuilt once per process: the ORM's unit of work (and the SELECT
-        that ``Session.merge`` issues) cost more than the database does for one row.
-        """
-        if connection is None:
-            with self.engine.begin() as own:
-                self._write(own, values, event_rows, row_exists)
-            return
-        if row_exists:
-            changed = {name: value for name, value in values.items() if name != "id"}
-            connection.execute(_UPDATE_GENERATION, {**changed, "row_id": values["id"]})
-        else:
-            connection.execute(_INSERT_GENERATION, values)
-        if event_rows:
-            connection.execute(_INSERT_EVENTS, list(event_rows))
-
-    def _fail(self, generation: Generation, events: _EventLog, exc: GatewayError) -> None:
+    def _fail(self, generation: Generation, events: EventLog, exc: GatewayError) -> None:
         generation.status = GenerationStatus.FAILED.value
         generation.block_reason = f"{exc.code}: {exc.message}"[:500]
         try:
             self._finish(generation, events, final=False)
         except Exception:  # the original error matters more than a bookkeeping failure
             log.exception("could not record the failure of generation %s", generation.id)
-
-
-_GENERATIONS = table_of(Generation)
-_EVENTS = table_of(PipelineEvent)
-_INSERT_GENERATION = sa.insert(_GENERATIONS)
-_UPDATE_GENERATION = sa.update(_GENERATIONS).where(_GENERATIONS.c.id == sa.bindparam("row_id"))
-_INSERT_EVENTS = sa.insert(_EVENTS)
-_GENERATION_COLUMNS = tuple(column.name for column in _GENERATIONS.columns)
-
-
-def _column_values(generation: Generation) -> dict[str, Any]:
-    return {name: getattr(generation, name) for name in _GENERATION_COLUMNS}
-
-
-def _new_generation(order: GenerationOrder | StampOrder, **fields: Any) -> Generation:
-    """A generation that has not run yet; its row is first written with its custody."""
-    return Generation.new(
-        id=new_generation_id(),
-        tenant_id=order.tenant_id,
-        kind=order.kind.value,
-        status=GenerationStatus.RUNNING.value,
-        prompt=order.prompt,
-        label_language=order.label_language,
-        callback_url=order.callback_url,
-        **fields,
-    )
-
-
-def _record_verdict(generation: Generation, verdict: ModerationVerdict) -> None:
-    generation.policy_name = verdict.policy_name
-    generation.policy_version = verdict.policy_version
-    generation.decision = verdict.action.value
-    generation.findings = [f.to_dict() for f in verdict.findings]
-    generation.meta = {
-        **generation.meta,
-        "reasons": list(verdict.reasons),
-        "review_queue": verdict.review_queue,
-        "double_review": verdict.double_review,
-        "reason_codes": [c.to_dict() for c in verdict.reason_codes],
-    }
-
-
-def _content_of(artifact: GeneratedArtifact) -> CheckedContent:
-    if artifact.kind is ContentKind.TEXT:
-        return CheckedContent(
-            kind=artifact.kind, text=artifact.text, media_type=artifact.media_type
-        )
-    return CheckedContent(kind=artifact.kind, data=artifact.data, media_type=artifact.media_type)
-
-
-def _raw_sha256(raw_path: str | None) -> str | None:
-    # Store paths are "ab/cd/<sha256><suffix>": the digest is the file name's stem.
-    if not raw_path:
-        return None
-    return raw_path.rsplit("/", 1)[-1].split(".", 1)[0]
-
-
-def _verdict_from_row(generation: Generation) -> ModerationVerdict:
-    meta = generation.meta
-    return ModerationVerdict(
-        action=Action(generation.decision or "review"),
-        policy_name=generation.policy_name or "",
-        policy_version=generation.policy_version or "",
-        findings=tuple(Finding.from_dict(f) for f in generation.findings),
-        reasons=tuple(meta.get("reasons", [])),
-        review_queue=str(meta.get("review_queue", "default")),
-        double_review=bool(meta.get("double_review", False)),
-        reason_codes=tuple(ReasonCode.from_dict(c) for c in meta.get("reason_codes", [])),
-    )

@@ -1,0 +1,70 @@
+"""Signed webhook callbacks: tell a client's ``callback_url`` how its item ended.
+
+Each delivery is a JSON ``POST`` with these headers:
+
+``X-AIGC-Signature: t=<unix seconds>,v1=<hex>``
+    ``v1`` is the lowercase hex HMAC-SHA256, keyed with the tenant's webhook secret, of
+    the ASCII timestamp, a full stop and the raw request body: ``f"{t}.".encode() + body``.
+    A receiver recomputes it over the bytes it received, compares in constant time and
+    refuses timestamps more than five minutes away from its clock (replays). Several
+    ``v1=`` entries may appear while a secret is being rotated; one match suffices.
+``X-AIGC-Event``
+    What happened: ``generation.pending_review`` (held for a person), then
+    ``generation.released`` or ``generation.blocked``.
+``X-AIGC-Delivery``
+    An id that stays the same across retries, so a receiver can drop duplicates.
+
+Deliveries never block the request that caused them: :class:`WebhookSender` queues them
+for background threads that retry with exponential backoff (network errors, 408, 429
+and 5xx) up to a bounded number of attempts. A callback host is resolved once and each
+attempt connects to an address that passed the private-network check, with the
+original ``Host`` header and TLS server name, so DNS rebinding cannot aim it inward::
+
+    sender = WebhookSender(secret=b"whsec_...", max_attempts=6)
+    sender.send("https://client.example/hooks/aigc", "generation.released",
+                {"id": "gen_1", "status": "released"})
+    ...
+    sender.close()
+
+    # receiver side
+    verify_signature(secret, request_body, request.headers["X-AIGC-Signature"])
+"""
+
+from gateway.webhooks.sender import DeliveryAttempt, DeliveryResult, WebhookSender, WebhookSettings
+from gateway.webhooks.signing import (
+    DELIVERY_HEADER,
+    EVENT_HEADER,
+    SIGNATURE_HEADER,
+    WebhookSignatureError,
+    encode_body,
+    sign_payload,
+    signature_header,
+    verify_signature,
+)
+from gateway.webhooks.targets import (
+    CallbackTarget,
+    CallbackUrlNotAllowedError,
+    InvalidCallbackUrlError,
+    resolve_callback_target,
+    validate_callback_url,
+)
+
+__all__ = [
+    "DELIVERY_HEADER",
+    "EVENT_HEADER",
+    "SIGNATURE_HEADER",
+    "CallbackTarget",
+    "CallbackUrlNotAllowedError",
+    "DeliveryAttempt",
+    "DeliveryResult",
+    "InvalidCallbackUrlError",
+    "WebhookSender",
+    "WebhookSettings",
+    "WebhookSignatureError",
+    "encode_body",
+    "resolve_callback_target",
+    "sign_payload",
+    "signature_header",
+    "validate_callback_url",
+    "verify_signature",
+]
