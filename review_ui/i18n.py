@@ -1,19 +1,14 @@
-"""Chinese and English strings of the reviewer pages, and picking the language.
+"""Chinese and English strings of the reviewer pages (the language is picked by
+``common.i18n.pick_language``, as on every page).
 
-lang = pick_language(cookie=None, accept_language="zh-CN,zh;q=0.9,en;q=0.8")  # "zh"
-translate(lang, "approve")  # "通过"
+translate(Language.ZH, "approve")  # "通过"
 """
 
 from __future__ import annotations
 
-from enum import StrEnum
+from common.types import Language
 
-__all__ = ["STRINGS", "Language", "pick_language", "translate"]
-
-
-class Language(StrEnum):
-    ZH = "zh"
-    EN = "en"
+__all__ = ["STRINGS", "translate"]
 
 
 STRINGS: dict[str, dict[Language, str]] = {
@@ -132,31 +127,3 @@ STRINGS: dict[str, dict[Language, str]] = {
 def translate(lang: Language, key: str) -> str:
     """The string for ``key``; a missing key is a bug, so it fails loudly in tests."""
     return STRINGS[key][lang]
-
-
-def pick_language(cookie: str | None, accept_language: str | None) -> Language:
-    """The toggle's cookie wins; else the best of zh/en in Accept-Language (RFC 9110
-    §12.5.4 q-values); else English."""
-    if cookie in (Language.ZH, Language.EN):
-        return Language(cookie)
-    best: tuple[float, Language] | None = None
-    for item in (accept_language or "").split(","):
-        tag, _, params = item.strip().partition(";")
-        primary = tag.strip().lower().split("-")[0]
-        if primary not in (Language.ZH, Language.EN):
-            continue
-        quality = _quality(params)
-        if quality > 0 and (best is None or quality > best[0]):
-            best = (quality, Language(primary))
-    return best[1] if best else Language.EN
-
-
-def _quality(params: str) -> float:
-    for param in params.split(";"):
-        key, _, value = param.strip().partition("=")
-        if key == "q":
-            try:
-                return float(value)
-            except ValueError:
-                return 0.0
-    return 1.0

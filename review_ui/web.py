@@ -32,9 +32,10 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from common.errors import GatewayError, InvalidInputError
-from common.types import ContentKind
+from common.i18n import pick_language
+from common.types import ContentKind, Language
 from review_ui.highlight import segment_text
-from review_ui.i18n import STRINGS, Language, pick_language, translate
+from review_ui.i18n import STRINGS, translate
 from review_ui.interface import (
     FindingSource,
     Reviewer,

@@ -438,7 +438,8 @@ def _page(
     error: GatewayError | None,
     status_code: int = 200,
 ) -> HTMLResponse:
-    from gateway.web.strings import page_context, pick_language
+    from common.i18n import pick_language
+    from gateway.web.strings import page_context
 
     language = pick_language(lang, request.headers.get("accept-language"))
     context = page_context(language, report.to_dict() if report else None, error)

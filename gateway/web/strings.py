@@ -16,7 +16,7 @@ from typing import Any
 from common.errors import GatewayError
 from common.types import Language
 
-__all__ = ["STRINGS", "CheckItem", "page_context", "pick_language"]
+__all__ = ["STRINGS", "CheckItem", "page_context"]
 
 
 STRINGS: dict[str, dict[Language, str]] = {
@@ -84,18 +84,6 @@ class CheckItem:
     name: str
     status: str  # "ok" | "fail" | "warn" | "absent"
     detail: str
-
-
-def pick_language(explicit: str | None, accept_language: str | None) -> Language:
-    if explicit in (Language.ZH.value, Language.EN.value):
-        return Language(explicit)
-    for part in (accept_language or "").split(","):
-        tag = part.split(";", 1)[0].strip().lower()
-        if tag.startswith("zh"):
-            return Language.ZH
-        if tag.startswith("en"):
-            return Language.EN
-    return Language.ZH
 
 
 def page_context(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from common.i18n import pick_language
+from common.types import Language
 from review_ui.highlight import segment_text
-from review_ui.i18n import STRINGS, Language, pick_language
+from review_ui.i18n import STRINGS
 from review_ui.interface import Reviewer, ReviewFinding
 from review_ui.session import SessionCodec
 
@@ -67,7 +69,7 @@ def test_short_session_secret_is_refused() -> None:
         (None, "en-US,en;q=0.9,zh;q=0.8", Language.EN),
         (None, "fr-FR,zh-TW;q=0.5", Language.ZH),
         (None, "zh;q=0, en;q=0.1", Language.EN),
-        (None, None, Language.EN),
+        (None, None, Language.ZH),  # one default for every page: the verify page's
         ("zh", "en", Language.ZH),
         ("xx", "zh", Language.ZH),
     ],

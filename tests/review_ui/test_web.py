@@ -46,8 +46,14 @@ def build_app(service: ReviewService, revoked: set[str] | None = None) -> FastAP
 
 @pytest.fixture
 def client(service: ReviewService) -> Iterator[TestClient]:
-    with TestClient(build_app(service), follow_redirects=False, base_url=HTTPS) as client:
+    with TestClient(
+        build_app(service), follow_redirects=False, base_url=HTTPS, headers=ENGLISH
+    ) as client:
         yield client
+
+
+# These tests read the English strings; with no preference the pages are Chinese.
+ENGLISH = {"Accept-Language": "en"}
 
 
 def csrf_of(html: str) -> str:
@@ -168,7 +174,9 @@ def test_claim_and_decide_through_forms(client: TestClient, service: ReviewServi
 def test_foreign_claim_answers_409_page(service: ReviewService) -> None:
     task = enqueue_text(service)
     service.claim(task.id, reviewer="bob", tenant="acme")
-    with TestClient(build_app(service), follow_redirects=False, base_url=HTTPS) as alice:
+    with TestClient(
+        build_app(service), follow_redirects=False, base_url=HTTPS, headers=ENGLISH
+    ) as alice:
         token = sign_in(alice)
         page = alice.get(f"/review/tasks/{task.id}")
         assert 'id="claimed-by-other"' in page.text
@@ -287,7 +295,9 @@ def test_claim_next_and_image_preview(client: TestClient, service: ReviewService
 
 def test_revoked_reviewer_is_signed_out(service: ReviewService) -> None:
     revoked: set[str] = set()
-    with TestClient(build_app(service, revoked), follow_redirects=False, base_url=HTTPS) as client:
+    with TestClient(
+        build_app(service, revoked), follow_redirects=False, base_url=HTTPS, headers=ENGLISH
+    ) as client:
         sign_in(client)
         assert client.get("/review/queue").status_code == 200
         revoked.add("alice")
@@ -304,7 +314,7 @@ def test_unsafe_image_urls_are_not_rendered(service: ReviewService) -> None:
         findings=[],
         image_url="javascript:alert(1)",
     )
-    with TestClient(app, follow_redirects=False, base_url=HTTPS) as client:
+    with TestClient(app, follow_redirects=False, base_url=HTTPS, headers=ENGLISH) as client:
         sign_in(client)
         page = client.get(f"/review/tasks/{task.id}").text
     assert "javascript:" not in page
@@ -315,8 +325,8 @@ def test_double_review_through_the_pages(service: ReviewService) -> None:
     task = enqueue_text(service, double_review=True)
     app = build_app(service)
     with (
-        TestClient(app, follow_redirects=False, base_url=HTTPS) as alice,
-        TestClient(app, follow_redirects=False, base_url=HTTPS) as bob,
+        TestClient(app, follow_redirects=False, base_url=HTTPS, headers=ENGLISH) as alice,
+        TestClient(app, follow_redirects=False, base_url=HTTPS, headers=ENGLISH) as bob,
     ):
         token = sign_in(alice)
         alice.post(f"/review/tasks/{task.id}/claim", data={"csrf_token": token})
@@ -370,11 +380,15 @@ def test_the_task_page_renders_in_every_state(
 
 def test_logout_ends_the_session_on_the_server(service: ReviewService) -> None:
     # A copy of the session cookie (stolen, or left in another tab) must stop working.
-    with TestClient(build_app(service), follow_redirects=False, base_url=HTTPS) as client:
+    with TestClient(
+        build_app(service), follow_redirects=False, base_url=HTTPS, headers=ENGLISH
+    ) as client:
         token = sign_in(client)
         stolen = client.cookies.get(SESSION_COOKIE)
         assert client.get("/review/queue").status_code == 200
         assert client.post("/review/logout", data={"csrf_token": token}).status_code == 303
-    with TestClient(build_app(service), follow_redirects=False, base_url=HTTPS) as thief:
+    with TestClient(
+        build_app(service), follow_redirects=False, base_url=HTTPS, headers=ENGLISH
+    ) as thief:
         thief.cookies.set(SESSION_COOKIE, stolen or "", path="/review")
         assert thief.get("/review/queue").headers["location"] == "/review/login"
