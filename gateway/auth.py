@@ -25,7 +25,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col, select
 
 from common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
-from gateway.db import table_of
+from common.sqltable import table_of
 from gateway.models import ApiKey, Role, Tenant, utcnow
 
 __all__ = [

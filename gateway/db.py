@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 __all__ = [
     "INT32_MAX",
@@ -30,7 +30,6 @@ __all__ = [
     "import_all_models",
     "migrate",
     "session_scope",
-    "table_of",
 ]
 
 # The largest values of SQL INTEGER (row ids; 32-bit on PostgreSQL) and BIGINT (ledger
@@ -107,15 +106,3 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
-
-
-def table_of(model: type[SQLModel]) -> sa.Table:
-    """The Core table behind a SQLModel class, for prebuilt Core statements.
-
-    SQLAlchemy sets ``__table__`` when the class is declared; SQLModel's type stubs do
-    not declare it, so it is read from the class dictionary and checked.
-    """
-    table = model.__dict__["__table__"]
-    if not isinstance(table, sa.Table):
-        raise TypeError(f"{model.__name__} is not a table model")
-    return table

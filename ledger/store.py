@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
+from common.sqltable import table_of
 from ledger.merkle import EMPTY_ROOT, NodeKey
 from ledger.models import (
     STATE_ROW_ID,
@@ -42,11 +43,11 @@ __all__ = [
     "set_head",
 ]
 
-LEAVES: sa.Table = LedgerLeafRow.__table__  # type: ignore[attr-defined]  # SQLModel table
-NODES: sa.Table = LedgerNodeRow.__table__  # type: ignore[attr-defined]
-CHECKPOINTS: sa.Table = LedgerCheckpointRow.__table__  # type: ignore[attr-defined]
-STATE: sa.Table = LedgerStateRow.__table__  # type: ignore[attr-defined]
-ANCHORS: sa.Table = LedgerAnchorRow.__table__  # type: ignore[attr-defined]
+LEAVES = table_of(LedgerLeafRow)
+NODES = table_of(LedgerNodeRow)
+CHECKPOINTS = table_of(LedgerCheckpointRow)
+STATE = table_of(LedgerStateRow)
+ANCHORS = table_of(LedgerAnchorRow)
 
 
 class SqlNodes:

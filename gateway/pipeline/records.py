@@ -16,8 +16,8 @@ from sqlalchemy import Connection
 from sqlalchemy.engine import Engine
 
 from common.errors import GatewayError
+from common.sqltable import table_of
 from common.types import Action, ContentKind, Finding, MediaType, ReasonCode
-from gateway.db import table_of
 from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
 from gateway.pipeline.orders import GenerationOrder, PipelineHooks, StampOrder, new_generation_id
 from gateway.ports import CheckedContent, LedgerRef, ModerationVerdict

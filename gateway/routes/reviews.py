@@ -11,14 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
 from common.types import ContentKind
 from gateway.auth import Principal, authenticate
 from gateway.db import session_scope
-from gateway.deps import RuntimeDep, require
+from gateway.deps import HistoryReader, ReviewKey, ReviewServiceDep
 from gateway.models import ApiKey, Generation, Role
 from gateway.runtime import Runtime
 from review_ui.interface import ReviewDecision, Reviewer, ReviewTaskView
@@ -27,8 +27,6 @@ from review_ui.web import PreviewImage, build_review_router
 __all__ = ["build_reviewer_pages", "router"]
 
 router = APIRouter(prefix="/v1/reviews", tags=["reviews"])
-
-ReviewerKey = Annotated[Principal, Depends(require(Role.REVIEW))]
 
 
 class DecisionBody(BaseModel):
@@ -51,15 +49,15 @@ _MAX_PERSON_CHARS = 100  # ledger ids hold at most 128 characters
 
 @router.get("", summary="Review tasks of the caller's tenant, most urgent first")
 def list_reviews(
-    principal: ReviewerKey,
-    runtime: RuntimeDep,
+    principal: ReviewKey,
+    reviews: ReviewServiceDep,
     status: str | None = None,
     queue: str | None = None,
     category: str | None = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
-    page = runtime.review_service.list_tasks(
+    page = reviews.list_tasks(
         principal.tenant_id,
         status=status,
         queue=queue,
@@ -71,22 +69,21 @@ def list_reviews(
 
 
 @router.get("/{task_id}", summary="One review task")
-def read_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
-    return runtime.review_service.get(task_id, principal.tenant_id).to_dict()
-
-
-HistoryReader = Annotated[Principal, Depends(require(Role.REVIEW, Role.AUDIT))]
+def read_review(task_id: str, principal: ReviewKey, reviews: ReviewServiceDep) -> dict[str, Any]:
+    return reviews.get(task_id, principal.tenant_id).to_dict()
 
 
 @router.get("/{task_id}/history", summary="The task's audit events (reviewers and auditors)")
-def review_history(task_id: str, principal: HistoryReader, runtime: RuntimeDep) -> dict[str, Any]:
-    events = runtime.review_service.history(task_id, principal.tenant_id)
+def review_history(
+    task_id: str, principal: HistoryReader, reviews: ReviewServiceDep
+) -> dict[str, Any]:
+    events = reviews.history(task_id, principal.tenant_id)
     return {"items": [jsonable_encoder(asdict(e)) for e in events], "next_cursor": None}
 
 
 @router.post("/{task_id}/claim", summary="Claim (lease) a task; your own re-claim renews")
-def claim_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
-    view = runtime.review_service.claim(
+def claim_review(task_id: str, principal: ReviewKey, reviews: ReviewServiceDep) -> dict[str, Any]:
+    view = reviews.claim(
         task_id,
         reviewer=_reviewer_id(principal),
         tenant=principal.tenant_id,
@@ -96,19 +93,17 @@ def claim_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> d
 
 
 @router.post("/{task_id}/release", summary="Give a claimed task back to the queue")
-def release_review(task_id: str, principal: ReviewerKey, runtime: RuntimeDep) -> dict[str, Any]:
-    view = runtime.review_service.release(
-        task_id, reviewer=_reviewer_id(principal), tenant=principal.tenant_id
-    )
+def release_review(task_id: str, principal: ReviewKey, reviews: ReviewServiceDep) -> dict[str, Any]:
+    view = reviews.release(task_id, reviewer=_reviewer_id(principal), tenant=principal.tenant_id)
     return view.to_dict()
 
 
 @router.post("/{task_id}/decision", summary="Approve, reject or escalate a claimed task")
 def decide_review(
-    task_id: str, body: DecisionBody, principal: ReviewerKey, runtime: RuntimeDep
+    task_id: str, body: DecisionBody, principal: ReviewKey, reviews: ReviewServiceDep
 ) -> dict[str, Any]:
     """Approval resumes the pipeline (stamp, ledger) before this answers."""
-    outcome = runtime.review_service.decide(
+    outcome = reviews.decide(
         task_id,
         reviewer=_reviewer_id(principal),
         tenant=principal.tenant_id,

@@ -34,7 +34,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from common.errors import ConfigurationError, ConflictError, InvalidInputError
-from gateway.db import INT32_MAX, table_of
+from common.sqltable import table_of
+from gateway.db import INT32_MAX
 from gateway.models import CallbackPin, WebhookDelivery, WebhookSecret, utcnow
 from gateway.webhooks.sender import DeliveryAttempt
 from gateway.webhooks.targets import CallbackTarget
