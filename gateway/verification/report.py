@@ -14,8 +14,8 @@ route names ``VerificationReportPublic`` as its ``response_model`` so that
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, Field
 
@@ -26,6 +26,9 @@ from provenance.interface import (
     ExplicitLabelReading,
     ImplicitLabelReading,
 )
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 __all__ = [
     "IMAGE_LABEL_HEURISTIC",
@@ -77,14 +80,12 @@ class C2paSection:
 
     def public(self) -> C2paSectionPublic:
         return C2paSectionPublic.model_construct(
-            present=self.present,
-            state=self.state,
-            recovered=self.recovered,
-            # A recovered manifest is bound softly (watermark), never by hash.
-            binding="soft" if self.recovered else ("hard" if self.present else None),
-            validation_status=list(self.validation_status),
-            manifest_label=self.manifest_label,
-            manifest=dict(self.manifest) or None,
+            **_public_fields(
+                self,
+                # A recovered manifest is bound softly (watermark), never by hash.
+                binding="soft" if self.recovered else ("hard" if self.present else None),
+                manifest=dict(self.manifest) or None,
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,14 +105,11 @@ class WatermarkSection:
 
     def public(self) -> WatermarkSectionPublic:
         return WatermarkSectionPublic.model_construct(
-            checked=self.checked,
-            present=self.present,
-            watermark_id=self.watermark_id,
-            confidence=round(self.confidence, 4),
-            method=self.method,
-            z_score=None if self.z_score is None else round(self.z_score, 3),
-            p_value=self.p_value,
-            detail=self.detail,
+            **_public_fields(
+                self,
+                confidence=round(self.confidence, 4),
+                z_score=None if self.z_score is None else round(self.z_score, 3),
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -136,20 +134,7 @@ class LedgerSection:
     detail: str = ""
 
     def public(self) -> LedgerSectionPublic:
-        return LedgerSectionPublic.model_construct(
-            found=self.found,
-            matched_by=self.matched_by,
-            index=self.index,
-            leaf_hash=self.leaf_hash,
-            leaf=dict(self.leaf) if self.leaf is not None else None,
-            inclusion_proof=list(self.inclusion_proof),
-            tree_size=self.tree_size,
-            checkpoint=self.checkpoint,
-            anchor=dict(self.anchor) if self.anchor is not None else None,
-            anchor_status=self.anchor_status,
-            proof_ok=self.proof_ok,
-            detail=self.detail,
-        )
+        return LedgerSectionPublic.model_construct(**_public_fields(self))
 
     def to_dict(self) -> dict[str, Any]:
         return self.public().model_dump(mode="json")
@@ -167,16 +152,7 @@ class CustodyEvent:
     linked: bool  # previous_leaf_hash names an earlier event of the same generation
 
     def public(self) -> CustodyEventPublic:
-        return CustodyEventPublic.model_construct(
-            index=self.index,
-            leaf_hash=self.leaf_hash,
-            type=self.type,
-            actor=self.actor,
-            time=self.time,
-            decision=self.decision,
-            policy_version=self.policy_version,
-            linked=self.linked,
-        )
+        return CustodyEventPublic.model_construct(**_public_fields(self))
 
     def to_dict(self) -> dict[str, Any]:
         return self.public().model_dump(mode="json")
@@ -201,26 +177,45 @@ class VerificationReport:
         """The ``POST /v1/verify`` response body."""
         # Built without re-validation: every value comes from readings already typed, and
         # an offline proof bundle's odd values must be reported as they are, not coerced.
+        # The public model's field order, not the dataclass's, is the body's key order.
         return VerificationReportPublic.model_construct(
-            verdict=self.verdict,
-            reason=self.reason,
-            generation_id=self.generation_id,
-            explanation=ExplanationPublic.model_construct(
-                zh=self.explanation.zh, en=self.explanation.en
-            ),
-            media_type=self.media_type,
-            sha256=self.sha256,
-            c2pa=self.c2pa.public(),
-            watermark=self.watermark.public(),
-            implicit_label=_implicit_public(self.implicit_label),
-            explicit_label=_explicit_public(self.explicit_label),
-            ledger=self.ledger.public(),
-            custody=[event.public() for event in self.custody],
+            **_public_fields(
+                self,
+                explanation=ExplanationPublic.model_construct(
+                    zh=self.explanation.zh, en=self.explanation.en
+                ),
+                implicit_label=_implicit_public(self.implicit_label),
+                explicit_label=_explicit_public(self.explicit_label),
+            )
         )
 
     def to_dict(self) -> dict[str, Any]:
         """The response body as JSON-ready values (the page and the CLI render these)."""
         return self.public().model_dump(mode="json")
+
+
+@runtime_checkable
+class _HasPublic(Protocol):
+    def public(self) -> BaseModel: ...
+
+
+def _public_value(value: Any) -> Any:
+    """One dataclass value as its public twin takes it: sections by their ``public()``,
+    mappings as dicts, tuples as lists (of public values)."""
+    if isinstance(value, _HasPublic):
+        return value.public()
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return [_public_value(item) for item in value]
+    return value
+
+
+def _public_fields(section: DataclassInstance, **overrides: Any) -> dict[str, Any]:
+    """Every field of ``section`` as a public value, then ``overrides`` (derived or
+    reshaped fields) on top: the keyword arguments of the ``…Public`` twin."""
+    values = {f.name: _public_value(getattr(section, f.name)) for f in fields(section)}
+    return values | overrides
 
 
 def _implicit_public(
