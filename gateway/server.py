@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -41,13 +41,42 @@ def uvicorn_options(server: ServerSettings) -> dict[str, Any]:
     }
 
 
-class _HeaderDeadline:
-    """Closes a connection whose next request's headers are not complete in time."""
+if TYPE_CHECKING:
+
+    class _UvicornHttp(asyncio.Protocol):
+        """What the mixin's ``super()`` calls reach: the hooks both protocols share."""
+
+        def on_response_complete(self) -> None: ...
+
+else:
+    _UvicornHttp = object
+
+
+class _HeaderDeadline(_UvicornHttp):
+    """Closes a connection whose next request's headers are not complete in time.
+
+    Mixed in before uvicorn's protocol class, which each subclass names; that subclass
+    adds the hook at which a request's headers are complete.
+    """
 
     header_timeout_s: float
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     _header_timer: asyncio.TimerHandle | None = None
+
+    # uvicorn's own connection_made narrows BaseTransport to Transport the same way.
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm_header_deadline()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm_header_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_header_deadline()
+        super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:
         self._disarm_header_deadline()
@@ -65,25 +94,11 @@ class _HeaderDeadline:
 
 
 class _H11WithHeaderDeadline(_HeaderDeadline, H11Protocol):
-    # uvicorn's own connection_made narrows BaseTransport to Transport the same way.
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_header_deadline()
-
     def handle_events(self) -> None:
         super().handle_events()
         # h11 leaves IDLE once a request's headers are parsed.
         if self.conn.their_state is not h11.IDLE:
             self._disarm_header_deadline()
-
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing():
-            self._arm_header_deadline()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_header_deadline()
-        super().connection_lost(exc)
 
 
 def _httptools_protocol() -> type[asyncio.Protocol] | None:
@@ -92,23 +107,9 @@ def _httptools_protocol() -> type[asyncio.Protocol] | None:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class HttpToolsWithHeaderDeadline(_HeaderDeadline, HttpToolsProtocol):
-        # As in uvicorn's own connection_made: BaseTransport narrowed to Transport.
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self._arm_header_deadline()
-
         def on_headers_complete(self) -> None:
             self._disarm_header_deadline()
             super().on_headers_complete()
-
-        def on_response_complete(self) -> None:
-            super().on_response_complete()
-            if not self.transport.is_closing():
-                self._arm_header_deadline()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self._disarm_header_deadline()
-            super().connection_lost(exc)
 
     return HttpToolsWithHeaderDeadline
 
