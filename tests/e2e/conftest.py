@@ -6,11 +6,14 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
+from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.runtime import Runtime
@@ -28,11 +31,16 @@ class LiveServer:
     runtime: Runtime
 
 
-def serve_in_thread(runtime: Runtime) -> tuple[uvicorn.Server, threading.Thread, str]:
+def serve_in_thread(
+    runtime: Runtime, app: FastAPI | None = None, **options: Any
+) -> tuple[uvicorn.Server, threading.Thread, str]:
+    """Starts uvicorn (with ``options``) on a free port; returns once /healthz answers 200.
+
+    The app is the runtime's own unless ``app`` is given.
+    """
     port = free_port()
-    config = uvicorn.Config(
-        create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="warning"
-    )
+    app = app or create_app(runtime=runtime)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", **options)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -47,9 +55,19 @@ def serve_in_thread(runtime: Runtime) -> tuple[uvicorn.Server, threading.Thread,
     raise RuntimeError("the server did not start within 30 s")
 
 
+@contextmanager
+def serving(runtime: Runtime, app: FastAPI | None = None, **options: Any) -> Iterator[str]:
+    """The base URL of a server running while the block runs (arguments as in
+    ``serve_in_thread``)."""
+    server, thread, base_url = serve_in_thread(runtime, app, **options)
+    try:
+        yield base_url
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def live_server(runtime: Runtime) -> Iterator[LiveServer]:
-    server, thread, base_url = serve_in_thread(runtime)
-    yield LiveServer(base_url, runtime)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(runtime) as base_url:
+        yield LiveServer(base_url, runtime)

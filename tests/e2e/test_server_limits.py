@@ -4,43 +4,18 @@ forwarded-address trust."""
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from gateway.app import create_app
 from gateway.runtime import Runtime
 from gateway.server import _H11WithHeaderDeadline, header_deadline_protocol, uvicorn_options
 from gateway.settings import ServerSettings
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import serving
 
 pytestmark = pytest.mark.e2e
-
-
-def _serve(runtime: Runtime, **options: Any) -> Iterator[str]:
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(runtime=runtime), host="127.0.0.1", port=port, log_level="warning", **options
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(f"{base_url}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            time.sleep(0.05)
-    yield base_url
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def _port(base_url: str) -> int:
@@ -60,7 +35,8 @@ def deadline_server(request: pytest.FixtureRequest, runtime: Runtime) -> Iterato
     options = uvicorn_options(ServerSettings(header_read_timeout_s=0.5))
     if request.param == "h11":
         options["http"] = type("H11", (_H11WithHeaderDeadline,), {"header_timeout_s": 0.5})
-    yield from _serve(runtime, **options)
+    with serving(runtime, **options) as base_url:
+        yield base_url
 
 
 def test_headers_that_trickle_past_the_deadline_close_the_connection(
@@ -114,7 +90,7 @@ def _verify_statuses(base_url: str, spoofed: list[str]) -> list[int]:
 
 def test_forwarded_for_is_not_believed_by_default(runtime: Runtime) -> None:
     runtime.settings.limits.verify_requests_per_minute = 2
-    for base_url in _serve(runtime, **uvicorn_options(ServerSettings())):
+    with serving(runtime, **uvicorn_options(ServerSettings())) as base_url:
         statuses = _verify_statuses(base_url, ["198.51.100.1", "198.51.100.2", "198.51.100.3"])
         assert statuses == [200, 200, 429]  # one bucket: the socket peer's
 
@@ -122,6 +98,6 @@ def test_forwarded_for_is_not_believed_by_default(runtime: Runtime) -> None:
 def test_forwarded_for_from_a_named_proxy_is_the_client(runtime: Runtime) -> None:
     runtime.settings.limits.verify_requests_per_minute = 2
     options = uvicorn_options(ServerSettings(forwarded_allow_ips="127.0.0.1"))
-    for base_url in _serve(runtime, **options):
+    with serving(runtime, **options) as base_url:
         statuses = _verify_statuses(base_url, ["198.51.100.1", "198.51.100.2", "198.51.100.3"])
         assert statuses == [200, 200, 200]  # each forwarded client its own bucket

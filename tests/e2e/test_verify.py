@@ -7,7 +7,6 @@ as the server's runtime), then verified through ``POST /v1/verify`` like any cli
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +14,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from common.types import MediaType
 from gateway.runtime import Runtime
 from provenance.manifest import SOFT_BINDING_ALG, encode_soft_binding_value
 from provenance.settings import ProvenanceSettings
-from tests.e2e.conftest import LiveServer, free_port
+from tests.e2e.conftest import LiveServer, serving
 from tests.gateway.test_verification_http import app_with_verifier
 from tests.gateway.test_verification_world import (
     World,
@@ -48,20 +46,8 @@ def world(database_url: str, provenance_settings: ProvenanceSettings) -> Iterato
 @pytest.fixture
 def server(runtime: Runtime, world: World) -> Iterator[str]:
     runtime.settings.limits.max_upload_bytes = 8_000_000
-    port = free_port()
-    config = uvicorn.Config(
-        app_with_verifier(runtime, world), host="127.0.0.1", port=port, log_level="warning"
-    )
-    instance = uvicorn.Server(config)
-    thread = threading.Thread(target=instance.run, daemon=True)
-    thread.start()
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while not instance.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield base_url
-    instance.should_exit = True
-    thread.join(timeout=10)
+    with serving(runtime, app_with_verifier(runtime, world)) as base_url:
+        yield base_url
 
 
 def verify_file(base_url: str, data: bytes, name: str, media_type: str) -> dict[str, Any]:
