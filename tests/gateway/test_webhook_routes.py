@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,15 +57,31 @@ def writer(runtime: Runtime) -> dict[str, str]:
     return bearer(issue_key(runtime, "acme", Role.GENERATE))
 
 
-def generate(
-    client: TestClient, runtime: Runtime, headers: dict[str, str], url: str, prompt: str = "hi"
-) -> dict[str, Any]:
-    body = {"kind": "text", "prompt": prompt, "callback_url": url}
-    response = client.post("/v1/generations", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    assert runtime.webhooks.sender("acme").wait_idle(10)
-    created: dict[str, Any] = response.json()
-    return created
+@dataclass(frozen=True)
+class Acme:
+    """The tenant ``acme`` through the API, with an admin's and a writer's headers."""
+
+    client: TestClient
+    runtime: Runtime
+    admin: dict[str, str]
+    writer: dict[str, str]
+
+    def generate(self, url: str, prompt: str = "hi") -> dict[str, Any]:
+        """A text generation by the writer with a callback to ``url``, once its webhooks
+        have been sent."""
+        body = {"kind": "text", "prompt": prompt, "callback_url": url}
+        response = self.client.post("/v1/generations", json=body, headers=self.writer)
+        assert response.status_code == 201, response.text
+        assert self.runtime.webhooks.sender("acme").wait_idle(10)
+        created: dict[str, Any] = response.json()
+        return created
+
+
+@pytest.fixture
+def acme(
+    client: TestClient, runtime: Runtime, admin: dict[str, str], writer: dict[str, str]
+) -> Acme:
+    return Acme(client, runtime, admin, writer)
 
 
 # ---------------------------------------------------------------------- secret
@@ -108,32 +125,27 @@ def test_secret_is_sealed_at_rest(runtime: Runtime, admin: dict[str, str]) -> No
         sealer.open("globex", stored)  # another tenant's row cannot borrow it
 
 
-def test_rotation_signs_with_both_secrets_during_grace(
-    client: TestClient,
-    runtime: Runtime,
-    admin: dict[str, str],
-    writer: dict[str, str],
-    receiver: Receiver,
-) -> None:
-    old = client.get("/v1/webhooks/secret", headers=admin).json()["secret"]
-    rotated = client.post("/v1/webhooks/secret/rotate", headers=admin)
+def test_rotation_signs_with_both_secrets_during_grace(acme: Acme, receiver: Receiver) -> None:
+    old = acme.client.get("/v1/webhooks/secret", headers=acme.admin).json()["secret"]
+    rotated = acme.client.post("/v1/webhooks/secret/rotate", headers=acme.admin)
     assert rotated.status_code == 200, rotated.text
     new = rotated.json()["secret"]
     assert new != old
     until = datetime.fromisoformat(rotated.json()["previous_valid_until"])
     expected = datetime.now(UTC) + timedelta(hours=24)
     assert abs((until - expected).total_seconds()) < 60
-    assert client.get("/v1/webhooks/secret", headers=admin).status_code == 409  # shown once
+    shown_again = acme.client.get("/v1/webhooks/secret", headers=acme.admin)
+    assert shown_again.status_code == 409  # shown once
 
-    generate(client, runtime, writer, receiver.url)
+    acme.generate(receiver.url)
     header = receiver.requests[-1].headers[SIGNATURE_HEADER]
     assert header.count("v1=") == 2
     verify_signature(new, receiver.requests[-1].body, header)
     verify_signature(old, receiver.requests[-1].body, header)
 
     later = datetime.now(UTC) + timedelta(hours=25)
-    runtime.webhooks.store.clock = lambda: later  # the grace period is over
-    generate(client, runtime, writer, receiver.url)
+    acme.runtime.webhooks.store.clock = lambda: later  # the grace period is over
+    acme.generate(receiver.url)
     header = receiver.requests[-1].headers[SIGNATURE_HEADER]
     assert header.count("v1=") == 1
     verify_signature(new, receiver.requests[-1].body, header)
@@ -144,15 +156,13 @@ def test_rotation_signs_with_both_secrets_during_grace(
 # ---------------------------------------------------------------------- events
 
 
-def test_hold_for_review_sends_pending_review(
-    client: TestClient, runtime: Runtime, writer: dict[str, str], receiver: Receiver
-) -> None:
-    created = generate(client, runtime, writer, receiver.url, HELD_PROMPT)
+def test_hold_for_review_sends_pending_review(acme: Acme, receiver: Receiver) -> None:
+    created = acme.generate(receiver.url, HELD_PROMPT)
     assert created["status"] == "pending_review"
     (request,) = receiver.requests
     assert request.headers[EVENT_HEADER] == "generation.pending_review"
     verify_signature(
-        runtime.secrets.webhook_secret("acme"), request.body, request.headers[SIGNATURE_HEADER]
+        acme.runtime.secrets.webhook_secret("acme"), request.body, request.headers[SIGNATURE_HEADER]
     )
     payload = json.loads(request.body)
     assert (payload["id"], payload["status"]) == (created["id"], "pending_review")
@@ -161,16 +171,10 @@ def test_hold_for_review_sends_pending_review(
 # ---------------------------------------------------------------------- delivery log
 
 
-def test_delivery_log_lists_attempts_newest_first(
-    client: TestClient,
-    runtime: Runtime,
-    admin: dict[str, str],
-    writer: dict[str, str],
-    receiver: Receiver,
-) -> None:
+def test_delivery_log_lists_attempts_newest_first(acme: Acme, receiver: Receiver) -> None:
     receiver.statuses = [503]  # the first attempt fails, the retry succeeds
-    created = generate(client, runtime, writer, receiver.url)
-    page = client.get("/v1/webhooks/deliveries", headers=admin)
+    created = acme.generate(receiver.url)
+    page = acme.client.get("/v1/webhooks/deliveries", headers=acme.admin)
     assert page.status_code == 200, page.text
     items = page.json()["items"]
     assert page.json()["next_cursor"] is None
@@ -185,25 +189,19 @@ def test_delivery_log_lists_attempts_newest_first(
     assert items[0]["delivery_id"] == items[1]["delivery_id"]
     assert items[0]["address"] == "127.0.0.1"
 
-    first = client.get("/v1/webhooks/deliveries?limit=1", headers=admin).json()
+    first = acme.client.get("/v1/webhooks/deliveries?limit=1", headers=acme.admin).json()
     assert [i["attempt"] for i in first["items"]] == [2]
-    rest = client.get(
-        f"/v1/webhooks/deliveries?limit=1&cursor={first['next_cursor']}", headers=admin
+    rest = acme.client.get(
+        f"/v1/webhooks/deliveries?limit=1&cursor={first['next_cursor']}", headers=acme.admin
     ).json()
     assert ([i["attempt"] for i in rest["items"]], rest["next_cursor"]) == ([1], None)
 
 
-def test_delivery_log_is_tenant_scoped(
-    client: TestClient,
-    runtime: Runtime,
-    admin: dict[str, str],
-    writer: dict[str, str],
-    receiver: Receiver,
-) -> None:
-    generate(client, runtime, writer, receiver.url)
-    assert len(client.get("/v1/webhooks/deliveries", headers=admin).json()["items"]) == 1
-    other = bearer(issue_key(runtime, "globex", Role.ADMIN))
-    assert client.get("/v1/webhooks/deliveries", headers=other).json() == {
+def test_delivery_log_is_tenant_scoped(acme: Acme, receiver: Receiver) -> None:
+    acme.generate(receiver.url)
+    assert len(acme.client.get("/v1/webhooks/deliveries", headers=acme.admin).json()["items"]) == 1
+    other = bearer(issue_key(acme.runtime, "globex", Role.ADMIN))
+    assert acme.client.get("/v1/webhooks/deliveries", headers=other).json() == {
         "items": [],
         "next_cursor": None,
     }
@@ -219,12 +217,7 @@ def test_delivery_log_bounds(client: TestClient, admin: dict[str, str], query: s
 
 
 def test_delivery_goes_to_the_address_checked_at_request_time(
-    client: TestClient,
-    runtime: Runtime,
-    admin: dict[str, str],
-    writer: dict[str, str],
-    receiver: Receiver,
-    monkeypatch: pytest.MonkeyPatch,
+    acme: Acme, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The name resolves to the receiver when the request is checked, then (rebinding)
     to an internal address: the delivery still reaches the receiver, with no second
@@ -232,21 +225,21 @@ def test_delivery_goes_to_the_address_checked_at_request_time(
     dns = fake_dns(monkeypatch)
     dns.answers["hooks.test"] = [["127.0.0.1"], ["10.255.255.1"]]
     url = f"http://hooks.test:{receiver.port}/hooks/aigc"
-    created = generate(client, runtime, writer, url, HELD_PROMPT)
-    reviewer = bearer(issue_key(runtime, "acme", Role.REVIEW))
-    task = client.get("/v1/reviews", headers=reviewer).json()["items"][0]
-    assert client.post(f"/v1/reviews/{task['id']}/claim", headers=reviewer).status_code == 200
-    decided = client.post(
+    created = acme.generate(url, HELD_PROMPT)
+    reviewer = bearer(issue_key(acme.runtime, "acme", Role.REVIEW))
+    task = acme.client.get("/v1/reviews", headers=reviewer).json()["items"][0]
+    assert acme.client.post(f"/v1/reviews/{task['id']}/claim", headers=reviewer).status_code == 200
+    decided = acme.client.post(
         f"/v1/reviews/{task['id']}/decision", json={"decision": "approve"}, headers=reviewer
     )
     assert decided.status_code == 200, decided.text
-    assert runtime.webhooks.sender("acme").wait_idle(10)
+    assert acme.runtime.webhooks.sender("acme").wait_idle(10)
 
     assert dns.lookups == ["hooks.test"]
     events = [r.headers[EVENT_HEADER] for r in receiver.requests]
     assert sorted(events) == ["generation.pending_review", "generation.released"]
     assert {r.headers["Host"] for r in receiver.requests} == {f"hooks.test:{receiver.port}"}
-    items = client.get("/v1/webhooks/deliveries", headers=admin).json()["items"]
+    items = acme.client.get("/v1/webhooks/deliveries", headers=acme.admin).json()["items"]
     assert {(i["generation_id"], i["address"]) for i in items} == {(created["id"], "127.0.0.1")}
 
 
