@@ -5,14 +5,14 @@ decide it, and the gateway learns the outcome through callbacks it registers wit
 :class:`review_ui.service.ReviewService`. Nothing here imports another domain::
 
     view = service.enqueue(EnqueueRequest(
-        generation_id="gen_1", tenant="acme", kind=ContentKind.TEXT,
+        generation_id="gen_1", tenant_id="acme", kind=ContentKind.TEXT,
         prompt="写一段文案", output_text="全网最佳的面霜",
         findings=[{"scanner": "ad_law", "category": "ad_law.absolute_term",
                    "score": 0.9, "span": (2, 4), "clause": "广告法 第九条"}],
         policy_name="cn-marketing", policy_version="1",
         reason_codes={"ad_law.absolute_term": "广告法第九条第三项"}))
-    service.claim(view.id, reviewer="rev_1", tenant="acme")
-    outcome = service.decide(view.id, reviewer="rev_1", tenant="acme",
+    service.claim(view.id, reviewer="rev_1", tenant_id="acme")
+    outcome = service.decide(view.id, reviewer="rev_1", tenant_id="acme",
                              decision=ReviewDecision.APPROVE)
     outcome.final  # FinalOutcome.APPROVED
 
@@ -151,7 +151,7 @@ class Reviewer:
     """Who is signed in to the reviewer UI; returned by the gateway's key check."""
 
     id: str
-    tenant: str
+    tenant_id: str
     display_name: str = ""
     senior: bool = False  # may work the senior queue
     key_id: str = ""  # the key signed in with (a person may hold several)
@@ -268,7 +268,7 @@ class EnqueueRequest:
     """
 
     generation_id: str
-    tenant: str
+    tenant_id: str
     kind: ContentKind | str
     prompt: str | None
     findings: Sequence[ReviewFinding | Mapping[str, Any] | object]
@@ -288,7 +288,7 @@ class ReviewTaskView:
 
     id: TaskId
     generation_id: str
-    tenant: str
+    tenant_id: str
     queue: str
     status: TaskStatus
     priority: int
@@ -323,7 +323,7 @@ class ReviewTaskView:
         return {
             "id": self.id,
             "generation_id": self.generation_id,
-            "tenant": self.tenant,
+            "tenant": self.tenant_id,
             "queue": self.queue,
             "status": self.status.value,
             "priority": self.priority,
@@ -362,7 +362,7 @@ class DecisionOutcome:
 
     task_id: TaskId
     generation_id: str
-    tenant: str
+    tenant_id: str
     final: FinalOutcome
     decision: ReviewDecision  # this reviewer's vote
     reason_code: str | None
@@ -397,7 +397,7 @@ class ReviewEvent:
     id: int
     task_id: TaskId
     generation_id: str
-    tenant: str
+    tenant_id: str
     kind: ReviewEventKind
     reviewer: str | None
     at: datetime
@@ -417,7 +417,7 @@ class ReviewEvent:
             "type": f"review.{self.kind.value}",
             "task_id": self.task_id,
             "generation_id": self.generation_id,
-            "tenant": self.tenant,
+            "tenant": self.tenant_id,
             "reviewer": self.reviewer,
             "at": _iso(self.at),
             "queue": self.queue,

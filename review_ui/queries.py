@@ -4,7 +4,7 @@ Conditions are SQLAlchemy expressions over ``review_tasks`` for the service to c
 the stats read votes and outcomes over a time window::
 
     query = sa.select(TASKS_TABLE).where(*task_filters(TaskFilter(queue="senior"), now))
-    stats = window_stats(conn, tenant="acme", start=None, end=now)
+    stats = window_stats(conn, tenant_id="acme", start=None, end=now)
 """
 
 from __future__ import annotations
@@ -132,12 +132,12 @@ class _CastVote:
 
 
 def window_stats(
-    conn: sa.Connection, tenant: str | None, start: datetime | None, end: datetime
+    conn: sa.Connection, tenant_id: str | None, start: datetime | None, end: datetime
 ) -> ReviewStats:
     """Throughput, double-review agreement and per-reviewer counts over [start, end];
     without ``start`` the window opens at the first vote."""
-    votes = _window_votes(conn, tenant, start, end)
-    outcomes = _window_outcomes(conn, tenant, start, end)
+    votes = _window_votes(conn, tenant_id, start, end)
+    outcomes = _window_outcomes(conn, tenant_id, start, end)
     pairs = _double_review_pairs(conn, [v for v in votes if v.round == 2])
     window_start = start or min((v.created_at for v in votes), default=None)
     settled = outcomes.get("approved", 0) + outcomes.get("rejected", 0)
@@ -157,7 +157,7 @@ def window_stats(
 
 
 def _window_votes(
-    conn: sa.Connection, tenant: str | None, start: datetime | None, end: datetime
+    conn: sa.Connection, tenant_id: str | None, start: datetime | None, end: datetime
 ) -> list[_CastVote]:
     d = _DECISIONS.c
     query = sa.select(d.task_id, d.reviewer, d.decision, d.round, d.created_at).where(
@@ -165,13 +165,13 @@ def _window_votes(
     )
     if start is not None:
         query = query.where(d.created_at >= start)
-    if tenant is not None:
-        query = query.where(d.tenant == tenant)
+    if tenant_id is not None:
+        query = query.where(d.tenant == tenant_id)
     return [_CastVote(*row) for row in conn.execute(query)]
 
 
 def _window_outcomes(
-    conn: sa.Connection, tenant: str | None, start: datetime | None, end: datetime
+    conn: sa.Connection, tenant_id: str | None, start: datetime | None, end: datetime
 ) -> dict[str, int]:
     query = (
         sa.select(_TASKS.c.status, sa.func.count())
@@ -180,8 +180,8 @@ def _window_outcomes(
     )
     if start is not None:
         query = query.where(_TASKS.c.decided_at >= start)
-    if tenant is not None:
-        query = query.where(_TASKS.c.tenant == tenant)
+    if tenant_id is not None:
+        query = query.where(_TASKS.c.tenant == tenant_id)
     return {status: int(count) for status, count in conn.execute(query)}
 
 

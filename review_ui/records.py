@@ -64,7 +64,7 @@ class TaskRecord:
     """
 
     id: TaskId
-    tenant: str
+    tenant_id: str
     generation_id: str
     queue: str
     status: TaskStatus
@@ -104,7 +104,7 @@ class TaskRecord:
         """The record of a row read from ``review_tasks``."""
         return cls(
             id=TaskId(row["id"]),
-            tenant=row["tenant"],
+            tenant_id=row["tenant"],
             generation_id=row["generation_id"],
             queue=row["queue"],
             status=TaskStatus(row["status"]),
@@ -135,7 +135,7 @@ class TaskRecord:
         """Column values for an ``INSERT`` or ``UPDATE`` of ``review_tasks``."""
         return {
             "id": self.id,
-            "tenant": self.tenant,
+            "tenant": self.tenant_id,
             "generation_id": self.generation_id,
             "queue": self.queue,
             "status": self.status.value,
@@ -181,7 +181,7 @@ def view_of(task: TaskRecord, now: datetime) -> ReviewTaskView:
     return ReviewTaskView(
         id=task.id,
         generation_id=task.generation_id,
-        tenant=task.tenant,
+        tenant_id=task.tenant_id,
         queue=task.queue,
         status=task.status,
         priority=task.priority,
@@ -211,7 +211,7 @@ class VoteRecord:
     """One reviewer's vote for ``review_decisions``; ``round`` 2 is a double review's second."""
 
     task_id: TaskId
-    tenant: str
+    tenant_id: str
     reviewer: str
     decision: ReviewDecision
     reason_code: str | None
@@ -224,7 +224,7 @@ class VoteRecord:
     def to_row(self) -> dict[str, Any]:
         return {
             "task_id": self.task_id,
-            "tenant": self.tenant,
+            "tenant": self.tenant_id,
             "reviewer": self.reviewer,
             "decision": self.decision.value,
             "reason_code": self.reason_code,
@@ -242,7 +242,7 @@ class EventDraft:
 
     task_id: TaskId
     generation_id: str
-    tenant: str
+    tenant_id: str
     kind: ReviewEventKind
     at: datetime
     queue: str
@@ -273,7 +273,7 @@ class EventDraft:
         return cls(
             task_id=task.id,
             generation_id=task.generation_id,
-            tenant=task.tenant,
+            tenant_id=task.tenant_id,
             kind=kind,
             at=at,
             queue=task.queue,
@@ -291,7 +291,7 @@ class EventDraft:
         """Column values for ``review_events`` (the id is the database's)."""
         return {
             "task_id": self.task_id,
-            "tenant": self.tenant,
+            "tenant": self.tenant_id,
             "generation_id": self.generation_id,
             "kind": self.kind.value,
             "reviewer": self.reviewer,
@@ -312,7 +312,7 @@ class EventDraft:
             id=event_id,
             task_id=self.task_id,
             generation_id=self.generation_id,
-            tenant=self.tenant,
+            tenant_id=self.tenant_id,
             kind=self.kind,
             reviewer=self.reviewer,
             at=to_utc(self.at),
@@ -332,7 +332,7 @@ def event_from_row(row: sa.RowMapping) -> ReviewEvent:
     draft = EventDraft(
         task_id=TaskId(row["task_id"]),
         generation_id=row["generation_id"],
-        tenant=row["tenant"],
+        tenant_id=row["tenant"],
         kind=ReviewEventKind(row["kind"]),
         at=row["at"],
         queue=row["queue"],

@@ -12,11 +12,11 @@ the pipeline: stamping, ledger, webhook)::
     service = ReviewService(engine, ReviewSettings(), on_final_decision=resume_pipeline,
                             on_event=append_to_ledger)
     task = service.enqueue(EnqueueRequest(
-        generation_id="gen_1", tenant="acme", kind=ContentKind.TEXT, prompt="…",
+        generation_id="gen_1", tenant_id="acme", kind=ContentKind.TEXT, prompt="…",
         output_text="…", findings=findings, policy_name="cn-marketing", policy_version="3",
         reason_codes={"ad_law.absolute_term": "广告法 第九条"}))
-    service.claim(task.id, reviewer="rev_1", tenant="acme")
-    service.decide(task.id, reviewer="rev_1", tenant="acme", decision="approve")
+    service.claim(task.id, reviewer="rev_1", tenant_id="acme")
+    service.decide(task.id, reviewer="rev_1", tenant_id="acme", decision="approve")
 """
 
 from __future__ import annotations
@@ -122,14 +122,14 @@ class ReviewService:
 
     # ------------------------------------------------------------------ reads
 
-    def get(self, task_id: str, tenant: str) -> ReviewTaskView:
+    def get(self, task_id: str, tenant_id: str) -> ReviewTaskView:
         """One task of this tenant; another tenant's id is :class:`TaskNotFoundError`."""
         with self._engine.connect() as conn:
-            return self._view(store.load_task(conn, task_id, tenant))
+            return self._view(store.load_task(conn, task_id, tenant_id))
 
     def list_tasks(
         self,
-        tenant: str,
+        tenant_id: str,
         *,
         status: TaskStatus | str | Collection[TaskStatus | str] | None = None,
         queue: str | None = None,
@@ -147,7 +147,7 @@ class ReviewService:
         page_size = self._page_size(limit)
         wanted = TaskFilter(status, queue, category, older_than_s)
         query = sa.select(_TASKS).where(
-            _TASKS.c.tenant == tenant, *task_filters(wanted, self.now())
+            _TASKS.c.tenant == tenant_id, *task_filters(wanted, self.now())
         )
         if cursor:
             query = query.where(after(decode_cursor(cursor)))
@@ -159,28 +159,28 @@ class ReviewService:
         next_cursor = encode_cursor(_position(tasks[page_size - 1])) if more else None
         return TaskPage(items=items, next_cursor=next_cursor)
 
-    def history(self, task_id: str, tenant: str) -> tuple[ReviewEvent, ...]:
+    def history(self, task_id: str, tenant_id: str) -> tuple[ReviewEvent, ...]:
         """Audit events of a task and of the tasks it was escalated from, oldest first."""
         with self._engine.connect() as conn:
-            task = store.load_task(conn, task_id, tenant)
+            task = store.load_task(conn, task_id, tenant_id)
             return store.events_of(conn, store.lineage(conn, task))
 
-    def votes_for_generation(self, generation_id: str, tenant: str) -> tuple[ReviewEvent, ...]:
+    def votes_for_generation(self, generation_id: str, tenant_id: str) -> tuple[ReviewEvent, ...]:
         """Every reviewer's vote on a generation, across its tasks, oldest first."""
         tasks = sa.select(_TASKS.c.id).where(
-            _TASKS.c.generation_id == generation_id, _TASKS.c.tenant == tenant
+            _TASKS.c.generation_id == generation_id, _TASKS.c.tenant == tenant_id
         )  # through the tasks' indexed generation_id, not a scan of every event
         with self._engine.connect() as conn:
             return store.events_of(conn, tasks, kind=ReviewEventKind.DECIDED)
 
-    def final_outcome(self, task_id: str, tenant: str) -> DecisionOutcome | None:
+    def final_outcome(self, task_id: str, tenant_id: str) -> DecisionOutcome | None:
         """The outcome of a settled (approved or rejected) task, None while undecided.
 
         For replaying ``on_final_decision`` when it failed after the commit (say, stamping
         broke): the decision stands, and the gateway can resume the pipeline again.
         """
         with self._engine.connect() as conn:
-            task = store.load_task(conn, task_id, tenant)
+            task = store.load_task(conn, task_id, tenant_id)
             return transitions.replayed_outcome(task, store.task_votes(conn, task.id))
 
     # ------------------------------------------------------------------ sessions
@@ -209,7 +209,7 @@ class ReviewService:
     # ------------------------------------------------------------------ claims
 
     def claim(
-        self, task_id: str, *, reviewer: str, tenant: str, senior: bool = False
+        self, task_id: str, *, reviewer: str, tenant_id: str, senior: bool = False
     ) -> ReviewTaskView:
         """Take (or renew) the lease on a task for ``settings.lease_s`` seconds.
 
@@ -225,15 +225,15 @@ class ReviewService:
             request = ClaimRequest(reviewer, senior=senior, earlier_voters=voters)
             return transitions.claim(task, request, self.now(), self.settings)
 
-        return self._view(self._change(task_id, tenant, plan).task)
+        return self._view(self._change(task_id, tenant_id, plan).task)
 
-    def release(self, task_id: str, *, reviewer: str, tenant: str) -> ReviewTaskView:
+    def release(self, task_id: str, *, reviewer: str, tenant_id: str) -> ReviewTaskView:
         """Give a claimed task back to the queue; only its holder may."""
 
         def plan(_conn: sa.Connection, task: TaskRecord) -> Change:
             return transitions.release(task, reviewer, self.now())
 
-        return self._view(self._change(task_id, tenant, plan).task)
+        return self._view(self._change(task_id, tenant_id, plan).task)
 
     def expire_leases(self) -> int:
         """Put every lapsed claim back to pending with a ``lease_expired`` event.
@@ -247,9 +247,9 @@ class ReviewService:
         with self._engine.connect() as conn:
             lapsed = conn.execute(lapsed_query).all()
         expired = 0
-        for task_id, tenant in lapsed:
+        for task_id, tenant_id in lapsed:
             try:
-                self._change(task_id, tenant, self._expire_plan)
+                self._change(task_id, tenant_id, self._expire_plan)
             except TaskConflictError:
                 continue  # renewed or decided meanwhile
             expired += 1
@@ -265,7 +265,7 @@ class ReviewService:
         task_id: str,
         *,
         reviewer: str,
-        tenant: str,
+        tenant_id: str,
         decision: ReviewDecision | str,
         reason_code: str | None = None,
         note: str | None = None,
@@ -290,7 +290,7 @@ class ReviewService:
         def plan(_conn: sa.Connection, task: TaskRecord) -> Change:
             return transitions.decide(task, request, self.now(), self.settings)
 
-        outcome = self._change(task_id, tenant, plan).outcome
+        outcome = self._change(task_id, tenant_id, plan).outcome
         if outcome is None:  # every path of ``transitions.decide`` says what it did
             raise AssertionError("a decision without an outcome")
         if outcome.final.settles_generation and self._on_final_decision is not None:
@@ -302,7 +302,7 @@ class ReviewService:
     def stats(
         self,
         *,
-        tenant: str | None = None,
+        tenant_id: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> ReviewStats:
@@ -312,7 +312,7 @@ class ReviewService:
         end = to_utc(until) if until else self.now()
         start = to_utc(since) if since else None
         with self._engine.connect() as conn:
-            return window_stats(conn, tenant, start, end)
+            return window_stats(conn, tenant_id, start, end)
 
     def queue_metrics(self) -> tuple[QueueMetric, ...]:
         """Open-task depth (pending, claimed) and oldest age per queue, all tenants."""
@@ -337,23 +337,23 @@ class ReviewService:
             found.setdefault(name, QueueMetric(name, 0, 0, 0.0))
         return tuple(found[q] for q in sorted(found))
 
-    def queues(self, tenant: str) -> tuple[str, ...]:
+    def queues(self, tenant_id: str) -> tuple[str, ...]:
         """Every queue name this tenant has tasks in, plus the default and senior queues."""
-        query = sa.select(_TASKS.c.queue).where(_TASKS.c.tenant == tenant).distinct()
+        query = sa.select(_TASKS.c.queue).where(_TASKS.c.tenant == tenant_id).distinct()
         with self._engine.connect() as conn:
             found = set(conn.execute(query).scalars())
         return tuple(sorted(found | {self.settings.default_queue, self.settings.senior_queue}))
 
     def neighbours(
-        self, task_id: str, tenant: str, *, queue: str | None = None
+        self, task_id: str, tenant_id: str, *, queue: str | None = None
     ) -> tuple[TaskId | None, TaskId | None]:
         """The open tasks before and after this one in queue order (the UI's j/k)."""
         with self._engine.connect() as conn:
-            here = _position(store.load_task(conn, task_id, tenant))
+            here = _position(store.load_task(conn, task_id, tenant_id))
         open_now = task_filters(
             TaskFilter([TaskStatus.PENDING, TaskStatus.CLAIMED], queue), self.now()
         )
-        base = sa.select(_TASKS.c.id).where(_TASKS.c.tenant == tenant, *open_now)
+        base = sa.select(_TASKS.c.id).where(_TASKS.c.tenant == tenant_id, *open_now)
         with self._engine.connect() as conn:
             later = conn.execute(base.where(after(here)).order_by(*QUEUE_ORDER).limit(1))
             earlier = conn.execute(base.where(before(here)).order_by(*REVERSE_QUEUE_ORDER).limit(1))
@@ -364,13 +364,13 @@ class ReviewService:
         )
 
     def next_claimable(
-        self, tenant: str, reviewer: str, *, queue: str | None = None, senior: bool = False
+        self, tenant_id: str, reviewer: str, *, queue: str | None = None, senior: bool = False
     ) -> ReviewTaskView | None:
         """Claim the most urgent task this reviewer may take, or None when there is none."""
         cursor: str | None = None
         while True:
             page = self.list_tasks(
-                tenant,
+                tenant_id,
                 status=TaskStatus.PENDING,
                 queue=queue,
                 cursor=cursor,
@@ -382,7 +382,9 @@ class ReviewService:
                 if task.queue == self.settings.senior_queue and not senior:
                     continue
                 try:
-                    return self.claim(task.id, reviewer=reviewer, tenant=tenant, senior=senior)
+                    return self.claim(
+                        task.id, reviewer=reviewer, tenant_id=tenant_id, senior=senior
+                    )
                 except TaskConflictError:
                     continue  # taken by someone faster, or one this reviewer voted on
             if page.next_cursor is None:
@@ -402,7 +404,7 @@ class ReviewService:
             raise InvalidInputError(f"limit must be between 1 and {self.settings.max_page_size}")
         return limit
 
-    def _change(self, task_id: str, tenant: str, plan: _Plan) -> store.StoredChange:
+    def _change(self, task_id: str, tenant_id: str, plan: _Plan) -> store.StoredChange:
         """Read the task, store what ``plan`` makes of it and commit, then emit its events.
 
         A compare-and-set lost to a concurrent writer rolls back and starts over, so the
@@ -411,7 +413,7 @@ class ReviewService:
         for _ in range(_CAS_ATTEMPTS):
             try:
                 with self._engine.begin() as conn:
-                    task = store.load_task(conn, task_id, tenant)
+                    task = store.load_task(conn, task_id, tenant_id)
                     stored = store.apply_change(conn, task, plan(conn, task))
             except store.LostRaceError:
                 continue

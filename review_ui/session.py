@@ -106,7 +106,13 @@ def _signer(secret: bytes, salt: bytes) -> Signer:
 
 
 def _reviewer_fields(reviewer: Reviewer) -> list[Any]:
-    return [reviewer.id, reviewer.tenant, reviewer.display_name, reviewer.senior, reviewer.key_id]
+    return [
+        reviewer.id,
+        reviewer.tenant_id,
+        reviewer.display_name,
+        reviewer.senior,
+        reviewer.key_id,
+    ]
 
 
 def _reviewer(raw: list[Any]) -> Reviewer:

@@ -6,7 +6,7 @@ writer got there first the row count is 0 and :class:`LostRaceError` tells the s
 to roll back, re-read and let the transition decide again::
 
     with engine.begin() as conn:
-        task = load_task(conn, task_id, tenant)
+        task = load_task(conn, task_id, tenant_id)
         stored = apply_change(conn, task, claim(task, request, now, settings))
 """
 
@@ -67,10 +67,10 @@ class StoredChange:
     outcome: DecisionOutcome | None
 
 
-def load_task(conn: sa.Connection, task_id: str, tenant: str) -> TaskRecord:
+def load_task(conn: sa.Connection, task_id: str, tenant_id: str) -> TaskRecord:
     """The task of this tenant; another tenant's id is :class:`TaskNotFoundError`."""
     row = conn.execute(
-        sa.select(_TASKS).where(_TASKS.c.id == task_id, _TASKS.c.tenant == tenant)
+        sa.select(_TASKS).where(_TASKS.c.id == task_id, _TASKS.c.tenant == tenant_id)
     ).first()
     if row is None:
         raise TaskNotFoundError(f"no review task {task_id!r}")
@@ -149,7 +149,7 @@ def task_votes(conn: sa.Connection, task_id: str) -> tuple[VoteRecord, ...]:
 def _vote_from_row(row: sa.Row[tuple[object, ...]]) -> VoteRecord:
     return VoteRecord(
         task_id=TaskId(row.task_id),
-        tenant=row.tenant,
+        tenant_id=row.tenant,
         reviewer=row.reviewer,
         decision=ReviewDecision(row.decision),
         reason_code=row.reason_code,

@@ -151,7 +151,7 @@ def new_task(
         double_review = _needs_double_review(findings, settings.double_review_categories)
     return TaskRecord(
         id=TaskId(task_id),
-        tenant=request.tenant,
+        tenant_id=request.tenant_id,
         generation_id=request.generation_id,
         queue=request.queue or settings.default_queue,
         status=TaskStatus.PENDING,
@@ -393,7 +393,7 @@ def _ballot(
     """The stored vote and its ``decided`` event, common to every outcome."""
     vote = VoteRecord(
         task_id=task.id,
-        tenant=task.tenant,
+        tenant_id=task.tenant_id,
         reviewer=request.reviewer,
         decision=request.vote,
         reason_code=request.reason_code,
@@ -521,7 +521,7 @@ def replayed_outcome(task: TaskRecord, votes: Sequence[VoteRecord]) -> DecisionO
     return DecisionOutcome(
         task_id=task.id,
         generation_id=task.generation_id,
-        tenant=task.tenant,
+        tenant_id=task.tenant_id,
         final=FinalOutcome(task.status.value),
         decision=last.decision,
         reason_code=task.final_reason_code,
@@ -544,7 +544,7 @@ def _outcome(
     return DecisionOutcome(
         task_id=task.id,
         generation_id=task.generation_id,
-        tenant=task.tenant,
+        tenant_id=task.tenant_id,
         final=final,
         decision=request.vote,
         reason_code=request.reason_code,

@@ -238,7 +238,7 @@ class _ReviewPages:
             return self._redirect("/login")
         try:
             page = self.service.list_tasks(
-                session.reviewer.tenant,
+                session.reviewer.tenant_id,
                 status=_status_filter(status),
                 queue=queue or None,
                 category=category.strip() or None,
@@ -267,7 +267,7 @@ class _ReviewPages:
             filters=filters,
             next_url=next_url,
             status_filters=_STATUS_FILTERS,
-            queues=self.service.queues(session.reviewer.tenant),
+            queues=self.service.queues(session.reviewer.tenant_id),
             notice=_notice_key(notice),
         )
 
@@ -283,7 +283,7 @@ class _ReviewPages:
             return self._forbidden(request, session)
         reviewer = session.reviewer
         task = self.service.next_claimable(
-            reviewer.tenant, reviewer.id, queue=queue or None, senior=reviewer.senior
+            reviewer.tenant_id, reviewer.id, queue=queue or None, senior=reviewer.senior
         )
         if task is None:
             return self._redirect("/queue?notice=nothing_to_claim")
@@ -295,11 +295,11 @@ class _ReviewPages:
         session = self._reviewer_session(request)
         if session is None or session.reviewer is None:
             return self._redirect("/login")
-        tenant = session.reviewer.tenant
+        tenant_id = session.reviewer.tenant_id
         try:
-            view = self.service.get(task_id, tenant)
-            history = self.service.history(task_id, tenant)
-            previous_id, next_id = self.service.neighbours(task_id, tenant, queue=view.queue)
+            view = self.service.get(task_id, tenant_id)
+            history = self.service.history(task_id, tenant_id)
+            previous_id, next_id = self.service.neighbours(task_id, tenant_id, queue=view.queue)
         except GatewayError as exc:
             return self._error(request, session, exc)
         numbered = list(enumerate(view.findings, start=1))
@@ -326,7 +326,7 @@ class _ReviewPages:
     def claim(self, request: Request, task_id: str, csrf_token: FormField = "") -> Response:
         def act(reviewer: Reviewer) -> str:
             self.service.claim(
-                task_id, reviewer=reviewer.id, tenant=reviewer.tenant, senior=reviewer.senior
+                task_id, reviewer=reviewer.id, tenant_id=reviewer.tenant_id, senior=reviewer.senior
             )
             return f"/tasks/{task_id}"
 
@@ -334,7 +334,7 @@ class _ReviewPages:
 
     def release(self, request: Request, task_id: str, csrf_token: FormField = "") -> Response:
         def act(reviewer: Reviewer) -> str:
-            self.service.release(task_id, reviewer=reviewer.id, tenant=reviewer.tenant)
+            self.service.release(task_id, reviewer=reviewer.id, tenant_id=reviewer.tenant_id)
             return "/queue?notice=released"
 
         return self._act(request, csrf_token, act)
@@ -352,7 +352,7 @@ class _ReviewPages:
             outcome = self.service.decide(
                 task_id,
                 reviewer=reviewer.id,
-                tenant=reviewer.tenant,
+                tenant_id=reviewer.tenant_id,
                 decision=decision,
                 reason_code=reason_code or None,
                 note=note or None,
@@ -366,7 +366,7 @@ class _ReviewPages:
         if session is None or session.reviewer is None:
             return _secured(Response(status_code=401))
         try:
-            view = self.service.get(task_id, session.reviewer.tenant)
+            view = self.service.get(task_id, session.reviewer.tenant_id)
         except TaskNotFoundError:
             return _secured(Response(status_code=404))
         image = self.load_preview(view) if self.load_preview else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from common.types import ContentKind, utc_timestamp
+from common.types import ContentKind, TenantId, utc_timestamp
 from gateway.ports import LedgerAttr, LedgerEvent, LedgerPort, ModerationVerdict, ReviewSummary
 from review_ui.interface import (
     DecisionOutcome,
@@ -52,7 +52,7 @@ class QueueReview:
     ) -> str:
         request = EnqueueRequest(
             generation_id=generation_id,
-            tenant=tenant_id,
+            tenant_id=tenant_id,
             kind=kind,
             prompt=prompt or "",
             output_text=output_text,
@@ -87,7 +87,7 @@ def _ledger_record(event: ReviewEvent) -> LedgerEvent:
     return LedgerEvent(
         type=_LEDGER_TYPE[event.kind],
         generation_id=event.generation_id,
-        tenant_id=event.tenant,
+        tenant_id=TenantId(event.tenant_id),
         actor=event.reviewer or "review-queue",
         time=utc_timestamp(event.at),
         decision=event.decision.value if event.decision else None,

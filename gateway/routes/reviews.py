@@ -86,7 +86,7 @@ def claim_review(task_id: str, principal: ReviewKey, reviews: ReviewServiceDep) 
     view = reviews.claim(
         task_id,
         reviewer=_reviewer_id(principal),
-        tenant=principal.tenant_id,
+        tenant_id=principal.tenant_id,
         senior=principal.is_senior_reviewer,
     )
     return view.to_dict()
@@ -94,7 +94,7 @@ def claim_review(task_id: str, principal: ReviewKey, reviews: ReviewServiceDep) 
 
 @router.post("/{task_id}/release", summary="Give a claimed task back to the queue")
 def release_review(task_id: str, principal: ReviewKey, reviews: ReviewServiceDep) -> dict[str, Any]:
-    view = reviews.release(task_id, reviewer=_reviewer_id(principal), tenant=principal.tenant_id)
+    view = reviews.release(task_id, reviewer=_reviewer_id(principal), tenant_id=principal.tenant_id)
     return view.to_dict()
 
 
@@ -106,7 +106,7 @@ def decide_review(
     outcome = reviews.decide(
         task_id,
         reviewer=_reviewer_id(principal),
-        tenant=principal.tenant_id,
+        tenant_id=principal.tenant_id,
         decision=ReviewDecision(body.decision),
         reason_code=body.reason_code,
         note=body.note,
@@ -127,7 +127,7 @@ def build_reviewer_pages(runtime: Runtime) -> APIRouter:
             return None
         return Reviewer(
             id=_reviewer_id(principal),
-            tenant=principal.tenant_id,
+            tenant_id=principal.tenant_id,
             display_name=principal.label,
             senior=principal.is_senior_reviewer,
             key_id=principal.key_id,
@@ -143,7 +143,7 @@ def build_reviewer_pages(runtime: Runtime) -> APIRouter:
             return None
         with session_scope(runtime.engine) as session:
             generation = session.get(Generation, task.generation_id)
-        if generation is None or generation.tenant_id != task.tenant or not generation.raw_path:
+        if generation is None or generation.tenant_id != task.tenant_id or not generation.raw_path:
             return None
         data = runtime.store.read(generation.raw_path)
         return PreviewImage(data=data, media_type=generation.media_type or "image/png")

@@ -97,7 +97,7 @@ def enqueue_text(service: ReviewService, **overrides: Any) -> ReviewTaskView:
     """A typical ad-law task: '最佳' and '第一' flagged in the output."""
     args: dict[str, Any] = {
         "generation_id": "gen_1",
-        "tenant": "acme",
+        "tenant_id": "acme",
         "kind": ContentKind.TEXT,
         "prompt": "写一段面霜广告",
         "output_text": AD_LAW_OUTPUT,

@@ -145,7 +145,7 @@ def page(browser: Browser, site: Site) -> Iterator[Page]:
 def enqueue(site: Site, generation_id: str, **overrides: object) -> str:
     args: dict[str, object] = {
         "generation_id": generation_id,
-        "tenant": "acme",
+        "tenant_id": "acme",
         "kind": ContentKind.TEXT,
         "prompt": "为玻尿酸精华写一段电商详情页文案，突出保湿效果",
         "output_text": COPY,

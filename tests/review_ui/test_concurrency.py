@@ -23,7 +23,7 @@ def test_fifty_concurrent_claims_one_winner(service: ReviewService) -> None:
     def attempt(n: int) -> str:
         start.wait()  # release every thread at once to maximise the overlap
         try:
-            service.claim(task.id, reviewer=f"reviewer-{n}", tenant="acme")
+            service.claim(task.id, reviewer=f"reviewer-{n}", tenant_id="acme")
         except TaskConflictError:
             return "conflict"
         return "won"
@@ -42,13 +42,13 @@ def test_fifty_concurrent_claims_one_winner(service: ReviewService) -> None:
 def test_concurrent_decisions_by_holder_settle_once(service: ReviewService) -> None:
     """A double-submitted decision (two tabs, a double click) records one vote."""
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     start = threading.Barrier(8)
 
     def attempt(_: int) -> str:
         start.wait()
         try:
-            service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+            service.decide(task.id, reviewer="alice", tenant_id="acme", decision="approve")
         except TaskConflictError:
             return "conflict"
         return "won"

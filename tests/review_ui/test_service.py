@@ -104,9 +104,9 @@ def test_reason_codes_from_policy_objects_and_fallback(service: ReviewService) -
 
     bare = enqueue_text(service, reason_codes=())
     assert [r.code for r in bare.reason_codes] == ["other"]
-    service.claim(bare.id, reviewer="alice", tenant="acme")
+    service.claim(bare.id, reviewer="alice", tenant_id="acme")
     outcome = service.decide(
-        bare.id, reviewer="alice", tenant="acme", decision="reject", reason_code="other"
+        bare.id, reviewer="alice", tenant_id="acme", decision="reject", reason_code="other"
     )
     assert outcome.final is FinalOutcome.REJECTED
 
@@ -116,7 +116,7 @@ def test_other_tenant_sees_not_found(service: ReviewService) -> None:
     with pytest.raises(TaskNotFoundError):
         service.get(task.id, "other")
     with pytest.raises(TaskNotFoundError):
-        service.claim(task.id, reviewer="mallory", tenant="other")
+        service.claim(task.id, reviewer="mallory", tenant_id="other")
     with pytest.raises(TaskNotFoundError):
         service.history(task.id, "other")
     assert service.list_tasks("other").items == ()
@@ -124,17 +124,17 @@ def test_other_tenant_sees_not_found(service: ReviewService) -> None:
 
 def test_claim_conflicts_and_own_reclaim_renews(service: ReviewService, clock: FakeClock) -> None:
     task = enqueue_text(service)
-    first = service.claim(task.id, reviewer="alice", tenant="acme")
+    first = service.claim(task.id, reviewer="alice", tenant_id="acme")
     assert first.status is TaskStatus.CLAIMED
     assert first.claimed_by == "alice"
 
     with pytest.raises(TaskConflictError) as conflict:
-        service.claim(task.id, reviewer="bob", tenant="acme")
+        service.claim(task.id, reviewer="bob", tenant_id="acme")
     assert conflict.value.http_status == 409
     assert conflict.value.details["claimed_by"] == "alice"
 
     clock.advance(600)
-    renewed = service.claim(task.id, reviewer="alice", tenant="acme")
+    renewed = service.claim(task.id, reviewer="alice", tenant_id="acme")
     assert renewed.lease_expires_at is not None
     assert first.lease_expires_at is not None
     assert (renewed.lease_expires_at - first.lease_expires_at).total_seconds() == 600
@@ -144,7 +144,7 @@ def test_lapsed_lease_returns_task_to_pending(
     service: ReviewService, clock: FakeClock, recorder: Recorder
 ) -> None:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     clock.advance(899)
     assert service.get(task.id, "acme").status is TaskStatus.CLAIMED
 
@@ -154,9 +154,9 @@ def test_lapsed_lease_returns_task_to_pending(
     assert lapsed.claimed_by is None
     assert [t.id for t in service.list_tasks("acme", status="pending").items] == [task.id]
     with pytest.raises(TaskConflictError):
-        service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+        service.decide(task.id, reviewer="alice", tenant_id="acme", decision="approve")
 
-    taken = service.claim(task.id, reviewer="bob", tenant="acme")
+    taken = service.claim(task.id, reviewer="bob", tenant_id="acme")
     assert taken.claimed_by == "bob"
     kinds = [e.kind for e in recorder.events]
     assert kinds[-2:] == [ReviewEventKind.LEASE_EXPIRED, ReviewEventKind.CLAIMED]
@@ -165,7 +165,7 @@ def test_lapsed_lease_returns_task_to_pending(
 
 def test_expire_leases_sweep_records_event(service: ReviewService, clock: FakeClock) -> None:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     assert service.expire_leases() == 0
     clock.advance(1000)
     assert service.expire_leases() == 1
@@ -174,21 +174,25 @@ def test_expire_leases_sweep_records_event(service: ReviewService, clock: FakeCl
 
 def test_release_by_holder_only(service: ReviewService) -> None:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     with pytest.raises(TaskConflictError):
-        service.release(task.id, reviewer="bob", tenant="acme")
-    released = service.release(task.id, reviewer="alice", tenant="acme")
+        service.release(task.id, reviewer="bob", tenant_id="acme")
+    released = service.release(task.id, reviewer="alice", tenant_id="acme")
     assert released.status is TaskStatus.PENDING
-    assert service.claim(task.id, reviewer="bob", tenant="acme").claimed_by == "bob"
+    assert service.claim(task.id, reviewer="bob", tenant_id="acme").claimed_by == "bob"
 
 
 def test_approve_settles_and_calls_back_after_commit(
     service: ReviewService, recorder: Recorder
 ) -> None:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     outcome = service.decide(
-        task.id, reviewer="alice", tenant="acme", decision="approve", note="self-comparison, exempt"
+        task.id,
+        reviewer="alice",
+        tenant_id="acme",
+        decision="approve",
+        note="self-comparison, exempt",
     )
 
     assert outcome.final is FinalOutcome.APPROVED
@@ -199,7 +203,7 @@ def test_approve_settles_and_calls_back_after_commit(
     assert settled.decided_at is not None
     assert settled.final_note == "self-comparison, exempt"
     with pytest.raises(TaskConflictError, match="already approved"):
-        service.claim(task.id, reviewer="bob", tenant="acme")
+        service.claim(task.id, reviewer="bob", tenant_id="acme")
 
 
 def test_final_decision_hook_sees_committed_state(
@@ -209,15 +213,15 @@ def test_final_decision_hook_sees_committed_state(
     resumed = ReviewService(
         service._engine,
         service.settings,
-        lambda outcome: seen.append(resumed.get(outcome.task_id, outcome.tenant).status),
+        lambda outcome: seen.append(resumed.get(outcome.task_id, outcome.tenant_id).status),
         clock=clock,
     )
     task = enqueue_text(resumed)
-    resumed.claim(task.id, reviewer="alice", tenant="acme")
+    resumed.claim(task.id, reviewer="alice", tenant_id="acme")
     resumed.decide(
         task.id,
         reviewer="alice",
-        tenant="acme",
+        tenant_id="acme",
         decision="reject",
         reason_code="ad_law.absolute_term",
     )
@@ -227,31 +231,31 @@ def test_final_decision_hook_sees_committed_state(
 def test_deciding_without_claim_or_foreign_claim_is_conflict(service: ReviewService) -> None:
     task = enqueue_text(service)
     with pytest.raises(TaskConflictError):
-        service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
-    service.claim(task.id, reviewer="alice", tenant="acme")
+        service.decide(task.id, reviewer="alice", tenant_id="acme", decision="approve")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     with pytest.raises(TaskConflictError) as conflict:
-        service.decide(task.id, reviewer="bob", tenant="acme", decision="approve")
+        service.decide(task.id, reviewer="bob", tenant_id="acme", decision="approve")
     assert conflict.value.http_status == 409
 
 
 def test_reason_codes_are_checked(service: ReviewService, recorder: Recorder) -> None:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     with pytest.raises(UnknownReasonCodeError) as unknown:
         service.decide(
-            task.id, reviewer="alice", tenant="acme", decision="reject", reason_code="made_up"
+            task.id, reviewer="alice", tenant_id="acme", decision="reject", reason_code="made_up"
         )
     assert unknown.value.http_status == 422
     with pytest.raises(ReasonCodeRequiredError):
-        service.decide(task.id, reviewer="alice", tenant="acme", decision="reject")
+        service.decide(task.id, reviewer="alice", tenant_id="acme", decision="reject")
     with pytest.raises(ReasonCodeRequiredError):
-        service.decide(task.id, reviewer="alice", tenant="acme", decision="escalate")
+        service.decide(task.id, reviewer="alice", tenant_id="acme", decision="escalate")
     assert service.get(task.id, "acme").status is TaskStatus.CLAIMED  # nothing half-written
 
     outcome = service.decide(
         task.id,
         reviewer="alice",
-        tenant="acme",
+        tenant_id="acme",
         decision="reject",
         reason_code="ad_law.absolute_term",
     )
@@ -262,11 +266,11 @@ def test_reason_codes_are_checked(service: ReviewService, recorder: Recorder) ->
 
 def test_escalate_moves_to_senior_queue(service: ReviewService, recorder: Recorder) -> None:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     outcome = service.decide(
         task.id,
         reviewer="alice",
-        tenant="acme",
+        tenant_id="acme",
         decision="escalate",
         reason_code="other",
         note="brand name or claim?",
@@ -280,12 +284,12 @@ def test_escalate_moves_to_senior_queue(service: ReviewService, recorder: Record
     assert (senior.queue, senior.status, senior.escalated_from) == ("senior", "pending", task.id)
     assert [t.id for t in service.list_tasks("acme", queue="senior").items] == [senior.id]
 
-    service.claim(senior.id, reviewer="sam", tenant="acme", senior=True)
+    service.claim(senior.id, reviewer="sam", tenant_id="acme", senior=True)
     with pytest.raises(EscalationNotAllowedError):
         service.decide(
-            senior.id, reviewer="sam", tenant="acme", decision="escalate", reason_code="other"
+            senior.id, reviewer="sam", tenant_id="acme", decision="escalate", reason_code="other"
         )
-    final = service.decide(senior.id, reviewer="sam", tenant="acme", decision="approve")
+    final = service.decide(senior.id, reviewer="sam", tenant_id="acme", decision="approve")
     assert final.final is FinalOutcome.APPROVED
     history = service.history(senior.id, "acme")
     assert [e.kind for e in history] == [
@@ -303,17 +307,17 @@ def test_escalate_moves_to_senior_queue(service: ReviewService, recorder: Record
 
 def test_double_review_agreement_settles(service: ReviewService, recorder: Recorder) -> None:
     task = enqueue_text(service, double_review=True)
-    service.claim(task.id, reviewer="alice", tenant="acme")
-    first = service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
+    first = service.decide(task.id, reviewer="alice", tenant_id="acme", decision="approve")
     assert first.final is FinalOutcome.AWAITING_SECOND_REVIEW
     assert recorder.outcomes == []
     waiting = service.get(task.id, "acme")
     assert (waiting.status, waiting.first_reviewer) == (TaskStatus.PENDING, "alice")
 
     with pytest.raises(TaskConflictError, match="second, different reviewer"):
-        service.claim(task.id, reviewer="alice", tenant="acme")
-    service.claim(task.id, reviewer="bob", tenant="acme")
-    second = service.decide(task.id, reviewer="bob", tenant="acme", decision="approve")
+        service.claim(task.id, reviewer="alice", tenant_id="acme")
+    service.claim(task.id, reviewer="bob", tenant_id="acme")
+    second = service.decide(task.id, reviewer="bob", tenant_id="acme", decision="approve")
 
     assert second.final is FinalOutcome.APPROVED
     assert second.reviewers == ("alice", "bob")
@@ -322,13 +326,13 @@ def test_double_review_agreement_settles(service: ReviewService, recorder: Recor
 
 def test_double_review_disagreement_escalates(service: ReviewService, recorder: Recorder) -> None:
     task = enqueue_text(service, double_review=True)
-    service.claim(task.id, reviewer="alice", tenant="acme")
-    service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
-    service.claim(task.id, reviewer="bob", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
+    service.decide(task.id, reviewer="alice", tenant_id="acme", decision="approve")
+    service.claim(task.id, reviewer="bob", tenant_id="acme")
     outcome = service.decide(
         task.id,
         reviewer="bob",
-        tenant="acme",
+        tenant_id="acme",
         decision="reject",
         reason_code="ad_law.absolute_term",
     )
@@ -387,16 +391,18 @@ def test_queue_metrics_and_stats(service: ReviewService, clock: FakeClock) -> No
     first = enqueue_text(service)
     clock.advance(120)
     second = enqueue_text(service)
-    service.claim(second.id, reviewer="bob", tenant="acme")
+    service.claim(second.id, reviewer="bob", tenant_id="acme")
 
     metrics = {m.queue: m for m in service.queue_metrics()}
     assert (metrics["default"].pending, metrics["default"].claimed) == (1, 1)
     assert metrics["default"].oldest_age_s == 120
     assert metrics["senior"].depth == 0
 
-    service.claim(first.id, reviewer="alice", tenant="acme")
-    service.decide(first.id, reviewer="alice", tenant="acme", decision="approve")
-    service.decide(second.id, reviewer="bob", tenant="acme", decision="reject", reason_code="other")
+    service.claim(first.id, reviewer="alice", tenant_id="acme")
+    service.decide(first.id, reviewer="alice", tenant_id="acme", decision="approve")
+    service.decide(
+        second.id, reviewer="bob", tenant_id="acme", decision="reject", reason_code="other"
+    )
     stats = service.stats(since=clock.now - timedelta(hours=2))
     assert (stats.votes, stats.settled, stats.approved, stats.rejected) == (2, 2, 1, 1)
     assert stats.throughput_per_hour == 1.0
@@ -406,11 +412,11 @@ def test_queue_metrics_and_stats(service: ReviewService, clock: FakeClock) -> No
 
 def test_ledger_form_of_event_hides_note(service: ReviewService, recorder: Recorder) -> None:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     service.decide(
         task.id,
         reviewer="alice",
-        tenant="acme",
+        tenant_id="acme",
         decision=ReviewDecision.REJECT,
         reason_code="other",
         note="customer 张三 13800138000",
@@ -426,8 +432,8 @@ def test_ledger_form_of_event_hides_note(service: ReviewService, recorder: Recor
 def test_stats_table_for_the_cli(service: ReviewService) -> None:
     task = enqueue_text(service, double_review=True)
     for reviewer in ("alice", "bob"):
-        service.claim(task.id, reviewer=reviewer, tenant="acme")
-        service.decide(task.id, reviewer=reviewer, tenant="acme", decision="approve")
+        service.claim(task.id, reviewer=reviewer, tenant_id="acme")
+        service.decide(task.id, reviewer=reviewer, tenant_id="acme", decision="approve")
 
     table = format_stats(service.stats())
     assert "double reviews   1, agreement 100.0%" in table
@@ -439,11 +445,11 @@ def test_final_outcome_can_be_replayed(service: ReviewService, recorder: Recorde
     task = enqueue_text(service, double_review=True)
     assert service.final_outcome(task.id, "acme") is None
     for reviewer in ("alice", "bob"):
-        service.claim(task.id, reviewer=reviewer, tenant="acme")
+        service.claim(task.id, reviewer=reviewer, tenant_id="acme")
         service.decide(
             task.id,
             reviewer=reviewer,
-            tenant="acme",
+            tenant_id="acme",
             decision="reject",
             reason_code="other",
             note="n",
@@ -459,17 +465,17 @@ def test_in_memory_service_for_other_packages() -> None:
     outcomes: list[DecisionOutcome] = []
     memory = in_memory_review_service(on_final_decision=outcomes.append)
     task = enqueue_text(memory)
-    memory.claim(task.id, reviewer="alice", tenant="acme")
-    memory.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
+    memory.claim(task.id, reviewer="alice", tenant_id="acme")
+    memory.decide(task.id, reviewer="alice", tenant_id="acme", decision="approve")
     assert [o.final for o in outcomes] == [FinalOutcome.APPROVED]
     assert memory.get(task.id, "acme").to_dict()["status"] == "approved"
 
 
 def _escalated_by_alice(service: ReviewService) -> str:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="alice", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
     outcome = service.decide(
-        task.id, reviewer="alice", tenant="acme", decision="escalate", reason_code="other"
+        task.id, reviewer="alice", tenant_id="acme", decision="escalate", reason_code="other"
     )
     assert outcome.escalated_to is not None
     return outcome.escalated_to
@@ -478,9 +484,9 @@ def _escalated_by_alice(service: ReviewService) -> str:
 def test_the_senior_queue_needs_the_senior_capability(service: ReviewService) -> None:
     senior_task = _escalated_by_alice(service)
     with pytest.raises(SeniorReviewerRequiredError):
-        service.claim(senior_task, reviewer="bob", tenant="acme")
+        service.claim(senior_task, reviewer="bob", tenant_id="acme")
     assert service.next_claimable("acme", "bob") is None  # nothing a plain reviewer may take
-    assert service.claim(senior_task, reviewer="sam", tenant="acme", senior=True).claimed_by == (
+    assert service.claim(senior_task, reviewer="sam", tenant_id="acme", senior=True).claimed_by == (
         "sam"
     )
 
@@ -488,19 +494,19 @@ def test_the_senior_queue_needs_the_senior_capability(service: ReviewService) ->
 def test_whoever_escalated_cannot_cast_the_next_vote(service: ReviewService) -> None:
     senior_task = _escalated_by_alice(service)
     with pytest.raises(TaskConflictError, match="already voted"):
-        service.claim(senior_task, reviewer="alice", tenant="acme", senior=True)
+        service.claim(senior_task, reviewer="alice", tenant_id="acme", senior=True)
     assert service.next_claimable("acme", "alice", senior=True) is None
 
 
 def test_both_double_reviewers_are_kept_off_the_senior_vote(service: ReviewService) -> None:
     task = enqueue_text(service, double_review=True)
-    service.claim(task.id, reviewer="alice", tenant="acme")
-    service.decide(task.id, reviewer="alice", tenant="acme", decision="approve")
-    service.claim(task.id, reviewer="bob", tenant="acme")
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
+    service.decide(task.id, reviewer="alice", tenant_id="acme", decision="approve")
+    service.claim(task.id, reviewer="bob", tenant_id="acme")
     outcome = service.decide(
-        task.id, reviewer="bob", tenant="acme", decision="reject", reason_code="other"
+        task.id, reviewer="bob", tenant_id="acme", decision="reject", reason_code="other"
     )
     for voter in ("alice", "bob"):
         with pytest.raises(TaskConflictError):
-            service.claim(outcome.escalated_to or "", reviewer=voter, tenant="acme", senior=True)
-    service.claim(outcome.escalated_to or "", reviewer="sam", tenant="acme", senior=True)
+            service.claim(outcome.escalated_to or "", reviewer=voter, tenant_id="acme", senior=True)
+    service.claim(outcome.escalated_to or "", reviewer="sam", tenant_id="acme", senior=True)

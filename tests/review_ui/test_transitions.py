@@ -52,7 +52,7 @@ SENIOR_ID = "senior0000000000000000000000000"
 def pending(**fields: Any) -> TaskRecord:
     task = TaskRecord(
         id=TaskId("task0000000000000000000000000001"),
-        tenant="acme",
+        tenant_id="acme",
         generation_id="gen_1",
         queue="default",
         status=TaskStatus.PENDING,
@@ -215,7 +215,7 @@ def test_approve_settles_a_single_review() -> None:
     assert change.events[1].note is None  # the note is on the vote, not repeated
     assert change.vote == VoteRecord(
         task_id=task.id,
-        tenant="acme",
+        tenant_id="acme",
         reviewer="rev_1",
         decision=ReviewDecision.APPROVE,
         reason_code=None,
@@ -366,7 +366,7 @@ def test_escalation_refused_without_a_reason_or_from_the_senior_queue() -> None:
 def request(**fields: Any) -> EnqueueRequest:
     base = EnqueueRequest(
         generation_id="gen_1",
-        tenant="acme",
+        tenant_id="acme",
         kind="text",
         prompt=None,
         findings=[{"scanner": "pii", "category": "pii.phone", "score": 0.42, "span": (0, 3)}],

@@ -173,7 +173,7 @@ def test_claim_and_decide_through_forms(client: TestClient, service: ReviewServi
 
 def test_foreign_claim_answers_409_page(service: ReviewService) -> None:
     task = enqueue_text(service)
-    service.claim(task.id, reviewer="bob", tenant="acme")
+    service.claim(task.id, reviewer="bob", tenant_id="acme")
     with TestClient(
         build_app(service), follow_redirects=False, base_url=HTTPS, headers=ENGLISH
     ) as alice:
@@ -362,12 +362,12 @@ def test_the_task_page_renders_in_every_state(
     # A decided task keeps its claim holder but no lease: the page rendered that as a 500.
     task = enqueue_text(service)
     if decision is not None:
-        service.claim(task.id, reviewer="alice", tenant="acme")
+        service.claim(task.id, reviewer="alice", tenant_id="acme")
     if decision not in (None, "claim"):
         service.decide(
             task.id,
             reviewer="alice",
-            tenant="acme",
+            tenant_id="acme",
             decision=decision,
             reason_code="ad_law.absolute_term",
         )
