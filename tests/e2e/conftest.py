@@ -17,6 +17,17 @@ from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.runtime import Runtime
+from tests.gateway.test_verification_world import provenance_settings, world
+
+__all__ = [
+    "LiveServer",
+    "free_port",
+    "live_server",
+    "provenance_settings",  # a fixture of the verification world, imported for pytest
+    "serve_in_thread",
+    "serving",
+    "world",  # likewise
+]
 
 
 def free_port() -> int:

@@ -18,29 +18,19 @@ import pytest
 from common.types import MediaType
 from gateway.runtime import Runtime
 from provenance.manifest import SOFT_BINDING_ALG, encode_soft_binding_value
-from provenance.settings import ProvenanceSettings
 from tests.e2e.conftest import LiveServer, serving
 from tests.gateway.test_verification_http import app_with_verifier
 from tests.gateway.test_verification_world import (
     World,
-    build_world,
     crop_fraction,
     encode,
     flip_pixel_bytes,
-    provenance_settings,
     sample_photo,
     sign_with_foreign_chain,
     strip_metadata,
 )
 
-__all__ = ["provenance_settings"]  # a fixture, imported for pytest
-
 pytestmark = [pytest.mark.e2e, pytest.mark.db]
-
-
-@pytest.fixture
-def world(database_url: str, provenance_settings: ProvenanceSettings) -> Iterator[World]:
-    yield from build_world(database_url, provenance_settings)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,20 +31,15 @@ from provenance.interface import (
     MediaTooLargeError,
     UnsupportedMediaError,
 )
-from provenance.settings import ProvenanceSettings
 from tests.gateway.test_verification_world import (
     World,
-    build_world,
     crop_fraction,
     encode,
     flip_pixel_bytes,
-    provenance_settings,
     sample_photo,
     sign_with_foreign_chain,
     strip_metadata,
 )
-
-__all__ = ["provenance_settings"]  # a fixture, imported for pytest
 
 
 def signals(**changes: object) -> Signals:
@@ -141,11 +135,6 @@ def test_custody_marks_links_to_earlier_events() -> None:
 
 
 # --- real files, real ledger ---------------------------------------------------------
-
-
-@pytest.fixture
-def world(database_url: str, provenance_settings: ProvenanceSettings) -> Iterator[World]:
-    yield from build_world(database_url, provenance_settings)
 
 
 @pytest.fixture

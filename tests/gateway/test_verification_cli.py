@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,18 +12,13 @@ from typer.testing import CliRunner
 from common.types import MediaType
 from gateway.cli_verify import BundleLedger, verify_command
 from gateway.runtime import Runtime
-from provenance.settings import ProvenanceSettings
 from tests.gateway.test_verification_world import (
     WATERMARK_KEY,
     World,
-    build_world,
     encode,
-    provenance_settings,
     sample_photo,
     strip_metadata,
 )
-
-__all__ = ["provenance_settings"]  # a fixture, imported for pytest
 
 pytestmark = pytest.mark.db
 
@@ -35,11 +29,6 @@ def cli() -> typer.Typer:
     app.command(name="verify")(verify_command)
     app.command(name="noop", hidden=True)(lambda: None)  # keeps "verify" a sub-command
     return app
-
-
-@pytest.fixture
-def world(database_url: str, provenance_settings: ProvenanceSettings) -> Iterator[World]:
-    yield from build_world(database_url, provenance_settings)
 
 
 @pytest.fixture
@@ -67,20 +56,17 @@ def run(*args: str | Path) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
+def run_offline(files: dict[str, Path], name: str, *args: str | Path) -> tuple[int, str]:
+    """The command on ``files[name]`` with the proof bundle and the trust anchors."""
+    bundle = ("--offline-bundle", files["bundle"], "--trust-anchors", files["anchors"])
+    return run(files[name], *bundle, *args)
+
+
 def test_offline_bundle_verifies_the_stamped_file(
     world: World, offline_files: dict[str, Path]
 ) -> None:
     vkey = world.ledger.public_key_info().vkey
-    code, output = run(
-        offline_files["image"],
-        "--json",
-        "--offline-bundle",
-        offline_files["bundle"],
-        "--trust-anchors",
-        offline_files["anchors"],
-        "--ledger-key",
-        vkey,
-    )
+    code, output = run_offline(offline_files, "image", "--json", "--ledger-key", vkey)
     body = json.loads(output)
     assert code == 0, output
     assert body["verdict"] == "verified"
@@ -92,14 +78,8 @@ def test_offline_bundle_verifies_the_stamped_file(
 def test_offline_stripped_file_recovers_through_the_watermark(
     offline_files: dict[str, Path],
 ) -> None:
-    code, output = run(
-        offline_files["stripped"],
-        "--offline-bundle",
-        offline_files["bundle"],
-        "--trust-anchors",
-        offline_files["anchors"],
-        "--watermark-key-file",
-        offline_files["wm_key"],
+    code, output = run_offline(
+        offline_files, "stripped", "--watermark-key-file", offline_files["wm_key"]
     )
     assert code == 0, output
     assert output.startswith("verdict: verified_via_watermark")
@@ -112,14 +92,7 @@ def test_offline_bundle_with_an_edited_leaf_makes_the_file_tampered(
     bundle = json.loads(offline_files["bundle"].read_text())
     bundle["entry"]["leaf"]["decision"] = "blocked"
     offline_files["bundle"].write_text(json.dumps(bundle))
-    code, output = run(
-        offline_files["image"],
-        "--json",
-        "--offline-bundle",
-        offline_files["bundle"],
-        "--trust-anchors",
-        offline_files["anchors"],
-    )
+    code, output = run_offline(offline_files, "image", "--json")
     body = json.loads(output)
     assert code == 3
     assert body["verdict"] == "tampered"
@@ -128,15 +101,8 @@ def test_offline_bundle_with_an_edited_leaf_makes_the_file_tampered(
 
 
 def test_wrong_key_pin_and_unrelated_file(offline_files: dict[str, Path], tmp_path: Path) -> None:
-    code, output = run(
-        offline_files["image"],
-        "--json",
-        "--offline-bundle",
-        offline_files["bundle"],
-        "--trust-anchors",
-        offline_files["anchors"],
-        "--ledger-key",
-        "other+00000000+AAAA",
+    code, output = run_offline(
+        offline_files, "image", "--json", "--ledger-key", "other+00000000+AAAA"
     )
     assert code == 3
     assert json.loads(output)["offline_bundle"]["reason"] == "bundle key is not the trusted key"

@@ -207,6 +207,11 @@ def build_world(database_url: str, provenance_settings: ProvenanceSettings) -> I
     engine.dispose()
 
 
+@pytest.fixture
+def world(database_url: str, provenance_settings: ProvenanceSettings) -> Iterator[World]:
+    yield from build_world(database_url, provenance_settings)
+
+
 # --- files -------------------------------------------------------------------------------
 
 
