@@ -16,7 +16,13 @@ import httpx
 import pytest
 
 from gateway.models import Role
-from tests.security.support import TENANT_A, LiveGateway, error_shape_problem, operations
+from tests.security.support import (
+    TENANT_A,
+    LiveGateway,
+    error_shape_problem,
+    fill_path,
+    operations,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -55,20 +61,6 @@ CURSOR_REGRESSIONS: tuple[tuple[str, str, str], ...] = (
     ("/v1/webhooks/deliveries", "cursor", "int64_max_plus_one"),
 )
 
-_PLAUSIBLE_PATH_VALUES: dict[str, str] = {
-    "generation_id": "gen_000000000000000000000000",
-    "task_id": "0" * 32,
-    "key_id": "0000000000000000",
-    "term_id": "1",
-    "image_id": "1",
-    "index": "0",
-    "manifest_id": "m",
-}
-
-
-def _plausible_path(template: str) -> str:
-    return re.sub(r"\{([^}]+)\}", lambda m: _PLAUSIBLE_PATH_VALUES.get(m.group(1), "x"), template)
-
 
 def _query_url(template: str, operation: dict[str, Any], name: str, value: str) -> str:
     query = [f"{name}={value}"]
@@ -76,7 +68,7 @@ def _query_url(template: str, operation: dict[str, Any], name: str, value: str) 
         other = parameter["name"]
         if parameter["in"] == "query" and parameter.get("required") and other != name:
             query.append(f"{other}={REQUIRED_DEFAULTS[other]}")
-    return f"{_plausible_path(template)}?{'&'.join(query)}"
+    return f"{fill_path(template)}?{'&'.join(query)}"
 
 
 def _problem(response: httpx.Response) -> str | None:
@@ -179,7 +171,7 @@ def test_hostile_path_values_are_never_a_5xx(
         if method not in PATH_METHODS or "{" not in template:
             continue
         for name in re.findall(r"\{([^}]+)\}", template):
-            url = _plausible_path(template.replace("{" + name + "}", value))
+            url = fill_path(template.replace("{" + name + "}", value))
             checked += 1
             response = _send(client, gateway, method, url)
             problem = response if isinstance(response, str) else _problem(response)
