@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gateway.db import create_engine_for
 from ledger.checkpoint import NoteSigner
 from ledger.interface import EventRecord, EventType
 from ledger.merkle import (
@@ -77,25 +78,11 @@ def record(n: int) -> EventRecord:
 # --- databases -----------------------------------------------------------------------
 
 
-def sqlite_engine(path: Path) -> Engine:
-    """Configured like gateway.db: WAL, synchronous=NORMAL, busy timeout."""
-    engine = sa.create_engine(f"sqlite:///{path}", connect_args={"check_same_thread": False})
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return engine
-
-
 @contextmanager
 def sqlite_database() -> Iterator[Engine]:
     with tempfile.TemporaryDirectory(prefix="bench-ledger-") as directory:
-        engine = sqlite_engine(Path(directory) / "ledger.db")
+        # Configured as the gateway configures it: WAL, synchronous=NORMAL, busy timeout.
+        engine = create_engine_for(f"sqlite:///{Path(directory) / 'ledger.db'}")
         try:
             yield engine
         finally:

@@ -9,12 +9,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.engine import Engine
 
+from gateway.db import create_engine_for
 from ledger.checkpoint import NoteSigner
 from ledger.interface import EventRecord, EventType
 from ledger.models import create_tables
 from ledger.service import Ledger
 from ledger.settings import LedgerSettings
-from tests.ledger.writer_process import make_engine
 
 
 def record(n: int, *, generation: str | None = None, **fields: Any) -> EventRecord:
@@ -37,7 +37,7 @@ def record(n: int, *, generation: str | None = None, **fields: Any) -> EventReco
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
-    built = make_engine(database_url)
+    built = create_engine_for(database_url)
     create_tables(built)
     yield built
     built.dispose()

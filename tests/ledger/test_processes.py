@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from gateway.db import create_engine_for
 from ledger.audit import audit
 from ledger.checkpoint import NoteSigner, load_or_create_signing_key
 from ledger.models import create_tables
 from ledger.service import Ledger
 from ledger.settings import LedgerSettings
-from tests.ledger.writer_process import make_engine
 
 pytestmark = pytest.mark.db
 REPO = Path(__file__).resolve().parents[2]
@@ -49,7 +49,7 @@ def start_writer(
 def open_ledger(url: str, key_file: Path) -> tuple[Ledger, NoteSigner, sa.Engine]:
     settings = LedgerSettings()
     signer = NoteSigner(settings.origin, load_or_create_signing_key(key_file))
-    engine = make_engine(url)
+    engine = create_engine_for(url)
     return Ledger(engine, signer, settings), signer, engine
 
 

@@ -12,33 +12,13 @@ import argparse
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import Engine
-
+from gateway.db import create_engine_for
 from ledger.checkpoint import NoteSigner, load_or_create_signing_key
 from ledger.interface import EventRecord, EventType
 from ledger.models import create_tables
 from ledger.service import Ledger
 from ledger.settings import LedgerSettings
-
-
-def make_engine(url: str) -> Engine:
-    """The engine the gateway would build (gateway.db): WAL and a busy timeout on SQLite."""
-    if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True)
-    engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
-
-    @sa.event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    return engine
 
 
 def _record(tag: str, n: int) -> EventRecord:
@@ -61,7 +41,7 @@ def main() -> None:
     parser.add_argument("--tag", default="w")
     args = parser.parse_args()
     settings = LedgerSettings()
-    engine = make_engine(args.url)
+    engine = create_engine_for(args.url)  # as the gateway builds it: WAL on SQLite
     create_tables(engine)
     signer = NoteSigner(settings.origin, load_or_create_signing_key(args.key_file))
     ledger = Ledger(engine, signer, settings)
