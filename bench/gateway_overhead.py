@@ -268,18 +268,9 @@ def generate_key(data_dir: Path, secrets_dir: Path) -> str:
         "AIGC_SECRETS_DIR": str(secrets_dir),
         "AIGC_LEDGER__ANCHOR__ENABLED": "false",
     }
+    command = ["keys", "create", "--tenant", "bench", "--role", "generate"]
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "keys",
-            "create",
-            "--tenant",
-            "bench",
-            "--role",
-            "generate",
-        ],
+        [sys.executable, "-m", "gateway.cli", *command],
         env=env,
         cwd=ROOT,
         capture_output=True,

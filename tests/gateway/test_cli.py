@@ -39,18 +39,9 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_keys_create_prints_only_the_key_last(env: dict[str, str]) -> None:
+    command = ["keys", "create", "--tenant", "acme", "--role", "review"]
     completed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway.cli",
-            "keys",
-            "create",
-            "--tenant",
-            "acme",
-            "--role",
-            "review",
-        ],
+        [sys.executable, "-m", "gateway.cli", *command],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
