@@ -26,6 +26,7 @@ from sqlmodel import Session, col, select
 
 from common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from common.sqltable import table_of
+from common.types import TenantId
 from gateway.models import ApiKey, Role, Tenant, utcnow
 
 __all__ = [
@@ -48,7 +49,7 @@ class Principal:
     """Who is calling: the key's tenant and role."""
 
     key_id: str
-    tenant_id: str
+    tenant_id: TenantId
     role: Role
     policy: str | None = None  # the tenant's policy, read with the key in one query
     label: str = ""  # the admin's name for the key; for reviewers, the person holding it

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 import typer
 
 from common.errors import GatewayError
-from common.types import ContentKind
+from common.types import ContentKind, TenantId
 from gateway.auth import create_api_key, ensure_tenant, list_api_keys, revoke_api_key
 from gateway.cli_verify import verify_command
 from gateway.db import session_scope
@@ -173,7 +173,7 @@ def generate(
         with session_scope(runtime.engine) as session:
             ensure_tenant(session, tenant, runtime.settings.default_policy)
         order = GenerationOrder(
-            tenant_id=tenant,
+            tenant_id=TenantId(tenant),
             kind=kind,
             prompt=prompt,
             actor="cli",
@@ -316,7 +316,7 @@ def review_stats(
     from review_ui.report import format_stats
 
     runtime = _runtime()
-    typer.echo(format_stats(runtime.review_service.stats(tenant=tenant)))
+    typer.echo(format_stats(runtime.review_service.stats(tenant_id=tenant)))
 
 
 def main() -> None:

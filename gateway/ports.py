@@ -14,7 +14,15 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
-from common.types import Action, ContentKind, Direction, Finding, ReasonCode
+from common.types import (
+    Action,
+    ContentKind,
+    Direction,
+    Finding,
+    GenerationId,
+    ReasonCode,
+    TenantId,
+)
 
 __all__ = [
     "CheckedContent",
@@ -83,7 +91,7 @@ class ModerationPort(Protocol):
     name: str
 
     def check(
-        self, content: CheckedContent, direction: Direction, policy: str, tenant_id: str
+        self, content: CheckedContent, direction: Direction, policy: str, tenant_id: TenantId
     ) -> ModerationVerdict: ...
 
     def readiness_problem(self) -> str | None: ...
@@ -104,8 +112,8 @@ class ReviewPort(Protocol):
     def enqueue(
         self,
         *,
-        generation_id: str,
-        tenant_id: str,
+        generation_id: GenerationId,
+        tenant_id: TenantId,
         kind: ContentKind,
         prompt: str | None,
         output_text: str | None,
@@ -133,8 +141,9 @@ class LedgerEvent:
     decisions only — never prompts or outputs (PIPL)."""
 
     type: str  # generation | moderation | review_decision | stamp | admin_action …
+    # A generation's id, or what an admin action changed ("tenant_policy_v3").
     generation_id: str
-    tenant_id: str
+    tenant_id: TenantId
     actor: str
     time: str  # common.types.utc_timestamp
     artifact_sha256: str | None = None
@@ -173,8 +182,8 @@ class LedgerPort(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StampSubject:
-    generation_id: str
-    tenant_id: str
+    generation_id: GenerationId
+    tenant_id: TenantId
     kind: ContentKind
     data: bytes
     media_type: str

@@ -7,19 +7,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from common.types import ContentKind
+from common.types import ContentKind, GenerationId, TenantId
 from gateway.models import Generation
 
 __all__ = ["GenerationOrder", "PipelineHooks", "StampOrder", "new_generation_id"]
 
 
-def new_generation_id() -> str:
-    return f"gen_{secrets.token_hex(12)}"
+def new_generation_id() -> GenerationId:
+    return GenerationId(f"gen_{secrets.token_hex(12)}")
 
 
 @dataclass(frozen=True, slots=True)
 class GenerationOrder:
-    tenant_id: str
+    tenant_id: TenantId
     kind: ContentKind
     prompt: str
     policy: str
@@ -35,7 +35,7 @@ class GenerationOrder:
 class StampOrder:
     """Content made elsewhere, to be moderated, reviewed, stamped and ledgered."""
 
-    tenant_id: str
+    tenant_id: TenantId
     kind: ContentKind
     data: bytes
     media_type: str

@@ -29,6 +29,8 @@ from common.types import (
     Action,
     ContentKind,
     Direction,
+    GenerationId,
+    TenantId,
     utc_timestamp,
 )
 from gateway.catalog import GeneratorCatalog
@@ -276,8 +278,8 @@ class Pipeline:
         output_text = raw.decode("utf-8") if is_text else None
         with events.stage("review_enqueue", self.review.name) as record:
             task_id = self.review.enqueue(
-                generation_id=generation.id,
-                tenant_id=generation.tenant_id,
+                generation_id=GenerationId(generation.id),
+                tenant_id=TenantId(generation.tenant_id),
                 kind=ContentKind(generation.kind),
                 prompt=generation.prompt,
                 output_text=output_text,
@@ -301,8 +303,8 @@ class Pipeline:
         events: EventLog,
     ) -> Generation:
         subject = StampSubject(
-            generation_id=generation.id,
-            tenant_id=generation.tenant_id,
+            generation_id=GenerationId(generation.id),
+            tenant_id=TenantId(generation.tenant_id),
             kind=ContentKind(generation.kind),
             data=raw,
             media_type=generation.media_type or "application/octet-stream",
@@ -454,7 +456,7 @@ class Pipeline:
         return LedgerEvent(
             type=event_type,
             generation_id=generation.id,
-            tenant_id=generation.tenant_id,
+            tenant_id=TenantId(generation.tenant_id),
             actor=actor,
             time=utc_timestamp(utcnow()),
             artifact_sha256=generation.artifact_sha256
