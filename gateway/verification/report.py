@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -58,8 +58,22 @@ LedgerMatch = Literal["content_hash", "manifest", "watermark"]
 # --- what the verifier found -----------------------------------------------------------
 
 
+class _Reported:
+    """A part of the report that has a pydantic ``…Public`` twin; ``to_dict()`` is its JSON."""
+
+    __slots__ = ()
+
+    def public(self) -> BaseModel:
+        """The twin, built without re-validation (see ``VerificationReport.public``)."""
+        raise NotImplementedError
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready values (the page and the CLI render these)."""
+        return self.public().model_dump(mode="json")
+
+
 @dataclass(frozen=True, slots=True)
-class C2paSection:
+class C2paSection(_Reported):
     present: bool  # a manifest is in (or beside) the submitted file
     state: C2paState
     recovered: bool  # the manifest came through the watermark, not the file
@@ -88,12 +102,9 @@ class C2paSection:
             )
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.public().model_dump(mode="json")
-
 
 @dataclass(frozen=True, slots=True)
-class WatermarkSection:
+class WatermarkSection(_Reported):
     checked: bool
     present: bool
     watermark_id: str | None
@@ -112,12 +123,9 @@ class WatermarkSection:
             )
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.public().model_dump(mode="json")
-
 
 @dataclass(frozen=True, slots=True)
-class LedgerSection:
+class LedgerSection(_Reported):
     found: bool
     matched_by: LedgerMatch | None = None
     index: int | None = None
@@ -136,12 +144,9 @@ class LedgerSection:
     def public(self) -> LedgerSectionPublic:
         return LedgerSectionPublic.model_construct(**_public_fields(self))
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.public().model_dump(mode="json")
-
 
 @dataclass(frozen=True, slots=True)
-class CustodyEvent:
+class CustodyEvent(_Reported):
     index: int
     leaf_hash: str
     type: str
@@ -154,12 +159,9 @@ class CustodyEvent:
     def public(self) -> CustodyEventPublic:
         return CustodyEventPublic.model_construct(**_public_fields(self))
 
-    def to_dict(self) -> dict[str, Any]:
-        return self.public().model_dump(mode="json")
-
 
 @dataclass(frozen=True, slots=True)
-class VerificationReport:
+class VerificationReport(_Reported):
     verdict: Verdict
     reason: Reason
     explanation: Explanation
@@ -189,20 +191,11 @@ class VerificationReport:
             )
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The response body as JSON-ready values (the page and the CLI render these)."""
-        return self.public().model_dump(mode="json")
-
-
-@runtime_checkable
-class _HasPublic(Protocol):
-    def public(self) -> BaseModel: ...
-
 
 def _public_value(value: Any) -> Any:
     """One dataclass value as its public twin takes it: sections by their ``public()``,
     mappings as dicts, tuples as lists (of public values)."""
-    if isinstance(value, _HasPublic):
+    if isinstance(value, _Reported):
         return value.public()
     if isinstance(value, Mapping):
         return dict(value)
