@@ -109,7 +109,28 @@ def _finding(scanner: str, category: str, score: float, unit: _Unit, text: str) 
     )
 
 
-class ProfanityCheckScanner:
+class _UnitScanner:
+    """Scores each sentence-sized unit of a text by category; a finding per category for
+    the worst unit above ``min_score``. Subclasses score the pieces."""
+
+    name: str
+    min_score: float
+
+    def scan(self, text: str) -> list[Finding]:
+        return self.scan_many([text])[0]
+
+    def scan_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        units = _units(texts)
+        if not units:
+            return [[] for _ in texts]
+        pieces = [texts[u.text_index][u.span[0] : u.span[1]] for u in units]
+        return _worst_per_category(texts, units, self._scores(pieces), self.name, self.min_score)
+
+    def _scores(self, pieces: list[str]) -> dict[str, list[float]]:
+        raise NotImplementedError
+
+
+class ProfanityCheckScanner(_UnitScanner):
     """alt-profanity-check's bundled linear SVM: English, trained, no download.
 
     The model is evaluated by ``profanity_model.CalibratedLinearModel``, not through
@@ -123,18 +144,8 @@ class ProfanityCheckScanner:
         self.version = f"alt-profanity-check@{_package_version('alt-profanity-check')}"
         self._model: CalibratedLinearModel | None = None
 
-    def scan(self, text: str) -> list[Finding]:
-        return self.scan_many([text])[0]
-
-    def scan_many(self, texts: Sequence[str]) -> list[list[Finding]]:
-        units = _units(texts)
-        if not units:
-            return [[] for _ in texts]
-        probabilities = self._loaded().probabilities(
-            [texts[u.text_index][u.span[0] : u.span[1]] for u in units]
-        )
-        scores = {"toxicity": probabilities}
-        return _worst_per_category(texts, units, scores, self.name, self.min_score)
+    def _scores(self, pieces: list[str]) -> dict[str, list[float]]:
+        return {"toxicity": self._loaded().probabilities(pieces)}
 
     def _loaded(self) -> CalibratedLinearModel:
         if self._model is None:
@@ -142,7 +153,7 @@ class ProfanityCheckScanner:
         return self._model
 
 
-class DetoxifyScanner:
+class DetoxifyScanner(_UnitScanner):
     """The real ``detoxify`` library on a local checkpoint, batched."""
 
     name = "detoxify"
@@ -167,20 +178,13 @@ class DetoxifyScanner:
             )
         return None
 
-    def scan(self, text: str) -> list[Finding]:
-        return self.scan_many([text])[0]
-
-    def scan_many(self, texts: Sequence[str]) -> list[list[Finding]]:
-        units = _units(texts)
-        if not units:
-            return [[] for _ in texts]
-        pieces = [texts[u.text_index][u.span[0] : u.span[1]] for u in units]
+    def _scores(self, pieces: list[str]) -> dict[str, list[float]]:
         scores: dict[str, list[float]] = {}
         for start in range(0, len(pieces), self.settings.batch_size):
             batch = self._loaded().predict(pieces[start : start + self.settings.batch_size])
             for category, values in batch.items():
                 scores.setdefault(category, []).extend(_as_list(values))
-        return _worst_per_category(texts, units, scores, self.name, self.min_score)
+        return scores
 
     def _loaded(self) -> Any:
         with self._lock:
