@@ -15,13 +15,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Header, Path, Request
 from starlette.concurrency import run_in_threadpool
 
 from common.errors import AuthenticationError
 from gateway.adapters.moderation import EngineModeration
 from gateway.auth import Principal, authenticate, require_role
 from gateway.db import INT32_MAX, INT64_MAX
+from gateway.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, IdempotencyKeys
 from gateway.models import Role
 from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
@@ -35,6 +36,8 @@ __all__ = [
     "ContentReader",
     "GenerateKey",
     "HistoryReader",
+    "IdempotencyDep",
+    "IdempotencyKeyHeader",
     "LedgerIndexPath",
     "ModerationAdmin",
     "PipelineDep",
@@ -151,6 +154,10 @@ async def _moderation_admin(runtime: RuntimeDep) -> EngineModeration:
     return runtime.moderation_admin
 
 
+async def _idempotency(runtime: RuntimeDep) -> IdempotencyKeys:
+    return runtime.idempotency
+
+
 async def _tenant_policies(runtime: RuntimeDep) -> TenantPolicies:
     return runtime.tenant_policies
 
@@ -167,3 +174,14 @@ ModerationAdmin = Annotated[EngineModeration, Depends(_moderation_admin)]
 # The name of the generating caller's tenant policy (the one its admin set).
 TenantPolicy = Annotated[str, Depends(_tenant_policy)]
 TenantPoliciesDep = Annotated[TenantPolicies, Depends(_tenant_policies)]
+IdempotencyDep = Annotated[IdempotencyKeys, Depends(_idempotency)]
+# The optional ``Idempotency-Key`` header of the routes that create a generation.
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias=IDEMPOTENCY_HEADER,
+        pattern=KEY_PATTERN,
+        description="Retry-safe creation: the same key and body within 24 h answer with "
+        "the first request's generation; another body is 422 idempotency_key_reused.",
+    ),
+]

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import JSON, Column, Text
 from sqlmodel import Field, SQLModel
 
@@ -17,6 +18,7 @@ __all__ = [
     "ApiKey",
     "Generation",
     "GenerationStatus",
+    "IdempotencyRecord",
     "PipelineEvent",
     "Role",
     "Tenant",
@@ -194,3 +196,17 @@ class CallbackPin(SQLModel, table=True):
     url: str = Field(max_length=2000)
     addresses: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     checked_at: datetime = Field(default_factory=utcnow)
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """A client's ``Idempotency-Key``: the request it named (by body hash) and the
+    generation that request made (``None`` while it runs)."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: str = Field(primary_key=True, max_length=128)
+    route: str = Field(primary_key=True, max_length=32)  # "generations" | "stamp"
+    key: str = Field(primary_key=True, max_length=255)
+    body_sha256: str = Field(max_length=64)
+    generation_id: str | None = Field(default=None, max_length=64)
+    created_at: int = Field(sa_type=sa.BigInteger, index=True)  # unix seconds

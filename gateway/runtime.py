@@ -41,6 +41,7 @@ from provenance.watermark import ImageWatermarker
 from review_ui.service import ReviewService
 
 if TYPE_CHECKING:
+    from gateway.idempotency import IdempotencyKeys
     from gateway.tenant_policy import TenantPolicies
     from gateway.verification import Verifier
 
@@ -92,6 +93,12 @@ class Runtime:
     @property
     def stamper(self) -> Stamper:
         return self.domains.stamper
+
+    @cached_property
+    def idempotency(self) -> IdempotencyKeys:
+        from gateway.idempotency import IdempotencyKeys
+
+        return IdempotencyKeys(self.engine)
 
     @cached_property
     def tenant_policies(self) -> TenantPolicies:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -9,9 +12,19 @@ from fastapi.responses import Response
 
 from common.errors import ConflictError, NotFoundError, PayloadTooLargeError
 from common.types import ContentKind
-from gateway.deps import ContentReader, GenerateKey, PipelineDep, RuntimeDep, TenantPoliciesDep
+from gateway.auth import Principal
+from gateway.deps import (
+    ContentReader,
+    GenerateKey,
+    IdempotencyDep,
+    IdempotencyKeyHeader,
+    PipelineDep,
+    RuntimeDep,
+    TenantPoliciesDep,
+)
+from gateway.idempotency import REPLAYED_HEADER, IdempotencyKeys
 from gateway.models import Generation
-from gateway.pipeline import GenerationOrder
+from gateway.pipeline import GenerationOrder, Pipeline
 from gateway.queries import get_generation, list_generations, pipeline_events
 from gateway.runtime import Runtime
 from gateway.schemas import (
@@ -20,8 +33,9 @@ from gateway.schemas import (
     ReviewVotePublic,
     generation_public,
 )
+from gateway.tenant_policy import TenantPolicies
 
-__all__ = ["generation_response", "public_view", "router"]
+__all__ = ["IdempotentRequest", "generation_response", "public_view", "router", "run_once"]
 
 router = APIRouter(prefix="/v1/generations", tags=["generations"])
 
@@ -62,9 +76,27 @@ def create_generation(
     principal: GenerateKey,
     policies: TenantPoliciesDep,
     pipeline: PipelineDep,
+    keys: IdempotencyDep,
     runtime: RuntimeDep,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Moderate the prompt, generate, moderate the output, then release, hold or block."""
+    body_sha256 = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+    return run_once(
+        keys,
+        IdempotentRequest(principal.tenant_id, "generations", idempotency_key, body_sha256),
+        lambda: _generate(body, principal, policies, pipeline, runtime),
+        runtime,
+    )
+
+
+def _generate(
+    body: GenerationCreate,
+    principal: Principal,
+    policies: TenantPolicies,
+    pipeline: Pipeline,
+    runtime: Runtime,
+) -> Generation:
     check_prompt_length(runtime, body.prompt)
     runtime.webhooks.check_url(body.callback_url)
     policy = policies.for_request(principal, body.policy)
@@ -82,6 +114,40 @@ def create_generation(
     )
     generation = pipeline.generate(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
+    return generation
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotentRequest:
+    tenant_id: str
+    route: str  # "generations" | "stamp"
+    key: str | None  # the Idempotency-Key header, if sent
+    body_sha256: str
+
+
+def run_once(
+    keys: IdempotencyKeys,
+    request: IdempotentRequest,
+    create: Callable[[], Generation],
+    runtime: Runtime,
+) -> Response:
+    """Create a generation (201), or — for a key seen before — answer with the one its
+    first request made (201 again, ``Idempotent-Replayed: true``)."""
+    if request.key is None:
+        return generation_response(runtime, create(), status_code=201)
+    earlier = keys.claim(request.tenant_id, request.route, request.key, request.body_sha256)
+    if earlier is not None:
+        replayed = generation_response(
+            runtime, get_generation(runtime.engine, request.tenant_id, earlier), 201
+        )
+        replayed.headers[REPLAYED_HEADER] = "true"
+        return replayed
+    try:
+        generation = create()
+    except BaseException:
+        keys.abandon(request.tenant_id, request.route, request.key)
+        raise
+    keys.complete(request.tenant_id, request.route, request.key, generation.id)
     return generation_response(runtime, generation, status_code=201)
 
 

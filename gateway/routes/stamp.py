@@ -8,6 +8,7 @@ file name extension is fine; a declared type or extension that contradicts them 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import PurePosixPath
 from typing import Annotated, Literal
@@ -19,10 +20,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from common.errors import InvalidInputError, UnsupportedMediaTypeError
 from common.jsonsafe import check_json_depth, check_storable_text
 from common.types import ContentKind, MediaType
-from gateway.deps import GenerateKey, PipelineDep, RuntimeDep, TenantPoliciesDep
-from gateway.pipeline import StampOrder
-from gateway.routes.generations import generation_response
+from gateway.auth import Principal
+from gateway.deps import (
+    GenerateKey,
+    IdempotencyDep,
+    IdempotencyKeyHeader,
+    PipelineDep,
+    RuntimeDep,
+    TenantPoliciesDep,
+)
+from gateway.models import Generation
+from gateway.pipeline import Pipeline, StampOrder
+from gateway.routes.generations import IdempotentRequest, run_once
+from gateway.runtime import Runtime
 from gateway.schemas import GenerationPublic
+from gateway.tenant_policy import TenantPolicies
 from provenance.media import open_media
 
 __all__ = ["router"]
@@ -96,14 +108,40 @@ def stamp(
     principal: GenerateKey,
     policies: TenantPoliciesDep,
     pipeline: PipelineDep,
+    keys: IdempotencyDep,
     runtime: RuntimeDep,
     file: Annotated[UploadFile, File(description="The content to moderate and stamp.")],
     meta: Annotated[str, Form(description="JSON object of optional settings.")] = "{}",
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Moderate → review → stamp → ledger content made elsewhere; answers like a generation."""
     parsed = _parse_meta(meta)
-    runtime.webhooks.check_url(parsed.callback_url)
     data = file.file.read()
+    # The same request: the same file, the same meta and the same declared type and name.
+    request_digest = hashlib.sha256()
+    for part in (parsed.model_dump_json(), file.content_type or "", file.filename or ""):
+        request_digest.update(part.encode() + b"\x00")
+    request_digest.update(hashlib.sha256(data).digest())
+    return run_once(
+        keys,
+        IdempotentRequest(
+            principal.tenant_id, "stamp", idempotency_key, request_digest.hexdigest()
+        ),
+        lambda: _stamp(principal, policies, pipeline, runtime, file, parsed, data),
+        runtime,
+    )
+
+
+def _stamp(
+    principal: Principal,
+    policies: TenantPolicies,
+    pipeline: Pipeline,
+    runtime: Runtime,
+    file: UploadFile,
+    parsed: StampMeta,
+    data: bytes,
+) -> Generation:
+    runtime.webhooks.check_url(parsed.callback_url)
     limits = runtime.settings.limits
     opened = open_media(
         data,
@@ -130,4 +168,4 @@ def stamp(
     )
     generation = pipeline.stamp_upload(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
-    return generation_response(runtime, generation, status_code=201)
+    return generation
