@@ -73,13 +73,23 @@ def test_checkpoint_round_trip(signer: NoteSigner) -> None:
     assert parse_checkpoint_body(checkpoint_body(signer.name, 42, ROOT)) == (signer.name, 42, ROOT)
 
 
+def _flip_last_signature_byte(note: str) -> str:
+    # Always a different signature (rewriting base64 text can leave the bytes unchanged:
+    # the last character before "=" carries padding bits a decoder ignores).
+    head, _, line = note.rpartition("— ")
+    name, encoded = line.rstrip("\n").rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(encoded))
+    raw[-1] ^= 0x01
+    return f"{head}— {name} {base64.b64encode(bytes(raw)).decode()}\n"
+
+
 @pytest.mark.parametrize(
     "mangle",
     [
         lambda n: n.replace("\n42\n", "\n43\n"),
         lambda n: n.replace("— ", "- "),
         lambda n: n.replace("\n\n", "\n"),
-        lambda n: n[:-3] + "A=\n",
+        lambda n: _flip_last_signature_byte(n),
         lambda n: n.split("\n\n")[0] + "\n",
         lambda n: n.replace("aigc-gateway.local/ledger\n42", "other.example/log\n42"),
     ],
