@@ -162,10 +162,12 @@ async def _tenant_policies(runtime: RuntimeDep) -> TenantPolicies:
     return runtime.tenant_policies
 
 
-def _tenant_policy(principal: GenerateKey, runtime: RuntimeDep) -> str:
-    # A plain def: when the key's cached principal lacks the policy, it is read from the
-    # database, which runs on the thread pool.
-    return runtime.tenant_policies.of(principal)
+async def _tenant_policy(principal: GenerateKey, runtime: RuntimeDep) -> str:
+    # The key's principal carries its tenant's policy when it was authenticated: no hop
+    # to the thread pool on the hot path; only a principal without one reads the table.
+    if principal.policy:
+        return principal.policy
+    return await run_in_threadpool(runtime.tenant_policies.of, principal)
 
 
 PipelineDep = Annotated[Pipeline, Depends(_pipeline)]

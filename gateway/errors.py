@@ -9,6 +9,7 @@ unknown routes 404, and anything unexpected a 500 that says nothing of the inter
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,7 +20,6 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from common.errors import GatewayError, RateLimitedError
 from common.mediatype import media_type
-from gateway.ratelimit import retry_after_header
 
 __all__ = [
     "BODY_TIMEOUT_STATE",
@@ -27,6 +27,7 @@ __all__ = [
     "error_response",
     "install_error_handlers",
     "request_id_of",
+    "retry_after_header",
 ]
 
 # Where the body-limit middleware leaves the 408 it raised while FastAPI read the body.
@@ -65,15 +66,30 @@ def error_body(code: str, message: str, details: Any, request_id: str) -> dict[s
 
 def error_response(exc: GatewayError, request_id: str) -> JSONResponse:
     detail = exc.public_detail()
-    headers = {"WWW-Authenticate": "Bearer"} if exc.http_status == 401 else None
-    if isinstance(exc, RateLimitedError):
-        # Every 429 (and the verifier's 503 when busy) says when to come back (RFC 6585 §4).
-        headers = {"Retry-After": retry_after_header(exc)}
+    headers: dict[str, str] = {}
+    if exc.http_status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    retry_after = retry_after_header(exc)
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
     return JSONResponse(
         error_body(detail["code"], detail["message"], detail["details"], request_id),
         status_code=exc.http_status,
         headers=headers,
     )
+
+
+def retry_after_header(error: GatewayError) -> str | None:
+    """Whole seconds for ``Retry-After`` (RFC 9110 §10.2.3) from ``details.retry_after_s``.
+
+    Every 429 carries one (RFC 6585 §4; one second when the error names none), and so
+    does any other error that says when to come back (a busy 503).
+    """
+    details = error.details if isinstance(error.details, dict) else {}
+    seconds = details.get("retry_after_s")
+    if isinstance(seconds, int | float) and math.isfinite(seconds):
+        return str(max(1, math.ceil(seconds)))
+    return "1" if isinstance(error, RateLimitedError) else None
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import threading
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -37,7 +36,7 @@ from limits.errors import StorageError
 from limits.storage import MemoryStorage, RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from common.errors import RateLimitedError
+from common.errors import RateLimitedError, UnavailableError
 
 if TYPE_CHECKING:
     from gateway.settings import LimitSettings
@@ -50,7 +49,6 @@ __all__ = [
     "RedisRateLimiter",
     "ServerBusyError",
     "build_rate_limiter",
-    "retry_after_header",
 ]
 
 log = logging.getLogger(__name__)
@@ -60,23 +58,12 @@ _POLL_S = 0.05
 _MIN_RETRY_AFTER_S = 0.1
 
 
-class ServerBusyError(RateLimitedError):
-    """Every verification slot of this process is taken: not the client's fault, so 503.
-
-    A ``RateLimitedError`` so that it, too, carries ``Retry-After``.
-    """
+class ServerBusyError(UnavailableError):
+    """Every verification slot of this process is taken: not the client's fault, so 503
+    (with ``Retry-After``, from ``details.retry_after_s``)."""
 
     http_status: ClassVar[int] = 503
     code: ClassVar[str] = "server_busy"
-
-
-def retry_after_header(error: RateLimitedError) -> str:
-    """Whole seconds for ``Retry-After`` (RFC 9110 §10.2.3), from ``details.retry_after_s``."""
-    details = error.details if isinstance(error.details, dict) else {}
-    seconds = details.get("retry_after_s")
-    if not isinstance(seconds, int | float) or not math.isfinite(seconds):
-        return "1"
-    return str(max(1, math.ceil(seconds)))
 
 
 @dataclass(frozen=True, slots=True)
