@@ -24,6 +24,8 @@ Error tree (all subclass ``common.errors``)::
     └── MalformedBundleError      400  a proof bundle is not in the documented shape
     NotFoundError
     └── EntryNotFoundError        404  no leaf at that index
+    ConflictError
+    └── DuplicateEventError       409  a generation already has its generation/moderation/stamp
     UnavailableError
     └── LedgerUnavailableError    503  the database refused an append; nothing was written
     UpstreamError
@@ -42,6 +44,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from common.errors import (
     ConfigurationError,
+    ConflictError,
     InvalidInputError,
     NotFoundError,
     UnavailableError,
@@ -50,6 +53,7 @@ from common.errors import (
 
 __all__ = [
     "LEAF_SCHEMA_VERSION",
+    "ONCE_PER_GENERATION",
     "Anchor",
     "AnchorError",
     "AnchorReceipt",
@@ -60,6 +64,7 @@ __all__ = [
     "BundleVerification",
     "Checkpoint",
     "ConsistencyProof",
+    "DuplicateEventError",
     "Entry",
     "EntryNotFoundError",
     "EventRecord",
@@ -75,8 +80,11 @@ __all__ = [
     "VerificationError",
 ]
 
-# Bumped when the leaf JSON changes shape; verifiers read it from each leaf.
-LEAF_SCHEMA_VERSION = 1
+# Bumped when the leaf JSON changes shape; verifiers read it from each leaf. Version 2
+# added ``event`` (the event type under the name scale-out clients query by); version 1
+# leaves, without it, stay valid: a leaf's hash covers its stored bytes, never a rebuild.
+LEAF_SCHEMA_VERSION = 2
+_READABLE_SCHEMA_VERSIONS = (1, 2)
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 # RFC 3339 §5.6 date-time, restricted to UTC ("Z") so leaves sort and compare as text.
@@ -126,6 +134,13 @@ class EntryNotFoundError(NotFoundError):
     code = "ledger_entry_not_found"
 
 
+class DuplicateEventError(ConflictError):
+    """A generation already has a leaf of this once-only event type (409); nothing of the
+    caller's records was written (other callers in the same batch are unaffected)."""
+
+    code = "duplicate_ledger_event"
+
+
 class LedgerUnavailableError(UnavailableError):
     """The database failed during an append; the batch was rolled back (503)."""
 
@@ -159,6 +174,11 @@ class EventType(StrEnum):
     VERIFICATION = "verification"
     ERASURE = "erasure"
     ADMIN_ACTION = "admin_action"  # a tenant setting changed (generation_id names it)
+
+
+# One leaf per generation at most: a job redelivered after its worker died re-runs its
+# stages, and must not add a second custody start or a second release to the log.
+ONCE_PER_GENERATION = frozenset({EventType.GENERATION, EventType.MODERATION, EventType.STAMP})
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,6 +220,7 @@ class EventRecord:
         return {
             "v": LEAF_SCHEMA_VERSION,
             "type": str(self.type),
+            "event": str(self.type),
             "generation_id": self.generation_id,
             "tenant": self.tenant,
             "actor": self.actor,
@@ -227,9 +248,13 @@ class EventRecord:
     @classmethod
     def from_leaf(cls, leaf: Mapping[str, Any]) -> EventRecord:
         """Rebuild a record from a leaf object; raise ``InvalidEventError`` if malformed."""
-        if leaf.get("v") != LEAF_SCHEMA_VERSION:
-            raise InvalidEventError(f"unsupported leaf schema version {leaf.get('v')!r}")
-        return cls.from_mapping({key: value for key, value in leaf.items() if key != "v"})
+        version = leaf.get("v")
+        if version not in _READABLE_SCHEMA_VERSIONS or isinstance(version, bool):
+            raise InvalidEventError(f"unsupported leaf schema version {version!r}")
+        if version >= 2 and leaf.get("event") != leaf.get("type"):
+            raise InvalidEventError("a leaf's event must equal its type")
+        fields = {key: value for key, value in leaf.items() if key not in ("v", "event")}
+        return cls.from_mapping(fields)
 
 
 def _event_type(value: object) -> EventType:

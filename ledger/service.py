@@ -39,10 +39,12 @@ from ledger.checkpoint import (
     split_note,
 )
 from ledger.interface import (
+    ONCE_PER_GENERATION,
     AnchorReceipt,
     AppendReceipt,
     Checkpoint,
     ConsistencyProof,
+    DuplicateEventError,
     Entry,
     EntryNotFoundError,
     EventRecord,
@@ -154,6 +156,8 @@ class Ledger:
             with self._sequencer_lock:
                 if not pending.done.is_set():
                     self._integrate_queued()
+        if isinstance(pending.error, DuplicateEventError):
+            raise pending.error
         if pending.error is not None:
             raise LedgerUnavailableError("the ledger could not record the event") from (
                 pending.error
@@ -190,9 +194,12 @@ class Ledger:
     def _write_batch(self, batch: list[_Pending]) -> None:
         """One transaction and one checkpoint for every queued caller; fills receipts."""
         self._ensure_head()
-        leaves = [leaf for item in batch for leaf in item.leaves]
         with self._engine.begin() as conn:
             size, head_root = store.lock_head(conn)
+            batch = _refuse_repeated_events(conn, batch)
+            leaves = [leaf for item in batch for leaf in item.leaves]
+            if not leaves:  # every caller was refused: no new tree size, no checkpoint
+                return
             tree = self._resume_tree(conn, size, head_root)
             nodes = tree.extend(leaf.leaf_hash for leaf in leaves)
             store.insert_leaves(conn, [_leaf_row(size + i, leaf) for i, leaf in enumerate(leaves)])
@@ -415,6 +422,46 @@ class Ledger:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _refuse_repeated_events(conn: sa.Connection, batch: list[_Pending]) -> list[_Pending]:
+    """The callers whose records may be written; the others are answered with
+    ``DuplicateEventError`` (set done once the batch commits, by the leader).
+
+    Run under the head lock, which every sequencer of every process takes: no other
+    batch can add a once-only event between this read and this batch's commit.
+    """
+    keys = [
+        (leaf.record.generation_id, str(leaf.record.type))
+        for item in batch
+        for leaf in item.leaves
+        if leaf.record.type in ONCE_PER_GENERATION
+    ]
+    if not keys:
+        return batch
+    seen = store.existing_events(conn, {generation_id for generation_id, _ in keys})
+    accepted: list[_Pending] = []
+    for item in batch:
+        wanted = [
+            (leaf.record.generation_id, str(leaf.record.type))
+            for leaf in item.leaves
+            if leaf.record.type in ONCE_PER_GENERATION
+        ]
+        repeated = [key for key in wanted if key in seen] or _repeats_within(wanted)
+        if repeated:
+            generation_id, event_type = repeated[0]
+            item.error = DuplicateEventError(
+                f"generation {generation_id} already has its {event_type} event",
+                details={"generation_id": generation_id, "event": event_type},
+            )
+            continue
+        seen.update(wanted)
+        accepted.append(item)
+    return accepted
+
+
+def _repeats_within(keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [key for i, key in enumerate(keys) if key in keys[:i]]
 
 
 def _prepare(record: EventRecord) -> _PreparedLeaf:

@@ -127,6 +127,14 @@ def set_head(conn: Connection, tree_size: int, root_hash: str) -> None:
         cursor.execute(_sql(conn, _SET_HEAD_SQL), (tree_size, root_hash, STATE_ROW_ID))
 
 
+def existing_events(conn: Connection, generation_ids: set[str]) -> set[tuple[str, str]]:
+    """(generation id, event type) of every leaf these generations already have."""
+    query = sa.select(LEAVES.c.generation_id, LEAVES.c.event_type).where(
+        LEAVES.c.generation_id.in_(sorted(generation_ids))
+    )
+    return {(row.generation_id, row.event_type) for row in conn.execute(query)}
+
+
 def insert_leaves(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
     values = [tuple(row[name] for name in _LEAF_COLUMNS) for row in rows]
     _insert_many(conn, _INSERT_LEAF_SQL, values)

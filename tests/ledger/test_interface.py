@@ -64,7 +64,20 @@ def test_unknown_leaf_fields_and_versions_are_refused(
     with pytest.raises(InvalidEventError):
         EventRecord.from_leaf({**leaf, "prompt": "hi"})
     with pytest.raises(InvalidEventError):
-        EventRecord.from_leaf({**leaf, "v": 2})
+        EventRecord.from_leaf({**leaf, "v": 3})
+    with pytest.raises(InvalidEventError):
+        EventRecord.from_leaf({**leaf, "event": "not-" + leaf["type"]})
+
+
+def test_leaves_name_their_event_and_version_1_leaves_stay_readable(
+    make_record: Callable[..., EventRecord],
+) -> None:
+    record = make_record(1)
+    leaf = record.to_leaf()
+    assert leaf["v"] == 2
+    assert leaf["event"] == leaf["type"] == str(record.type)
+    old = {key: value for key, value in leaf.items() if key != "event"}
+    assert EventRecord.from_leaf({**old, "v": 1}) == record
 
 
 def test_errors_map_to_the_contracts_statuses() -> None:

@@ -17,6 +17,7 @@ from ledger.checkpoint import NoteSigner
 from ledger.interface import (
     AppendReceipt,
     BundleProblem,
+    DuplicateEventError,
     EntryNotFoundError,
     EventRecord,
     EventType,
@@ -341,3 +342,54 @@ def test_each_waiting_caller_runs_its_own_alongside_with_its_own_receipts(
 
 def _leaf_hash_at(index: int) -> sa.Select[tuple[str]]:
     return sa.select(LEAVES.c.leaf_hash).where(LEAVES.c.leaf_index == index)
+
+
+def test_a_generation_gets_one_stamp_leaf_at_most(ledger: Ledger, make_record: Record) -> None:
+    ledger.append(make_record(0, generation="gen_once"))
+    with pytest.raises(DuplicateEventError) as refused:
+        ledger.append(make_record(1, generation="gen_once"))
+    assert refused.value.http_status == 409
+    assert refused.value.details == {"generation_id": "gen_once", "event": "stamp"}
+    assert ledger.size() == 1
+    # Events that may repeat (review decisions) are not limited.
+    review = EventType.REVIEW_DECISION
+    ledger.append(make_record(2, generation="gen_once", type=review))
+    ledger.append(make_record(3, generation="gen_once", type=review))
+    assert ledger.size() == 3
+
+
+def test_a_repeated_event_is_refused_without_failing_its_batch(
+    engine: Engine, signer: NoteSigner, make_record: Record
+) -> None:
+    # The leader lingers so that all three callers share one batch.
+    ledger = Ledger(engine, signer, LedgerSettings(batch_wait_ms=200))
+    outcomes: dict[str, object] = {}
+
+    def append(name: str, record: EventRecord) -> None:
+        try:
+            outcomes[name] = ledger.append(record)
+        except DuplicateEventError as exc:
+            outcomes[name] = exc
+
+    callers = [
+        threading.Thread(target=append, args=(name, make_record(n, generation=generation)))
+        for name, n, generation in (("a", 0, "gen_a"), ("b", 1, "gen_a"), ("c", 2, "gen_c"))
+    ]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    refused = [name for name, outcome in outcomes.items() if isinstance(outcome, Exception)]
+    assert len(refused) == 1
+    assert refused[0] in ("a", "b")
+    assert isinstance(outcomes["c"], AppendReceipt)
+    assert ledger.size() == 2
+
+
+def test_a_chain_repeating_its_own_event_is_refused_whole(
+    ledger: Ledger, make_record: Record
+) -> None:
+    generation = make_record(0, generation="gen_x", type=EventType.GENERATION)
+    with pytest.raises(DuplicateEventError):
+        ledger.append_chain([generation, make_record(1, generation="gen_x", type="generation")])
+    assert ledger.size() == 0
