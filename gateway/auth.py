@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 from common.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from common.sqltable import table_of
 from common.types import TenantId
+from gateway.invalidation import Invalidations, Topic
 from gateway.models import ApiKey, Role, Tenant, utcnow
 
 __all__ = [
@@ -151,10 +152,12 @@ _KEY_LOOKUP = (
 class PrincipalCache:
     """Recently authenticated keys, so that a busy key costs no query per request.
 
-    Entries live ``ttl_s`` seconds; a key revoked through this process is forgotten at
-    once, one revoked elsewhere (another process, the CLI) stops working within
-    ``ttl_s``. Entries are keyed by a digest of the presented key, never the key, and
-    only successful lookups are kept, so wrong keys always reach the database.
+    Entries live ``ttl_s`` seconds. A revoked key (and every key of a tenant whose policy
+    changed) is forgotten through the ``Invalidations`` bus (``listen``): at once in the
+    process that made the change, and in the others as soon as the message arrives
+    when they share ``redis_url``; without it, or for a change the bus never saw,
+    within ``ttl_s``. Entries are keyed by a digest of the presented key, never the
+    key, and only successful lookups are kept, so wrong keys always reach the database.
     """
 
     def __init__(
@@ -167,7 +170,15 @@ class PrincipalCache:
         self.max_entries = max_entries
         self._clock = clock
         self._entries: dict[bytes, tuple[float, Principal]] = {}
+        # Misses still being looked up → the invalidation count when they missed (put).
+        self._pending: dict[bytes, int] = {}
+        self._invalidations = 0
         self._lock = threading.Lock()
+
+    def listen(self, bus: Invalidations) -> None:
+        """Forget revoked keys and the keys of a tenant whose policy changed."""
+        bus.register(Topic.API_KEY, self.forget_key, clear=self.clear)
+        bus.register(Topic.TENANT_POLICY, self.forget_tenant, clear=self.clear)
 
     def get(self, plain_key: str) -> Principal | None:
         if self.ttl_s <= 0:
@@ -175,20 +186,25 @@ class PrincipalCache:
         digest = _cache_digest(plain_key)
         with self._lock:
             entry = self._entries.get(digest)
-            if entry is None:
-                return None
-            if self._clock() - entry[0] > self.ttl_s:
-                del self._entries[digest]
-                return None
-            return entry[1]
+            if entry is not None and self._clock() - entry[0] <= self.ttl_s:
+                return entry[1]
+            self._entries.pop(digest, None)
+            self._note_miss(digest)
+            return None
 
     def put(self, plain_key: str, principal: Principal) -> None:
         if self.ttl_s <= 0:
             return
+        digest = _cache_digest(plain_key)
         with self._lock:
+            missed_at = self._pending.pop(digest, self._invalidations)
+            if missed_at != self._invalidations:
+                # Something was forgotten while this key was being looked up: the row
+                # read may predate a revocation. Not remembered; the next request reads.
+                return
             if len(self._entries) >= self.max_entries:
                 del self._entries[next(iter(self._entries))]  # the oldest
-            self._entries[_cache_digest(plain_key)] = (self._clock(), principal)
+            self._entries[digest] = (self._clock(), principal)
 
     def forget_key(self, key_id: str) -> None:
         self._forget(lambda principal: principal.key_id == key_id)
@@ -197,11 +213,23 @@ class PrincipalCache:
         """Drop the tenant's keys: their cached principal carries the tenant's policy."""
         self._forget(lambda principal: principal.tenant_id == tenant_id)
 
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._invalidations += 1
+
     def _forget(self, matches: Callable[[Principal], bool]) -> None:
         with self._lock:
             stale = [d for d, (_, p) in self._entries.items() if matches(p)]
             for digest in stale:
                 del self._entries[digest]
+            self._invalidations += 1
+
+    def _note_miss(self, digest: bytes) -> None:
+        # Bounded like the entries: wrong keys miss and are never put.
+        if len(self._pending) >= self.max_entries:
+            del self._pending[next(iter(self._pending))]
+        self._pending[digest] = self._invalidations
 
 
 def _cache_digest(plain_key: str) -> bytes:

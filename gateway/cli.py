@@ -24,6 +24,7 @@ from common.types import ContentKind, TenantId
 from gateway.auth import create_api_key, ensure_tenant, list_api_keys, revoke_api_key
 from gateway.cli_verify import verify_command
 from gateway.db import session_scope
+from gateway.invalidation import Topic
 from gateway.models import Role
 from gateway.runtime import ADMIN_TENANT, Runtime, build_runtime
 from gateway.settings import Settings
@@ -142,14 +143,18 @@ def keys_list(
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key id from `keys list`.")],
 ) -> None:
-    """Revoke a key: it stops working at once."""
+    """Revoke a key: serving processes sharing AIGC_REDIS_URL drop it at once, the others
+    within auth_cache_s."""
     runtime = _runtime()
     try:
         with session_scope(runtime.engine) as session:
             revoke_api_key(session, key_id)
+        runtime.invalidations.publish(Topic.API_KEY, key_id)  # once committed
     except GatewayError as exc:
         _err(exc.message)
         raise typer.Exit(1) from exc
+    finally:
+        runtime.close()
     _err(f"revoked key {key_id}")
 
 

@@ -3,10 +3,11 @@
 A request is charged to several limits at once — the client (its address or its key)
 and the key's tenant, each so many requests in any 60 seconds — and passes only if every
 one has room; then it counts against all of them. The ``limits`` library keeps the
-moving windows: in Redis when ``limits.rate_limit_redis_url`` is set, so that any number
-of processes share them, and in the process's memory otherwise::
+moving windows: in Redis when ``limits.rate_limit_redis_url`` (or else the top-level
+``redis_url``) is set, so that any number of processes share them, and in the process's
+memory otherwise::
 
-    limiter = build_rate_limiter(settings.limits)
+    limiter = build_rate_limiter(settings.limits, settings.redis_url)
     retry_after_s = limiter.take_all([Bucket("ip:203.0.113.9", 120), Bucket("tenant:acme", 600)])
     if retry_after_s is not None: ...  # 429 with Retry-After
 
@@ -135,14 +136,14 @@ class RedisRateLimiter:
         self._storage.storage.close()
 
 
-def build_rate_limiter(limits: LimitSettings) -> RateLimiter:
-    """Redis-backed when ``rate_limit_redis_url`` is set, in-process otherwise."""
+def build_rate_limiter(limits: LimitSettings, coordination_url: str = "") -> RateLimiter:
+    """Redis-backed when ``rate_limit_redis_url`` is set, else when the processes'
+    coordination store (``Settings.redis_url``) is; in-process otherwise."""
     local = MemoryRateLimiter()
-    if not limits.rate_limit_redis_url:
+    url = limits.rate_limit_redis_url or coordination_url
+    if not url:
         return local
-    return RedisRateLimiter.from_url(
-        limits.rate_limit_redis_url, limits.rate_limit_redis_prefix, local
-    )
+    return RedisRateLimiter.from_url(url, limits.rate_limit_redis_prefix, local)
 
 
 def _take_all(windows: MovingWindowRateLimiter, buckets: Sequence[Bucket]) -> float | None:

@@ -27,13 +27,19 @@ from gateway.auth import PrincipalCache, create_api_key, ensure_tenant
 from gateway.catalog import GeneratorCatalog
 from gateway.content_store import ContentStore
 from gateway.db import create_engine_for, migrate, session_scope
+from gateway.invalidation import Invalidations
 from gateway.metrics import GatewayMetrics
 from gateway.models import ApiKey, Role
 from gateway.pipeline import Pipeline, PipelineHooks
 from gateway.ports import LedgerPort, ModerationPort, ReviewPort, StampPort
 from gateway.secrets import write_secret_file
 from gateway.settings import Settings
-from gateway.wiring import DomainWiring, SecretFiles, TenantWebhooks
+from gateway.wiring import (
+    DomainWiring,
+    SecretFiles,
+    TenantWebhooks,
+    forget_tenant_lists_on_change,
+)
 from ledger.anchor.anchorer import Anchorer
 from ledger.service import Ledger
 from provenance.stamper import Stamper
@@ -71,6 +77,8 @@ class Runtime:
     secrets: SecretFiles
     webhooks: TenantWebhooks
     principals: PrincipalCache
+    # Cache invalidations shared with the other processes (through Redis when set).
+    invalidations: Invalidations
     started: bool = field(default=False)
     anchoring: bool = field(default=False)
 
@@ -107,7 +115,7 @@ class Runtime:
         return TenantPolicies(
             self.engine,
             self.moderation_admin,
-            self.principals,
+            self.invalidations,
             self.ledger,
             self.settings.default_policy,
         )
@@ -134,6 +142,8 @@ class Runtime:
         if serving and self.moderation is self.moderation_admin:  # not a test's stand-in
             self.moderation_admin.validate(self.settings.default_policy)
         self._bootstrap_admin_key()
+        if serving:  # a one-shot command publishes its changes and listens to none
+            self.invalidations.start()
         if serving and self.anchorer is not None:
             self.anchorer.start()
             self.anchoring = True
@@ -144,6 +154,7 @@ class Runtime:
             self.anchorer.stop()
             self.anchoring = False
         self.webhooks.close()
+        self.invalidations.close()
         self.engine.dispose()
         self.started = False
 
@@ -152,6 +163,9 @@ class Runtime:
         moderation_problem = self.moderation.readiness_problem()
         if moderation_problem:
             problems.append(f"moderation: {moderation_problem}")
+        coordination_problem = self.invalidations.readiness_problem()
+        if coordination_problem:
+            problems.append(f"coordination: {coordination_problem}")
         return problems
 
     def _bootstrap_admin_key(self) -> None:
@@ -176,6 +190,7 @@ def build_runtime(
     review: ReviewPort | None = None,
     stamping: StampPort | None = None,
     ledger: LedgerPort | None = None,
+    invalidations: Invalidations | None = None,
 ) -> Runtime:
     """Wire every domain from settings; a part passed in replaces the configured one."""
     make_created_files_private()  # before the first key, database or content file
@@ -188,6 +203,10 @@ def build_runtime(
     ledger = ledger or domains.ledger_port()
     moderation_admin = domains.moderation_port()
     moderation = moderation or moderation_admin
+    invalidations = invalidations or Invalidations(settings.redis_url)
+    forget_tenant_lists_on_change(moderation_admin, invalidations)
+    principals = PrincipalCache(settings.auth_cache_s)
+    principals.listen(invalidations)
     stamping = stamping or domains.stamping_port()
     webhooks = TenantWebhooks(settings.webhooks, secrets, engine)
     webhooks.base_url = settings.public_base_url
@@ -227,7 +246,8 @@ def build_runtime(
         domains=domains,
         secrets=secrets,
         webhooks=webhooks,
-        principals=PrincipalCache(settings.auth_cache_s),
+        principals=principals,
+        invalidations=invalidations,
     )
 
 

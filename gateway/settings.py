@@ -119,6 +119,11 @@ class Settings(BaseSettings):
     # Seconds an authenticated key is remembered by a process (0: look up every request).
     # A key revoked through another process or the CLI stops working within this time.
     auth_cache_s: float = Field(default=2.0, ge=0, le=300)
+    # The coordination store of API processes sharing one database (redis://host:6379/0):
+    # cache invalidations (revoked keys, policy and brand-list changes) are broadcast on
+    # its pub/sub, and the verify rate limits live in it unless
+    # limits.rate_limit_redis_url names another. Empty: one process, local caches only.
+    redis_url: str = ""
 
     limits: LimitSettings = Field(default_factory=LimitSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)

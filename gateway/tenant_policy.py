@@ -3,13 +3,14 @@
 A tenant's admin picks a policy (shipped, the operator's, or an uploaded YAML) and the
 short list of others a request may name; a caller never weakens its own tenant's policy::
 
-    policies = TenantPolicies(engine, moderation, principals, ledger, "cn-marketing")
+    policies = TenantPolicies(engine, moderation, invalidations, ledger, "cn-marketing")
     policies.for_request(principal, requested=None)      # the tenant's policy name
     policies.for_request(principal, requested="eu-general")  # 403 unless allowed
     policies.update(principal, PolicyChange(policy="cn-strict", allowed_policies=()))
 
 Every change bumps the tenant's policy version, is ledgered as an admin action (hashes and
-names only) and forgets the keys this process cached with the old policy.
+names only) and is published on the invalidation bus: every process sharing it forgets the
+keys it cached with the old policy.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from gateway.adapters.moderation import (
     UnknownPolicyError,
     is_custom_policy_of,
 )
-from gateway.auth import Principal, PrincipalCache, ensure_tenant
+from gateway.auth import Principal, ensure_tenant
 from gateway.db import session_scope
+from gateway.invalidation import Invalidations, Topic
 from gateway.models import Tenant
 from gateway.ports import LedgerEvent, LedgerPort
 
@@ -82,13 +84,13 @@ class TenantPolicies:
         self,
         engine: Engine,
         moderation: EngineModeration,
-        principals: PrincipalCache,
+        invalidations: Invalidations,
         ledger: LedgerPort,
         default_policy: str,
     ) -> None:
         self._engine = engine
         self._moderation = moderation
-        self._principals = principals
+        self._invalidations = invalidations
         self._ledger = ledger
         self._default_policy = default_policy
 
@@ -135,8 +137,8 @@ class TenantPolicies:
             session.commit()
             session.refresh(tenant)
             state = self._state(tenant)
-        # Cached principals carry the policy they were authenticated with.
-        self._principals.forget_tenant(principal.tenant_id)
+        # Cached principals carry the policy they were authenticated with (every process).
+        self._invalidations.publish(Topic.TENANT_POLICY, principal.tenant_id)
         self._ledger.append(_admin_action_record(principal, state))
         return state
 

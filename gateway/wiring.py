@@ -24,6 +24,7 @@ from gateway.adapters.moderation import EngineModeration
 from gateway.adapters.review import ledger_event_hook, resume_hook
 from gateway.adapters.stamping import ProvenanceStamping
 from gateway.catalog import GeneratorCatalog
+from gateway.invalidation import Invalidations, Topic
 from gateway.models import Generation
 from gateway.ports import LedgerPort, ReviewSummary
 from gateway.schemas import generation_public
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from gateway.content_store import ContentStore
     from gateway.verification import GreenListTextDetector, Verifier
 
-__all__ = ["DomainWiring", "SecretFiles", "TenantWebhooks"]
+__all__ = ["DomainWiring", "SecretFiles", "TenantWebhooks", "forget_tenant_lists_on_change"]
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,18 @@ class TenantWebhooks:
         with self._lock:
             for sender in self._senders.values():
                 sender.close()
+
+
+def forget_tenant_lists_on_change(moderation: EngineModeration, bus: Invalidations) -> None:
+    """Drop a tenant's cached brand lists and image hashes when any process changes them.
+
+    The cache is ``EngineModeration``'s own (read at most every couple of seconds); it
+    offers no public hook, so its forget method and dict are named here.
+    """
+    forget = moderation._forget_tenant
+    clear = moderation._lists.clear
+    bus.register(Topic.BRAND_LIST, forget, clear=clear)
+    bus.register(Topic.IMAGE_REGISTRY, forget, clear=clear)
 
 
 class DomainWiring:

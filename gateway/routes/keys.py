@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gateway.auth import create_api_key, ensure_tenant, list_api_keys, revoke_api_key
 from gateway.db import session_scope
 from gateway.deps import AdminKey, RuntimeDep
+from gateway.invalidation import Topic
 from gateway.models import ApiKey, Role
 
 __all__ = ["router"]
@@ -71,5 +72,7 @@ def revoke_key(key_id: str, principal: AdminKey, runtime: RuntimeDep) -> KeyPubl
     with session_scope(runtime.engine) as session:
         row = revoke_api_key(session, key_id, principal.tenant_id)
         public = _public(row)
-    runtime.principals.forget_key(key_id)  # other processes: within auth_cache_s
+    # Here at once; other processes when the message arrives (within auth_cache_s
+    # without redis_url).
+    runtime.invalidations.publish(Topic.API_KEY, key_id)
     return public

@@ -1,5 +1,8 @@
 """Moderation over HTTP: OpenAI's ``/v1/moderations`` and the tenant's brand lists and
 image registry (banned terms, competitor names, product names; banned or protected images).
+
+Every change of a list is published on the invalidation bus, so the next check in any
+process sharing ``redis_url`` reads the new list.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from gateway.deps import (
     RuntimeDep,
     TenantPolicy,
 )
+from gateway.invalidation import Topic
 from gateway.openai_moderation import to_openai_moderation
 from gateway.ports import CheckedContent
 from gateway.settings import LimitSettings
@@ -91,15 +95,21 @@ def list_terms(
 @router.post(
     "/moderation/terms", status_code=201, summary="Add a banned, competitor or product term"
 )
-def add_term(body: TermCreate, principal: AdminKey, engine: ModerationAdmin) -> dict[str, Any]:
+def add_term(
+    body: TermCreate, principal: AdminKey, engine: ModerationAdmin, runtime: RuntimeDep
+) -> dict[str, Any]:
     term = engine.add_term(principal.tenant_id, body.kind, body.term)
+    runtime.invalidations.publish(Topic.BRAND_LIST, principal.tenant_id)
     encoded: dict[str, Any] = jsonable_encoder(asdict(term))
     return encoded
 
 
 @router.delete("/moderation/terms/{term_id}", status_code=204, summary="Remove a term")
-def remove_term(term_id: RowIdPath, principal: AdminKey, engine: ModerationAdmin) -> None:
+def remove_term(
+    term_id: RowIdPath, principal: AdminKey, engine: ModerationAdmin, runtime: RuntimeDep
+) -> None:
     engine.remove_term(principal.tenant_id, term_id)
+    runtime.invalidations.publish(Topic.BRAND_LIST, principal.tenant_id)
 
 
 @router.get("/moderation/images", summary="The tenant's registered images (hashes only)")
@@ -127,10 +137,14 @@ def add_image(
             f"only images can be registered, not {MediaType(opened.media_type).value}"
         )
     entry = engine.add_image(principal.tenant_id, data, ImageEntryKind(kind), label)
+    runtime.invalidations.publish(Topic.IMAGE_REGISTRY, principal.tenant_id)
     encoded: dict[str, Any] = jsonable_encoder(asdict(entry))
     return encoded
 
 
 @router.delete("/moderation/images/{image_id}", status_code=204, summary="Unregister an image")
-def remove_image(image_id: RowIdPath, principal: AdminKey, engine: ModerationAdmin) -> None:
+def remove_image(
+    image_id: RowIdPath, principal: AdminKey, engine: ModerationAdmin, runtime: RuntimeDep
+) -> None:
     engine.remove_image(principal.tenant_id, image_id)
+    runtime.invalidations.publish(Topic.IMAGE_REGISTRY, principal.tenant_id)

@@ -89,7 +89,7 @@ def _limiter(request: Request, runtime: RuntimeDep) -> RateLimiter:
     state = request.app.state
     limiter: RateLimiter | None = getattr(state, "verify_rate_limiter", None)
     if limiter is None:
-        limiter = build_rate_limiter(runtime.settings.limits)
+        limiter = build_rate_limiter(runtime.settings.limits, runtime.settings.redis_url)
         state.verify_rate_limiter = limiter
     return limiter
 
