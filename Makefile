@@ -23,12 +23,13 @@ install: $(STAMP)
 
 # torch goes first and exactly pinned: the CPU wheel lies on these machines' disk; an
 # unpinned torch would pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package-lock.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
 	$(PIP) install "torch==2.13.0" 2>&1 | grep -v "^WARNING: Location" || true
 	$(PIP) install -e ".[dev]" 2>&1 | grep -v "^WARNING: Location" || true
 	$(BIN)/python -c "import torch, gateway; assert torch.__version__.startswith('2.13.0')"
+	@if command -v npm >/dev/null 2>&1; then echo "installing the local chain (anvil, pinned in package-lock.json)"; npm ci --no-audit --no-fund --loglevel=error; else echo "Node.js not found: the gateway will fall back to an in-process chain that does not survive a restart"; fi
 	touch $(STAMP)
 
 # Browser tests drive Debian's Chromium; never a downloaded browser.

@@ -150,9 +150,10 @@ class Runtime:
         self.started = True
 
     def close(self) -> None:
-        if self.anchoring and self.anchorer is not None:
-            self.anchorer.stop()
-            self.anchoring = False
+        anchorer = self._built_anchorer()
+        if anchorer is not None:  # the loop, then the local chain (an anvil child process)
+            anchorer.close()
+        self.anchoring = False
         self.webhooks.close()
         self.invalidations.close()
         self.engine.dispose()
@@ -160,6 +161,9 @@ class Runtime:
 
     def readiness_problems(self) -> list[str]:
         problems = self.catalog.readiness_problems()
+        anchorer = self._built_anchorer()
+        if anchorer is not None:  # "chain: the local chain (anvil) exited …"
+            problems.extend(anchorer.readiness_problems())
         moderation_problem = self.moderation.readiness_problem()
         if moderation_problem:
             problems.append(f"moderation: {moderation_problem}")
@@ -167,6 +171,18 @@ class Runtime:
         if coordination_problem:
             problems.append(f"coordination: {coordination_problem}")
         return problems
+
+    def readiness_warnings(self) -> list[str]:
+        """What works with less assurance than it should (anchoring to an in-process chain
+        because anvil is not installed): ``/readyz`` shows these and stays ready."""
+        anchorer = self._built_anchorer()
+        return anchorer.readiness_warnings() if anchorer is not None else []
+
+    def _built_anchorer(self) -> Anchorer | None:
+        """The anchorer if something built it already: a probe or ``close`` must not start
+        a chain only to ask it or to stop it."""
+        built = vars(self.domains).get("anchorer")  # where cached_property keeps it
+        return built if isinstance(built, Anchorer) else None
 
     def _bootstrap_admin_key(self) -> None:
         with session_scope(self.engine) as session:

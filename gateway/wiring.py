@@ -227,14 +227,16 @@ class DomainWiring:
 
     @cached_property
     def anchorer(self) -> Anchorer | None:
-        from ledger.anchor.registry import build_anchor
+        """Built on first use; with no rpc_url this starts the local chain (an anvil
+        child process, stopped by ``Anchorer.close``) or an in-process one."""
+        from ledger.anchor.registry import open_anchor
 
         anchor_settings = self.settings.ledger.anchor
         if not anchor_settings.enabled:
             return None
-        anchor = build_anchor(self.settings.ledger, self.settings.data_dir.resolve())
+        chain = open_anchor(self.settings.ledger, self.settings.data_dir.resolve())
         restore_recursion_limit()  # web3's stack (py_ecc) raised it to 100,000 on import
-        return Anchorer(self.ledger_service, anchor, anchor_settings)
+        return Anchorer(self.ledger_service, chain.anchor, anchor_settings, chain=chain)
 
     @cached_property
     def leaf_identities(self) -> LeafIdentities:

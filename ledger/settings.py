@@ -4,14 +4,18 @@
     key_path = settings.signing_key_path(data_dir)
 
 Relative key paths resolve against the data directory (``AIGC_DATA_DIR``). With no
-``anchor.rpc_url`` the ledger anchors to an in-process EVM (eth-tester), which lives
-only as long as the process: fine for a one-command start, not evidence for third
-parties — configure a real JSON-RPC endpoint for that.
+``anchor.rpc_url`` the gateway runs a local chain itself (``anchor.node``): Foundry's
+``anvil`` as a child process whose state lives in ``<data_dir>/chain`` and survives a
+restart, or — without Node.js/anvil, or with ``node="eth_tester"`` — an in-process
+eth-tester EVM that lives only as long as the process. Either is fine for a one-command
+start and neither is evidence for third parties (only this machine holds the chain):
+configure a real JSON-RPC endpoint for that.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -24,9 +28,18 @@ class AnchorSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     enabled: bool = True
-    # None → embedded eth-tester chain in this process; else any EVM JSON-RPC URL.
+    # None → a chain the gateway runs itself (see ``node``); else any EVM JSON-RPC URL.
     rpc_url: str | None = None
+    # Which local chain, when rpc_url is None: "anvil" (a child process, persistent),
+    # "eth_tester" (in-process, gone at exit; what tests use), or "auto" — anvil when it
+    # is installed (``make install`` runs ``npm ci``), else eth-tester with a warning.
+    node: Literal["auto", "anvil", "eth_tester"] = "auto"
+    # The anvil executable; None → node_modules of the project (or cwd), then PATH.
+    anvil_path: Path | None = None
+    # How long a starting anvil may take to answer JSON-RPC before start-up fails.
+    anvil_start_timeout_s: float = Field(default=30.0, gt=0)
     # Checked against the endpoint's eth_chainId when set; EIP-155 replay protection.
+    # With anvil: the local chain's id (default 31337), fixed at its first start.
     chain_id: int | None = None
     # Hex private key of the anchoring account (0600). Required with rpc_url.
     key_file: Path | None = None

@@ -4,7 +4,7 @@
     anchorer.start()                 # background thread: every N entries or T seconds
     anchorer.anchor_now()            # or synchronously (tests, CLI)
     anchorer.status().pending_entries
-    anchorer.stop()
+    anchorer.stop()                  # or close(): also stops the chain it was given
     verify_anchor(checkpoint_note, anchor, vkey=published_vkey)
 
 Appends never wait for the chain: the anchorer reads the newest checkpoint from the
@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from ledger.checkpoint import NoteVerifier, parse_checkpoint_body, split_note
 from ledger.interface import (
@@ -32,6 +33,9 @@ from ledger.interface import (
 )
 from ledger.service import Ledger
 from ledger.settings import AnchorSettings
+
+if TYPE_CHECKING:
+    from ledger.anchor.registry import AnchorChain
 
 __all__ = ["AnchorConfirmation", "AnchorStatus", "Anchorer", "verify_anchor"]
 
@@ -68,7 +72,11 @@ class Anchorer:
         settings: AnchorSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
+        chain: AnchorChain | None = None,
     ) -> None:
+        # The backend ``anchor`` came from, when this anchorer owns it: ``close`` stops
+        # it, ``/readyz`` asks it (a local anvil is a child process that can die).
+        self.chain = chain
         self._ledger = ledger
         self._anchor = anchor
         self._settings = settings
@@ -137,6 +145,18 @@ class Anchorer:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+
+    def close(self) -> None:
+        """``stop``, then stop the chain this anchorer owns (a local anvil child)."""
+        self.stop()
+        if self.chain is not None:
+            self.chain.close()
+
+    def readiness_warnings(self) -> list[str]:
+        return self.chain.readiness_warnings() if self.chain is not None else []
+
+    def readiness_problems(self) -> list[str]:
+        return self.chain.readiness_problems() if self.chain is not None else []
 
     def _poll_interval_s(self) -> float:
         return min(1.0, self._settings.every_s, self._settings.retry_initial_s)

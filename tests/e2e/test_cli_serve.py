@@ -25,6 +25,7 @@ def test_serve_starts_answers_and_writes_the_admin_key(
         "AIGC_DATA_DIR": str(data_dir),
         "AIGC_DATABASE_URL": database_url,
         "AIGC_MODELS_DIR": str(tiny_models_dir),
+        "AIGC_LEDGER__ANCHOR__NODE": "eth_tester",  # tests/ledger/test_anvil.py runs anvil
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],

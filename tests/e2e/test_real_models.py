@@ -18,6 +18,7 @@ from gateway.models import Role
 from gateway.queries import get_generation
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
+from ledger.settings import AnchorSettings, LedgerSettings
 from provenance.readback import read_c2pa
 from tests.e2e.conftest import LiveServer, serve_in_thread
 from tests.support.gateway import issue_key
@@ -31,7 +32,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.db, pytest.mark.slow]
 def default_server(
     database_url: str, data_dir: Path, tiny_models_dir: Path
 ) -> Iterator[LiveServer]:
-    settings = Settings(data_dir=data_dir, database_url=database_url, models_dir=tiny_models_dir)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        models_dir=tiny_models_dir,
+        ledger=LedgerSettings(anchor=AnchorSettings(node="eth_tester")),  # no anvil child
+    )
     runtime: Runtime = build_runtime(settings)
     server, thread, base_url = serve_in_thread(runtime)
     yield LiveServer(base_url, runtime)

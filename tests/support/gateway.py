@@ -17,6 +17,7 @@ from gateway.models import Role
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from generators.fake import FakeImageGenerator, FakeModel3DGenerator
+from ledger.settings import AnchorSettings, LedgerSettings
 from tests.support.fakes import EchoTextGenerator
 
 
@@ -43,7 +44,9 @@ def fake_catalog() -> GeneratorCatalog:
 
 @pytest.fixture
 def settings(database_url: str, data_dir: Path) -> Settings:
-    return Settings(data_dir=data_dir, database_url=database_url)
+    # The in-process chain: no child process per test (tests/ledger/test_anvil.py runs anvil).
+    ledger = LedgerSettings(anchor=AnchorSettings(node="eth_tester"))
+    return Settings(data_dir=data_dir, database_url=database_url, ledger=ledger)
 
 
 @pytest.fixture
