@@ -16,14 +16,14 @@ publishes the port in ``anvil.json``. Anchoring stops when the owner does.
 anvil rewrites its state file in place (``O_TRUNC``, no rename, no fsync), so a crash in
 the middle of a dump leaves it torn. ``submit`` therefore returns only once a dump holds
 the anchor's block, and keeps that dump as ``anvil-state.saved.json``: a receipt the
-ledger records is always on the chain a restart loads.
+ledger records is always on the chain a restart loads. The contract's deploy is not
+waited for (start-up stays fast): lost before the first anchor, it is deployed again.
 """
 
 from __future__ import annotations
 
 import atexit
 import ctypes
-import fcntl
 import json
 import logging
 import os
@@ -191,13 +191,17 @@ def _recover_state(files: ChainFiles) -> None:
     if files.state.exists() and _saved_block(files.state.read_bytes()) is not None:
         return
     if not files.saved_state.exists():
-        if files.state.exists():
+        if not files.state.exists():
+            return  # a new chain (or one whose deploy ``_contract`` repeats)
+        if (_read_contract(files) or {}).get("anchored"):
             raise LedgerConfigurationError(
                 f"the local chain's state {files.state} is unreadable and there is no saved "
                 f"copy; move {files.directory} aside to start a new chain (earlier anchors "
                 "will then read as not_on_chain)"
             )
-        return  # a new chain
+        log.warning("anvil's state file %s is torn and holds no anchor: a new chain", files.state)
+        files.state.replace(files.state.with_name(files.state.name + ".torn"))
+        return
     log.warning(
         "anvil's state file %s is %s; restoring %s, the last dump this gateway checked "
         "(it holds every anchor the ledger recorded)",
@@ -406,6 +410,8 @@ def _lock(files: ChainFiles) -> int:
     """Hold ``anvil.lock`` while this process runs the chain: two anvils on one state
     file would overwrite each other's dumps. anvil inherits the lock, so an anvil that
     outlived a crashed gateway still keeps the next one from starting."""
+    import fcntl  # POSIX only: imported here so the module loads anywhere
+
     fd = os.open(files.lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

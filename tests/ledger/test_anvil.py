@@ -204,8 +204,9 @@ def test_a_deploy_anvil_never_saved_is_repeated_but_a_lost_chain_with_anchors_is
     assert ANVIL is not None
     files = ChainFiles.under(anvil_dir)
     start_anvil_anchor(ANVIL, AnchorSettings(), anvil_dir).close()
-    files.state.unlink()  # as if killed before its first dump: no anchor recorded yet
+    files.state.write_bytes(b'{"block":')  # torn, and no anchor recorded yet: start anew
     again = start_anvil_anchor(ANVIL, AnchorSettings(), anvil_dir)
+    assert files.state.with_name("anvil-state.json.torn").exists()
     again.submit("12" * 32, 1)  # leaves the checked copy
     again.close()
     files.state.unlink()
