@@ -15,11 +15,11 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
-from common.errors import GatewayError
+from common.errors import ConfigurationError, GatewayError
 from common.types import ContentKind, TenantId
 from gateway.auth import create_api_key, ensure_tenant, list_api_keys, revoke_api_key
 from gateway.cli_verify import verify_command
@@ -63,9 +63,20 @@ def _settings() -> Settings:
 
 def _runtime() -> Runtime:
     """The runtime of a one-shot command: no scanner warm-up, no anchoring thread."""
-    runtime = build_runtime(_settings())
+    settings = _settings()
+    try:
+        runtime = build_runtime(settings)
+    except ConfigurationError as exc:
+        _cannot_start(exc)
     runtime.start(serving=False)
     return runtime
+
+
+def _cannot_start(exc: ConfigurationError) -> NoReturn:
+    # A bad setting or an unusable store (a missing bucket, say) is the operator's to fix:
+    # say what it is, without a traceback.
+    _err(f"cannot start: {exc.message}")
+    raise typer.Exit(2) from exc
 
 
 def _configure_logging(level: str) -> None:
@@ -89,8 +100,12 @@ def serve(
 
     settings = _settings()
     _configure_logging(settings.log_level)
+    try:
+        application = create_app(settings)
+    except ConfigurationError as exc:
+        _cannot_start(exc)
     uvicorn.run(
-        create_app(settings),
+        application,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),

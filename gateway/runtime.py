@@ -25,7 +25,7 @@ from gateway.adapters.moderation import EngineModeration
 from gateway.adapters.review import QueueReview
 from gateway.auth import PrincipalCache, create_api_key, ensure_tenant
 from gateway.catalog import GeneratorCatalog
-from gateway.content_store import ContentStore
+from gateway.content_store import ContentStore, open_content_store
 from gateway.db import create_engine_for, migrate, session_scope
 from gateway.invalidation import Invalidations
 from gateway.metrics import GatewayMetrics
@@ -167,6 +167,9 @@ class Runtime:
         moderation_problem = self.moderation.readiness_problem()
         if moderation_problem:
             problems.append(f"moderation: {moderation_problem}")
+        store_problem = self.store.readiness_problem()
+        if store_problem:
+            problems.append(f"object store: {store_problem}")
         coordination_problem = self.invalidations.readiness_problem()
         if coordination_problem:
             problems.append(f"coordination: {coordination_problem}")
@@ -211,7 +214,7 @@ def build_runtime(
     """Wire every domain from settings; a part passed in replaces the configured one."""
     make_created_files_private()  # before the first key, database or content file
     engine = create_engine_for(settings.database_url_resolved)
-    store = ContentStore(settings.content_dir_resolved)
+    store = open_content_store(settings)
     metrics = GatewayMetrics()
     secrets = SecretFiles(settings.secrets_dir_resolved)
     domains = DomainWiring(settings, engine, secrets)

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     # (postgresql+psycopg://user@host/db).
     database_url: str | None = None
     content_dir: Path | None = None  # default <data_dir>/content
+    # Where content lives: unset or file:// is content_dir; s3://bucket/prefix is an
+    # S3-compatible store, reached with the usual AWS settings (AWS_ENDPOINT_URL,
+    # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION), read by boto3.
+    content_url: str | None = None
     models_dir: Path | None = None  # default <data_dir>/models
     secrets_dir: Path | None = None  # default <data_dir>/secrets
 

@@ -109,9 +109,9 @@ def test_unknown_generation_is_404(client: TestClient, runtime: Runtime) -> None
 def test_equal_content_stored_from_many_threads_at_once(tmp_path: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    from gateway.content_store import ContentStore
+    from gateway.content_store import DirectoryStore
 
-    store = ContentStore(tmp_path)
+    store = DirectoryStore(tmp_path)
     with ThreadPoolExecutor(16) as pool:
         stored = list(pool.map(lambda _: store.put(b"same bytes" * 1000, ".txt"), range(200)))
     assert {s.path for s in stored} == {stored[0].path}
@@ -120,9 +120,9 @@ def test_equal_content_stored_from_many_threads_at_once(tmp_path: Path) -> None:
 
 
 def test_the_store_reads_only_the_paths_it_hands_out(tmp_path: Path) -> None:
-    from gateway.content_store import ContentStore
+    from gateway.content_store import DirectoryStore
 
-    store = ContentStore(tmp_path / "content")
+    store = DirectoryStore(tmp_path / "content")
     stored = store.put(b"released text", ".txt")
     (tmp_path / "secret").write_bytes(b"outside the store")
     assert store.read(stored.path) == b"released text"
