@@ -6,12 +6,15 @@
     anchor.readiness_problem()                         # "…exited with code 1…" or None
     anchor.close()                                     # SIGTERM (anvil dumps), then kill
 
+An anvil of ours that died is started again, on the same state, by the next ``submit``
+or ``find``; until then ``readiness_problem`` says so.
+
 Everything lives in ``<data_dir>/chain`` (0700): anvil's state (``--state``, dumped
 every second and on exit), the last copy of it this process checked, the anchoring key
 and the contract's address (0600), anvil's log, and a lock that keeps a second process
 from running a second anvil on the same state file. A second gateway process on the same
 data dir (a CLI command beside the server) uses the running anvil instead: its owner
-publishes the port in ``anvil.json``. Anchoring stops when the owner does.
+publishes the port in ``anvil.json``, and the guest loses the chain when the owner stops.
 
 anvil rewrites its state file in place (``O_TRUNC``, no rename, no fsync), so a crash in
 the middle of a dump leaves it torn. ``submit`` therefore returns only once a dump holds
@@ -33,6 +36,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -314,8 +318,8 @@ class AnvilNode:
         if code is None:
             return None
         return (
-            f"the local chain (anvil) exited with code {code}; anchoring stops until the "
-            f"gateway restarts (see {self.files.log})"
+            f"the local chain (anvil) exited with code {code}; it is started again at the "
+            f"next anchor or verification (see {self.files.log})"
         )
 
     def wait_saved(self, block_number: int, timeout_s: float = _SAVE_TIMEOUT_S) -> None:
@@ -501,70 +505,103 @@ def _answers(rpc_url: str) -> bool:
 # --------------------------------------------------------------------- the anchor
 
 
+_Restart = Callable[[], tuple["AnvilNode", Web3Anchor]]
+
+
 class AnvilAnchor:
-    """``Anchor`` on a local anvil: a ``Web3Anchor`` whose receipts are on disk."""
+    """``Anchor`` on a local anvil: a ``Web3Anchor`` whose receipts are on disk. An anvil
+    of ours that died is started again (same state, same contract) when next used."""
 
     name = "anvil"
 
-    def __init__(self, node: AnvilNode, inner: Web3Anchor) -> None:
+    def __init__(self, node: AnvilNode, inner: Web3Anchor, restart: _Restart | None = None) -> None:
         self.node = node
         self.inner = inner
+        self._restart = restart
+        self._lock = threading.Lock()  # the anchorer and verify requests may race here
 
     @property
     def contract_address(self) -> str:
         return self.inner.contract_address
 
     def submit(self, root_hash: str, tree_size: int) -> AnchorReceipt:
-        receipt = self.inner.submit(root_hash, tree_size)
+        node, inner = self._live()
+        receipt = inner.submit(root_hash, tree_size)
         # Recorded only once on disk: else a crash could lose a block the ledger cites.
-        self.node.wait_saved(receipt.block_number)
-        _mark_anchored(self.node.files)
+        node.wait_saved(receipt.block_number)
+        _mark_anchored(node.files)
         return receipt
 
     def find(
         self, root_hash: str, tree_size: int, *, block_number: int | None = None
     ) -> list[AnchorReceipt]:
-        return self.inner.find(root_hash, tree_size, block_number=block_number)
+        return self._live()[1].find(root_hash, tree_size, block_number=block_number)
+
+    def _live(self) -> tuple[AnvilNode, Web3Anchor]:
+        with self._lock:
+            process = self.node.process
+            if process is not None and process.poll() is not None and self._restart:
+                log.warning(
+                    "the local chain (anvil) exited with code %d; starting it again (see %s)",
+                    process.returncode,
+                    self.node.files.log,
+                )
+                self.node.stop()  # releases the lock for the new one
+                self.node, self.inner = self._restart()
+            return self.node, self.inner
 
     def readiness_problem(self) -> str | None:
         return self.node.problem()
 
     def close(self) -> None:
-        self.node.stop()
+        with self._lock:
+            self._restart = None  # a closed anchor stays closed
+            self.node.stop()
 
 
 def start_anvil_anchor(executable: Path, settings: AnchorSettings, data_dir: Path) -> AnvilAnchor:
-    """Start anvil on ``<data_dir>/chain``; deploy the contract on its first start."""
-    from web3 import HTTPProvider, Web3
-
+    """Start anvil on ``<data_dir>/chain`` (or use the one another process runs there);
+    deploy the contract on its first start."""
     started = time.monotonic()
     files = ChainFiles.under(data_dir)
     files.create()
     chain_id = _chain_id(files, settings.chain_id)
-    timeout_s = settings.anvil_start_timeout_s
+
+    def start() -> tuple[AnvilNode, Web3Anchor]:
+        node = AnvilNode.start(
+            executable, files, chain_id=chain_id, timeout_s=settings.anvil_start_timeout_s
+        )
+        return node, _connect(node, settings, chain_id)
+
     try:
-        node = AnvilNode.start(executable, files, chain_id=chain_id, timeout_s=timeout_s)
+        node, inner = start()
     except ChainBusyError as busy:
-        node = AnvilNode.attach(files, busy, timeout_s)
+        node = AnvilNode.attach(files, busy, settings.anvil_start_timeout_s)
+        inner = _connect(node, settings, chain_id)
+    log.info(
+        "local chain (anvil) ready in %.2f s: chain %d, contract %s",
+        time.monotonic() - started,
+        chain_id,
+        inner.contract_address,
+    )
+    return AnvilAnchor(node, inner, restart=start if node.owned else None)
+
+
+def _connect(node: AnvilNode, settings: AnchorSettings, chain_id: int) -> Web3Anchor:
+    """The anchor on a started node: key, funds and contract checked (or made) first."""
+    from web3 import HTTPProvider, Web3
+
     try:
         w3 = Web3(HTTPProvider(node.rpc_url, request_kwargs={"timeout": settings.rpc_timeout_s}))
-        account = _account(files, w3)
-        address = _contract(files, w3, node, account, chain_id)
+        account = _account(node.files, w3)
+        address = _contract(node.files, w3, node, account, chain_id)
         node.publish()
     except BaseException:
         node.stop()
         raise
-    log.info(
-        "local chain (anvil) ready in %.2f s: chain %d, contract %s, block %d",
-        time.monotonic() - started,
-        chain_id,
-        address,
-        w3.eth.block_number,
-    )
-    inner = Web3Anchor(
+    return Web3Anchor(
         w3, address, account=account, expected_chain_id=chain_id, name="anvil", timeout_s=30.0
     )
-    return AnvilAnchor(node, inner)
 
 
 def _chain_id(files: ChainFiles, configured: int | None) -> int:

@@ -216,6 +216,27 @@ def test_a_deploy_anvil_never_saved_is_repeated_but_a_lost_chain_with_anchors_is
 
 
 @needs_anvil
+def test_an_anvil_that_died_is_started_again_on_the_same_state(anvil_dir: Path) -> None:
+    assert ANVIL is not None
+    anchor = start_anvil_anchor(ANVIL, AnchorSettings(), anvil_dir)
+    try:
+        first = anchor.submit("34" * 32, 2)
+        address, dead = anchor.contract_address, anchor.node
+        assert dead.process is not None
+        dead.process.kill()
+        dead.process.wait()
+        assert (anchor.readiness_problem() or "").startswith("the local chain (anvil) exited")
+        second = anchor.submit("56" * 32, 4)  # starts it again first
+        assert anchor.node is not dead
+        assert anchor.readiness_problem() is None
+        assert anchor.contract_address == address
+        assert [r.tx_hash for r in anchor.find("34" * 32, 2)] == [first.tx_hash]
+        assert second.block_number > first.block_number
+    finally:
+        anchor.close()
+
+
+@needs_anvil
 def test_a_second_process_uses_the_running_anvil_and_a_dead_one_is_a_problem(
     anvil_dir: Path,
 ) -> None:
