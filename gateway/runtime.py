@@ -142,6 +142,8 @@ class Runtime:
         if serving and self.moderation is self.moderation_admin:  # not a test's stand-in
             self.moderation_admin.validate(self.settings.default_policy)
         self._bootstrap_admin_key()
+        if serving:  # deliver webhooks, first those earlier processes left in the outbox
+            self.webhooks.start()
         if serving:  # a one-shot command publishes its changes and listens to none
             self.invalidations.start()
         if serving and self.anchorer is not None:

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import hmac
 import logging
-import threading
 from collections.abc import Callable
 from functools import cached_property, partial
 from hashlib import sha256
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from common.jsonsafe import restore_recursion_limit
 from common.types import ContentKind
@@ -30,8 +29,18 @@ from gateway.ports import LedgerPort, ReviewSummary
 from gateway.schemas import generation_public
 from gateway.secrets import load_or_create_secret
 from gateway.settings import Settings
-from gateway.webhooks import WebhookSender, WebhookSettings, resolve_callback_target
+from gateway.webhooks import (
+    CallbackUrlNotAllowedError,
+    InvalidCallbackUrlError,
+    WebhookSettings,
+    encode_body,
+    resolve_callback_target,
+    validate_callback_url,
+)
+from gateway.webhooks.dispatcher import OutboxDispatcher
+from gateway.webhooks.outbox import NewDelivery, WebhookOutbox
 from gateway.webhooks.store import CallbackPins, DeliveryLog, SecretSealer, WebhookSecretStore
+from gateway.webhooks.targets import check_public_addresses
 from generators.registry import GENERATORS, build_generator
 from ledger.anchor.anchorer import Anchorer
 from ledger.service import Ledger, open_ledger
@@ -77,8 +86,10 @@ class SecretFiles:
 
 
 class TenantWebhooks:
-    """Signed callbacks when a generation is held for review and when it ends: one sender
-    per tenant, signing with the tenant's stored secrets and logging every attempt."""
+    """Signed callbacks when a generation is held for review and when it ends: written to
+    the outbox first (a restart or a crash loses none), then delivered by this process's
+    dispatcher or any other's, signed with the tenant's stored secrets, every attempt
+    logged."""
 
     def __init__(self, settings: WebhookSettings, secrets: SecretFiles, engine: Engine) -> None:
         self.settings = settings
@@ -91,23 +102,18 @@ class TenantWebhooks:
         )
         self.log = DeliveryLog(engine)
         self.pins = CallbackPins(engine)
-        self._senders: dict[str, WebhookSender] = {}
-        self._lock = threading.Lock()
+        self.outbox = WebhookOutbox(engine)
+        self.dispatcher = OutboxDispatcher(
+            self.outbox,
+            settings,
+            # Read at each attempt: a rotation applies to pending retries too.
+            secrets=self.store.signing_secrets,
+            on_attempt=self.log.record,
+        )
         self.base_url = ""
 
     def payload_of(self, generation: Generation) -> dict[str, Any]:
         return generation_public(generation, self.base_url).model_dump(mode="json")
-
-    def sender(self, tenant_id: str) -> WebhookSender:
-        with self._lock:
-            if tenant_id not in self._senders:
-                self._senders[tenant_id] = WebhookSender.from_settings(
-                    self.settings,
-                    # Read at each attempt: a rotation applies to queued retries too.
-                    partial(self.store.signing_secrets, tenant_id),
-                    on_attempt=partial(self.log.record, tenant_id),
-                )
-            return self._senders[tenant_id]
 
     def check_url(self, url: str | None) -> None:
         """Refuse a callback URL at request time (422), not when the outcome is known:
@@ -118,26 +124,66 @@ class TenantWebhooks:
         allow_private = self.settings.allow_private_networks
         self.pins.save(resolve_callback_target(url, allow_private_networks=allow_private))
 
+    def enqueue(self, connection: Connection, generation: Generation) -> str | None:
+        """Write ``generation.<status>`` to the outbox in the caller's transaction, so the
+        webhook exists exactly when the outcome is committed; returns the delivery id
+        (None: no callback URL, or one refused). Call :meth:`nudge` after the commit."""
+        delivery = self._delivery_of(generation)
+        return self.outbox.enqueue(connection, delivery) if delivery is not None else None
+
     def notify(self, generation: Generation) -> None:
-        """Queue ``generation.<status>`` (``pending_review``, ``released``, ``blocked``)."""
+        """Enqueue ``generation.<status>`` (``pending_review``, ``released``, ``blocked``)
+        in a transaction of its own, then have the dispatcher deliver it at once."""
         if not generation.callback_url:
             return
         try:
-            self.sender(generation.tenant_id).send(
-                generation.callback_url,
-                f"generation.{generation.status}",
-                self.payload_of(generation),
-                # No pin (a generation from before pins): resolved once, at delivery.
-                target=self.pins.get(generation.callback_url),
-                subject=generation.id,
-            )
+            with self.outbox.engine.begin() as connection:
+                self.enqueue(connection, generation)
         except Exception:  # a callback must never undo a finished generation
             log.exception("could not queue the webhook of generation %s", generation.id)
+            return
+        self.dispatcher.nudge()
+
+    def nudge(self) -> None:
+        """Deliver what was just enqueued (and committed) now, not at the next poll."""
+        self.dispatcher.nudge()
+
+    def start(self) -> None:
+        """Start delivering, beginning with what earlier processes left in the outbox."""
+        self.dispatcher.start()
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """True once the outbox holds nothing left to deliver (tests, drains)."""
+        return self.dispatcher.wait_idle(timeout_s)
 
     def close(self) -> None:
-        with self._lock:
-            for sender in self._senders.values():
-                sender.close()
+        """Stop delivering; what is not delivered yet stays in the outbox."""
+        self.dispatcher.close()
+
+    def _delivery_of(self, generation: Generation) -> NewDelivery | None:
+        url = generation.callback_url
+        if not url:
+            return None
+        allow_private = self.settings.allow_private_networks
+        # No pin (a generation from before pins): resolved once, at the first attempt.
+        pin = self.pins.get(url)
+        addresses = pin.addresses if pin is not None else ()
+        try:
+            validate_callback_url(url, allow_private_networks=allow_private)
+            if addresses and not allow_private:
+                check_public_addresses(addresses)  # a pin made under other settings
+        except (CallbackUrlNotAllowedError, InvalidCallbackUrlError):
+            # Logged, not raised: the caller's transaction holds the outcome itself.
+            log.warning("generation %s: its callback URL is refused", generation.id)
+            return None
+        return NewDelivery(
+            tenant_id=generation.tenant_id,
+            generation_id=generation.id,
+            event=f"generation.{generation.status}",
+            url=url,
+            body=encode_body(self.payload_of(generation)),
+            addresses=addresses,
+        )
 
 
 def forget_tenant_lists_on_change(moderation: EngineModeration, bus: Invalidations) -> None:

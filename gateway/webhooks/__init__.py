@@ -14,11 +14,17 @@ Each delivery is a JSON ``POST`` with these headers:
 ``X-AIGC-Delivery``
     An id that stays the same across retries, so a receiver can drop duplicates.
 
-Deliveries never block the request that caused them: :class:`WebhookSender` queues them
-for background threads that retry with exponential backoff (network errors, 408, 429
-and 5xx) up to a bounded number of attempts. A callback host is resolved once and each
-attempt connects to an address that passed the private-network check, with the
-original ``Host`` header and TLS server name, so DNS rebinding cannot aim it inward::
+Deliveries never block the request that caused them, and are retried with exponential
+backoff (network errors, 408, 429 and 5xx) up to a bounded number of attempts. A
+callback host is resolved once and each attempt connects to an address that passed the
+private-network check, with the original ``Host`` header and TLS server name, so DNS
+rebinding cannot aim it inward.
+
+The gateway writes each delivery to the outbox table first (:mod:`.outbox`, durable, in
+the caller's transaction if it likes) and a :class:`~.dispatcher.OutboxDispatcher` in
+every process claims due rows with a lease, so a restart or a crash loses none and
+several processes on one database deliver each row once. :class:`WebhookSender` is the
+same delivery with its retries in memory, for code that has no database::
 
     sender = WebhookSender(secret=b"whsec_...", max_attempts=6)
     sender.send("https://client.example/hooks/aigc", "generation.released",

@@ -1,11 +1,12 @@
-"""Delivery: a queue, background workers, retries with backoff, a report per attempt."""
+"""Delivery in memory: a queue, background workers, retries with backoff, a report per
+attempt. The gateway itself delivers through the outbox (:mod:`.dispatcher`), whose
+retries survive a restart; the settings here serve both."""
 
 from __future__ import annotations
 
 import heapq
 import itertools
 import logging
-import random
 import threading
 import time
 import uuid
@@ -14,33 +15,23 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
     import httpx
 
-from gateway.webhooks.signing import (
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    SIGNATURE_HEADER,
-    USER_AGENT,
-    encode_body,
-    secret_key,
-    signature_header,
+from gateway.webhooks.attempt import (
+    AttemptResult,
+    SignedPost,
+    backoff_s,
+    post_signed,
+    resolve_addresses,
 )
-from gateway.webhooks.targets import (
-    CallbackTarget,
-    CallbackUrlNotAllowedError,
-    InvalidCallbackUrlError,
-    check_public_addresses,
-    pinned_request,
-    resolve_callback_target,
-    validate_callback_url,
-)
+from gateway.webhooks.signing import encode_body, secret_key
+from gateway.webhooks.targets import CallbackTarget, check_public_addresses, validate_callback_url
 
 __all__ = ["DeliveryAttempt", "DeliveryResult", "SecretSource", "WebhookSender", "WebhookSettings"]
 
-_RETRYABLE_STATUS = frozenset({408, 429})
 _log = logging.getLogger(__name__)
 
 
@@ -65,6 +56,22 @@ class WebhookSettings(BaseModel):
     # After a rotation the previous secret still signs deliveries (a second ``v1=``) for
     # this long, so receivers can switch over without dropping webhooks.
     rotation_grace_s: float = Field(default=86_400.0, ge=0)
+    # The outbox dispatcher looks for due deliveries this often; a delivery queued by this
+    # process, or a retry it scheduled, wakes it at once, so this only bounds how late
+    # it notices rows written by other processes.
+    poll_interval_s: float = Field(default=1.0, gt=0, le=60)
+    # How long a claimed delivery stays with the process that claimed it; after that any
+    # process may take it over (its claimer died). It must outlast one attempt.
+    lease_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> WebhookSettings:
+        # httpx applies timeout_s to connect, write, read and pool each: an attempt may
+        # take four times it, and a lease that lapses mid-attempt lets a second process
+        # deliver the same row concurrently.
+        if self.lease_s < 4 * self.timeout_s:
+            raise ValueError("webhooks.lease_s must be at least 4 × webhooks.timeout_s")
+        return self
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,15 +114,6 @@ class _Delivery:
     attempts: int = 0
     last_status: int | None = None
     last_error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _AttemptResult:
-    delivered: bool
-    retry: bool
-    status_code: int | None = None
-    error: str | None = None
-    retry_after_s: float | None = None
 
 
 @dataclass(order=True)
@@ -294,56 +292,26 @@ class WebhookSender:
 
     def _attempt(
         self, client: httpx.Client, delivery: _Delivery
-    ) -> tuple[str | None, _AttemptResult]:
+    ) -> tuple[str | None, AttemptResult]:
         """One POST to one of the delivery's checked addresses (rotating over retries)."""
-        import httpx
-
         if not delivery.addresses:
             failure = self._resolve_once(delivery)
             if failure is not None:
                 return None, failure
         address = delivery.addresses[(delivery.attempts - 1) % len(delivery.addresses)]
-        try:
-            signing_secrets = self._secrets()
-        except Exception:  # the secret store is down: like a network error, retry later
-            _log.exception("webhook %s: no signing secret", delivery.id)
-            return address, _AttemptResult(False, retry=True, error="signing secret unavailable")
-        pinned_url, host_header, extensions = pinned_request(delivery.url, address)
-        timestamp = int(time.time())  # signed afresh per attempt: receivers reject stale t
-        headers = {
-            "Host": host_header,
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            # One connection per attempt: the pool keys connections by address, and a TLS
-            # session verified for one host must never carry another host's callback.
-            "Connection": "close",
-            SIGNATURE_HEADER: signature_header(signing_secrets, delivery.body, timestamp),
-            EVENT_HEADER: delivery.event,
-            DELIVERY_HEADER: delivery.id,
-        }
-        try:
-            response = client.post(
-                pinned_url, content=delivery.body, headers=headers, extensions=extensions
-            )
-        except httpx.HTTPError as exc:
-            return address, _AttemptResult(False, retry=True, error=type(exc).__name__)
-        return address, _classify(response.status_code, response.headers.get("Retry-After"))
+        post = SignedPost(delivery.id, delivery.url, delivery.event, delivery.body)
+        return address, post_signed(client, post, address, self._secrets)
 
-    def _resolve_once(self, delivery: _Delivery) -> _AttemptResult | None:
+    def _resolve_once(self, delivery: _Delivery) -> AttemptResult | None:
         """Resolve and check a host that came without a target; later attempts reuse it."""
-        try:
-            target = resolve_callback_target(
-                delivery.url, allow_private_networks=self._allow_private
-            )
-        except CallbackUrlNotAllowedError:
-            return _AttemptResult(False, retry=False, error="resolves to a private address")
-        except InvalidCallbackUrlError:
-            return _AttemptResult(False, retry=True, error="host does not resolve")
-        delivery.addresses = target.addresses
-        return None
+        addresses, failure = resolve_addresses(
+            delivery.url, allow_private_networks=self._allow_private
+        )
+        delivery.addresses = addresses
+        return failure
 
     def _record_attempt(
-        self, delivery: _Delivery, address: str | None, result: _AttemptResult
+        self, delivery: _Delivery, address: str | None, result: AttemptResult
     ) -> None:
         if self._on_attempt is None:
             return
@@ -364,7 +332,7 @@ class WebhookSender:
         except Exception:  # a broken log must not kill the delivery thread
             _log.exception("webhook on_attempt listener failed")
 
-    def _finish_attempt(self, delivery: _Delivery, result: _AttemptResult) -> None:
+    def _finish_attempt(self, delivery: _Delivery, result: AttemptResult) -> None:
         delivery.last_status = result.status_code
         delivery.last_error = result.error
         retry = result.retry and delivery.attempts < self._max_attempts
@@ -376,12 +344,14 @@ class WebhookSender:
             self._cond.notify_all()
         self._report(delivery, result.delivered)
 
-    def _backoff_s(self, delivery: _Delivery, result: _AttemptResult) -> float:
-        exponential: float = self._initial_backoff_s * 2.0 ** (delivery.attempts - 1)
-        delay = min(self._max_backoff_s, exponential)
-        if self._jitter:
-            delay *= random.uniform(0.5, 1.0)  # spread retries of many deliveries apart
-        return min(self._max_backoff_s, max(delay, result.retry_after_s or 0.0))
+    def _backoff_s(self, delivery: _Delivery, result: AttemptResult) -> float:
+        return backoff_s(
+            delivery.attempts,
+            initial_s=self._initial_backoff_s,
+            max_s=self._max_backoff_s,
+            jitter=self._jitter,
+            retry_after_s=result.retry_after_s,
+        )
 
     def _report(self, delivery: _Delivery, delivered: bool) -> None:
         outcome = DeliveryResult(
@@ -415,17 +385,3 @@ def _secret_source(secret: SecretSource) -> Callable[[], list[bytes]]:
         return lambda: [secret_key(s) for s in provider()]
     fixed = [secret_key(secret)]
     return lambda: fixed
-
-
-def _classify(status_code: int, retry_after: str | None) -> _AttemptResult:
-    if 200 <= status_code < 300:
-        return _AttemptResult(True, retry=False, status_code=status_code)
-    retryable = status_code >= 500 or status_code in _RETRYABLE_STATUS
-    delay = float(retry_after) if retry_after and retry_after.isdigit() else None
-    return _AttemptResult(
-        False,
-        retry=retryable,
-        status_code=status_code,
-        error=f"HTTP {status_code}",
-        retry_after_s=delay,
-    )

@@ -72,7 +72,7 @@ class Acme:
         body = {"kind": "text", "prompt": prompt, "callback_url": url}
         response = self.client.post("/v1/generations", json=body, headers=self.writer)
         assert response.status_code == 201, response.text
-        assert self.runtime.webhooks.sender("acme").wait_idle(10)
+        assert self.runtime.webhooks.wait_idle(10)
         created: dict[str, Any] = response.json()
         return created
 
@@ -233,7 +233,7 @@ def test_delivery_goes_to_the_address_checked_at_request_time(
         f"/v1/reviews/{task['id']}/decision", json={"decision": "approve"}, headers=reviewer
     )
     assert decided.status_code == 200, decided.text
-    assert acme.runtime.webhooks.sender("acme").wait_idle(10)
+    assert acme.runtime.webhooks.wait_idle(10)
 
     assert dns.lookups == ["hooks.test"]
     events = [r.headers[EVENT_HEADER] for r in receiver.requests]
