@@ -4,6 +4,8 @@
     aigc-gateway serve --host 127.0.0.1 --port 8000
     aigc-gateway keys create --tenant acme --role generate
     aigc-gateway generate "新品上市的宣传语"
+    aigc-gateway worker --concurrency 8          # AIGC_EXECUTION=celery: run jobs
+    aigc-gateway jobs list --status failed
 
 Every command reads ``AIGC_DATA_DIR`` (default ``./data``) and the other ``AIGC_*``
 settings. Results go to stdout; progress and log messages go to stderr.
@@ -22,6 +24,7 @@ import typer
 from common.errors import ConfigurationError, GatewayError
 from common.types import ContentKind, TenantId
 from gateway.auth import create_api_key, ensure_tenant, list_api_keys, revoke_api_key
+from gateway.cli_jobs import jobs_app, worker_command
 from gateway.cli_verify import verify_command
 from gateway.db import session_scope
 from gateway.invalidation import Topic
@@ -47,6 +50,8 @@ app.add_typer(ledger_app, name="ledger")
 app.add_typer(certs_app, name="certs")
 app.add_typer(review_app, name="review")
 app.command("verify")(verify_command)
+app.command("worker")(worker_command)
+app.add_typer(jobs_app, name="jobs")
 
 
 def _err(message: str) -> None:

@@ -46,6 +46,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "moderation.models",
     "review_ui.models",
     "ledger.models",
+    "gateway.jobs.models",
 )
 
 # Any fixed 64-bit number: all gateway processes agree on it to serialise migrations.

@@ -57,6 +57,20 @@ class GatewayMetrics:
             ["queue"],
             registry=self.registry,
         )
+        # Celery mode: read from the jobs table at each scrape, so any API process shows
+        # every worker's work (workers serve no /metrics of their own).
+        self.job_queue_depth = Gauge(
+            "aigc_job_queue_depth",
+            "Jobs queued or running, per queue",
+            ["queue", "status"],
+            registry=self.registry,
+        )
+        self.job_latency = Gauge(
+            "aigc_job_latency_seconds",
+            "Admission to finish of the jobs finished in the last 5 minutes, per queue",
+            ["queue", "quantile"],
+            registry=self.registry,
+        )
         self._collect_hooks: list[Callable[[], None]] = []
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -39,6 +39,7 @@ class Role(StrEnum):
 
 
 class GenerationStatus(StrEnum):
+    QUEUED = "queued"  # admitted, waiting for a worker (AIGC_EXECUTION=celery)
     RUNNING = "running"
     PENDING_REVIEW = "pending_review"
     RELEASED = "released"

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection
 
+from common.errors import ConflictError
 from common.types import (
     Action,
     ContentKind,
@@ -26,6 +27,7 @@ from common.types import (
 
 __all__ = [
     "CheckedContent",
+    "CustodyRecordedError",
     "LedgerEvent",
     "LedgerPort",
     "LedgerRef",
@@ -153,6 +155,13 @@ class LedgerEvent:
     policy_version: str | None = None
     previous_leaf_hash: str | None = None
     attrs: Mapping[str, LedgerAttr] = field(default_factory=dict)
+
+
+class CustodyRecordedError(ConflictError):
+    """The generation already has this once-only custody event (generation, moderation,
+    stamp) on the ledger: another run of the same job recorded it first."""
+
+    code = "duplicate_ledger_event"
 
 
 # The caller's own writes that belong with its ledger events: given the connection of the

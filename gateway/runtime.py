@@ -33,7 +33,7 @@ from gateway.models import ApiKey, Role
 from gateway.pipeline import Pipeline, PipelineHooks
 from gateway.ports import LedgerPort, ModerationPort, ReviewPort, StampPort
 from gateway.secrets import write_secret_file
-from gateway.settings import Settings
+from gateway.settings import ExecutionMode, Settings
 from gateway.wiring import (
     DomainWiring,
     SecretFiles,
@@ -48,6 +48,7 @@ from review_ui.service import ReviewService
 
 if TYPE_CHECKING:
     from gateway.idempotency import IdempotencyKeys
+    from gateway.jobs.execution import Execution
     from gateway.tenant_policy import TenantPolicies
     from gateway.verification import Verifier
 
@@ -121,16 +122,24 @@ class Runtime:
         )
 
     @cached_property
+    def execution(self) -> Execution:
+        """Where pipelines run: this process, or Celery workers (AIGC_EXECUTION=celery)."""
+        from gateway.jobs.wiring import build_execution
+
+        return build_execution(self.settings, self.engine, self.store, self.pipeline)
+
+    @cached_property
     def verifier(self) -> Verifier:
         """Checks every provenance signal of a file or text (``POST /v1/verify``)."""
         return self.domains.verifier(self.store)
 
-    def start(self, *, serving: bool = True) -> None:
+    def start(self, *, serving: bool = True, anchoring: bool = True) -> None:
         """Create directories, apply migrations and issue the first admin key.
 
         A serving process also checks every policy file and warms the moderation scanners
         (so a bad configuration stops the start, not a request) and starts anchoring. A
-        one-shot CLI command (``serving=False``) skips both: it needs neither.
+        one-shot CLI command (``serving=False``) skips both: it needs neither. A worker
+        serves but leaves anchoring to the API processes (``anchoring=False``).
         """
         if self.started:
             return
@@ -146,7 +155,9 @@ class Runtime:
             self.webhooks.start()
         if serving:  # a one-shot command publishes its changes and listens to none
             self.invalidations.start()
-        if serving and self.anchorer is not None:
+        if serving:  # Celery mode: the reaper re-sends jobs whose worker or message was lost
+            self.execution.start()
+        if serving and anchoring and self.anchorer is not None:
             self.anchorer.start()
             self.anchoring = True
         self.started = True
@@ -156,6 +167,9 @@ class Runtime:
         if anchorer is not None:  # the loop, then the local chain (an anvil child process)
             anchorer.close()
         self.anchoring = False
+        execution = vars(self).get("execution")  # only if something built it
+        if execution is not None:
+            execution.close()
         self.webhooks.close()
         self.invalidations.close()
         self.engine.dispose()
@@ -172,6 +186,9 @@ class Runtime:
         store_problem = self.store.readiness_problem()
         if store_problem:
             problems.append(f"object store: {store_problem}")
+        broker_problem = self.execution.readiness_problem()
+        if broker_problem:
+            problems.append(f"broker: {broker_problem}")
         coordination_problem = self.invalidations.readiness_problem()
         if coordination_problem:
             problems.append(f"coordination: {coordination_problem}")
@@ -234,9 +251,10 @@ def build_runtime(
     hooks = PipelineHooks(on_stage=metrics.observe_stage, on_final=webhooks.notify)
     # The review service resumes the pipeline on approval, and the pipeline enqueues
     # into the review service: the late-bound reference closes that loop.
-    pipeline_ref: list[Pipeline] = []
+    # Approvals go through the execution mode: in Celery mode the release is a job.
+    runtime_ref: list[Runtime] = []
     review_service = domains.review_service(
-        ledger, lambda *args: pipeline_ref[0].complete_review(*args)
+        ledger, lambda *args: runtime_ref[0].execution.complete_review(*args)
     )
     review = review or QueueReview(review_service)
     pipeline = Pipeline(
@@ -249,9 +267,8 @@ def build_runtime(
         ledger=ledger,
         hooks=hooks,
     )
-    pipeline_ref.append(pipeline)
     _publish_review_metrics(metrics, review_service)
-    return Runtime(
+    runtime = Runtime(
         settings=settings,
         engine=engine,
         store=store,
@@ -270,6 +287,16 @@ def build_runtime(
         principals=principals,
         invalidations=invalidations,
     )
+    runtime_ref.append(runtime)
+    _publish_job_metrics(runtime)
+    return runtime
+
+
+def _publish_job_metrics(runtime: Runtime) -> None:
+    if runtime.settings.execution is ExecutionMode.CELERY:
+        from gateway.jobs.wiring import publish_job_metrics
+
+        publish_job_metrics(runtime.metrics, runtime.engine)
 
 
 def _publish_review_metrics(metrics: GatewayMetrics, service: ReviewService) -> None:

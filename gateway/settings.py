@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from gateway.jobs.settings import JobSettings
 from gateway.webhooks import WebhookSettings
 from generators.settings import GeneratorSettings
 from ledger.settings import LedgerSettings
@@ -31,7 +32,8 @@ __all__ = ["ExecutionMode", "LimitSettings", "ServerSettings", "Settings", "Stam
 
 
 class ExecutionMode(StrEnum):
-    IN_PROCESS = "in_process"
+    IN_PROCESS = "in_process"  # every request runs its pipeline in the API process
+    CELERY = "celery"  # generation and stamping run as Celery tasks on workers
 
 
 class LimitSettings(BaseModel):
@@ -113,6 +115,8 @@ class Settings(BaseSettings):
     default_policy: str = "cn-marketing"
     content_producer: str = "aigc-gateway"
     execution: ExecutionMode = ExecutionMode.IN_PROCESS
+    # The Celery broker (AIGC_EXECUTION=celery): Redis or RabbitMQ (amqp://guest@host//).
+    broker_url: str = "redis://127.0.0.1:6379/0"
     verify_public: bool = True
     # /v1/ledger/* without a key (checkpoints and proofs hold hashes only); role audit
     # otherwise.
@@ -144,6 +148,7 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
     webhooks: WebhookSettings = Field(default_factory=WebhookSettings)
+    jobs: JobSettings = Field(default_factory=JobSettings)
 
     @property
     def database_url_resolved(self) -> str:

@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 STATE_ROW_ID = 1
+_ONCE_PER_GENERATION_SQL = "event_type IN ('generation', 'moderation', 'stamp')"
 
 
 def _utcnow() -> datetime:
@@ -38,6 +39,18 @@ class LedgerLeafRow(SQLModel, table=True):
     """One leaf: the RFC 8785 canonical JSON of an event, and lookup columns copied from it."""
 
     __tablename__ = "ledger_leaves"
+    __table_args__ = (
+        # A backstop under the sequencer's own check (service._refuse_repeated_events):
+        # one generation, moderation and stamp leaf per generation.
+        sa.Index(
+            "uq_ledger_leaves_once_per_generation",
+            "generation_id",
+            "event_type",
+            unique=True,
+            sqlite_where=sa.text(_ONCE_PER_GENERATION_SQL),
+            postgresql_where=sa.text(_ONCE_PER_GENERATION_SQL),
+        ),
+    )
 
     leaf_index: int = Field(
         sa_column=sa.Column(sa.BigInteger, primary_key=True, autoincrement=False)

@@ -17,8 +17,14 @@ from hashlib import sha256
 
 from sqlalchemy import Connection
 
-from gateway.ports import LedgerEvent, LedgerRef, LedgerRider
-from ledger.interface import AppendReceipt, AttrValue, EventRecord, EventType
+from gateway.ports import CustodyRecordedError, LedgerEvent, LedgerRef, LedgerRider
+from ledger.interface import (
+    AppendReceipt,
+    AttrValue,
+    DuplicateEventError,
+    EventRecord,
+    EventType,
+)
 from ledger.service import Alongside, Ledger
 
 __all__ = ["LeafIdentities", "MerkleLedger"]
@@ -52,7 +58,10 @@ class MerkleLedger:
         self.identities = identities
 
     def append(self, event: LedgerEvent) -> LedgerRef:
-        receipt = self.ledger.append(self._leaf_record(event))
+        try:
+            receipt = self.ledger.append(self._leaf_record(event))
+        except DuplicateEventError as exc:
+            raise CustodyRecordedError(exc.message, details=exc.details) from exc
         return LedgerRef(receipt.index, receipt.leaf_hash, event.type)
 
     def append_chain(
@@ -60,7 +69,10 @@ class MerkleLedger:
     ) -> list[LedgerRef]:
         records = [self._leaf_record(event) for event in events]
         alongside = None if rider is None else _alongside(rider, events)
-        receipts = self.ledger.append_chain(records, alongside=alongside)
+        try:
+            receipts = self.ledger.append_chain(records, alongside=alongside)
+        except DuplicateEventError as exc:
+            raise CustodyRecordedError(exc.message, details=exc.details) from exc
         return _refs(receipts, events)
 
     def _leaf_record(self, event: LedgerEvent) -> EventRecord:

@@ -32,6 +32,7 @@ __all__ = [
     "record_verdict",
     "suffix_of",
     "verdict_from_row",
+    "write_events",
     "write_generation",
 ]
 
@@ -136,6 +137,11 @@ def write_generation(
         connection.execute(_INSERT_EVENTS, list(event_rows))
 
 
+def write_events(engine: Engine, event_rows: Sequence[dict[str, Any]]) -> None:
+    with engine.begin() as connection:
+        connection.execute(_INSERT_EVENTS, list(event_rows))
+
+
 _GENERATIONS = table_of(Generation)
 _EVENTS = table_of(PipelineEvent)
 _INSERT_GENERATION = sa.insert(_GENERATIONS)
@@ -148,13 +154,18 @@ def column_values(generation: Generation) -> dict[str, Any]:
     return {name: getattr(generation, name) for name in _GENERATION_COLUMNS}
 
 
-def new_generation(order: GenerationOrder | StampOrder, **fields: Any) -> Generation:
-    """A generation that has not run yet; its row is first written with its custody."""
+def new_generation(
+    order: GenerationOrder | StampOrder,
+    status: GenerationStatus = GenerationStatus.RUNNING,
+    **fields: Any,
+) -> Generation:
+    """A generation that has not run yet; its row is first written with its custody
+    (in the API process) or with its job (queued for a worker)."""
     return Generation.new(
         id=new_generation_id(),
         tenant_id=order.tenant_id,
         kind=order.kind.value,
-        status=GenerationStatus.RUNNING.value,
+        status=status.value,
         prompt=order.prompt,
         label_language=order.label_language,
         callback_url=order.callback_url,

@@ -47,10 +47,12 @@ from gateway.pipeline.records import (
     record_verdict,
     suffix_of,
     verdict_from_row,
+    write_events,
     write_generation,
 )
 from gateway.ports import (
     CheckedContent,
+    CustodyRecordedError,
     LedgerAttr,
     LedgerEvent,
     LedgerPort,
@@ -103,27 +105,138 @@ class Pipeline:
     # ----------------------------------------------------------------- entry points
 
     def generate(self, order: GenerationOrder) -> Generation:
-        # Resolve first: an unknown generator is the client's error, before any record.
-        generator_name = self.generators.resolve(order.kind, order.generator)
-        generation = new_generation(
-            order,
-            params=dict(order.params),
-            generator=generator_name,
-            meta={"output_format": order.output_format} if order.output_format else {},
-        )
+        generation = self.admit_generation(order, GenerationStatus.RUNNING)
         return self._run_new(
             generation, lambda events: self._run_generation(generation, order, events)
         )
 
     def stamp_upload(self, order: StampOrder) -> Generation:
-        generation = new_generation(
+        generation = self.admit_upload(order, GenerationStatus.RUNNING)
+        return self._run_new(generation, lambda events: self._run_upload(generation, order, events))
+
+    def admit_generation(
+        self, order: GenerationOrder, status: GenerationStatus = GenerationStatus.QUEUED
+    ) -> Generation:
+        """The generation an order makes, not yet written (a job writes it queued)."""
+        # Resolve first: an unknown generator is the client's error, before any record.
+        generator_name = self.generators.resolve(order.kind, order.generator)
+        return new_generation(
             order,
+            status,
+            params=dict(order.params),
+            generator=generator_name,
+            meta={"output_format": order.output_format} if order.output_format else {},
+        )
+
+    def admit_upload(
+        self, order: StampOrder, status: GenerationStatus = GenerationStatus.QUEUED
+    ) -> Generation:
+        return new_generation(
+            order,
+            status,
             source="stamped",
             meta=dict(order.meta),
             generator=str(order.meta.get("source") or "external"),
             media_type=order.media_type,
         )
-        return self._run_new(generation, lambda events: self._run_upload(generation, order, events))
+
+    def resume(self, generation_id: str, order: GenerationOrder | StampOrder | None) -> Generation:
+        """Run an admitted generation, or go on from where an earlier run stopped.
+
+        Safe to call again for the same generation (a job redelivered after its worker
+        died): what was committed is read back — custody leaves through the pipeline
+        events that cite them, the verdict from the row — and not done twice. Should two
+        runs overlap all the same, the ledger takes one generation, moderation and stamp
+        leaf per generation; the loser re-reads and goes on from the winner's state.
+        """
+        for _ in range(3):
+            try:
+                return self._resume_once(generation_id, order)
+            except CustodyRecordedError:
+                log.info("generation %s: another run recorded it first; re-reading", generation_id)
+        return self.load(generation_id)
+
+    def _resume_once(
+        self, generation_id: str, order: GenerationOrder | StampOrder | None
+    ) -> Generation:
+        generation = self.load(generation_id)
+        if generation.status not in (GenerationStatus.QUEUED, GenerationStatus.RUNNING):
+            return generation  # an earlier run finished it
+        generation.status = GenerationStatus.RUNNING.value
+        events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
+        refs = self._ledger_refs(generation)
+        try:
+            if refs:
+                return self._resume_after_custody(generation, refs, events)
+            if isinstance(order, GenerationOrder):
+                return self._run_generation(generation, order, events)
+            if isinstance(order, StampOrder):
+                return self._run_upload(generation, order, events)
+            raise ConflictError(f"generation {generation_id} has no custody to go on from")
+        except CustodyRecordedError:
+            raise
+        except GatewayError as exc:
+            # Recorded as a pipeline event; the job decides between a retry and failure.
+            events.add("job", "worker", {"outcome": "error", "detail": _error_detail(exc)})
+            self._write_events(generation, events)
+            raise
+
+    def _resume_after_custody(
+        self, generation: Generation, refs: list[LedgerRef], events: EventLog
+    ) -> Generation:
+        """Go on after the custody leaves were committed: block, hold or stamp."""
+        verdict = verdict_from_row(generation)
+        if verdict.action is Action.BLOCK:
+            return self._block(generation, verdict, events)
+        raw = self.store.read(generation.raw_path or "")
+        review = generation.meta.get("review_summary")
+        if verdict.action is Action.REVIEW and review is None:
+            if generation.meta.get("review_task_id"):
+                generation.status = GenerationStatus.PENDING_REVIEW.value
+                return self._finish(generation, events)
+            return self._hold_for_review(generation, raw, verdict, events)
+        summary = (
+            ReviewSummary(**{**review, "reviewers": tuple(review["reviewers"])}) if review else None
+        )
+        return self._stamp_and_release(generation, raw, verdict, summary, refs, events)
+
+    def fail(self, generation_id: str, exc: GatewayError) -> Generation:
+        """Record a job's failure on its generation (unless an earlier run finished it)."""
+        generation = self.load(generation_id)
+        if generation.status in (GenerationStatus.QUEUED, GenerationStatus.RUNNING):
+            events = EventLog(
+                generation.id, self._next_seq(generation.id), self.hooks, row_exists=True
+            )
+            self._fail(generation, events, exc)
+        return generation
+
+    def record_approval(
+        self, generation_id: str, summary: ReviewSummary, alongside: Callable[[Connection], None]
+    ) -> Generation:
+        """Ledger a reviewer's approval and queue the release for a worker, in one
+        transaction (``alongside`` admits the job): the approval is never recorded
+        without the work it starts, nor the work without the approval."""
+        generation = self.load(generation_id)
+        if generation.status != GenerationStatus.PENDING_REVIEW.value:
+            raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
+        events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
+        review_event = self._review_record(generation, self._ledger_refs(generation), summary)
+        generation.status = GenerationStatus.QUEUED.value
+        generation.updated_at = utcnow()
+        generation.meta = {**generation.meta, "review_summary": _summary_dict(summary)}
+        values = column_values(generation)
+        started = time.perf_counter()
+
+        def write(connection: Connection, review_refs: Sequence[LedgerRef]) -> None:
+            detail = {"decision": summary.decision, "reviewer": summary.reviewer}
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            record = {"ledger": review_refs[0], "detail": detail}
+            row = events.row("review", "review_ui", record, elapsed_ms)
+            write_generation(self.engine, connection, values, [row], row_exists=True)
+            alongside(connection)
+
+        self.ledger.append_chain([review_event], rider=write)
+        return generation
 
     def _run_new(
         self, generation: Generation, stages: Callable[[EventLog], Generation]
@@ -140,26 +253,14 @@ class Pipeline:
         self, generation_id: str, approved: bool, summary: ReviewSummary, reason: str | None
     ) -> Generation:
         """Resume a generation held for review: stamp and release it, or block it."""
-        generation = self._load(generation_id)
+        generation = self.load(generation_id)
         if generation.status != GenerationStatus.PENDING_REVIEW.value:
             raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
         events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
         verdict = verdict_from_row(generation)
         refs = self._ledger_refs(generation)
         with events.stage("review", "review_ui") as record:
-            ref = self.ledger.append(
-                self._ledger_record(
-                    "review_decision",
-                    generation,
-                    refs,
-                    actor=summary.reviewer,
-                    decision=summary.decision,
-                    extra={
-                        "reason_code": summary.reason_code or "",
-                        "reviewers": ",".join(summary.reviewers),
-                    },
-                )
-            )
+            ref = self.ledger.append(self._review_record(generation, refs, summary))
             record["ledger"] = ref
             record["detail"] = {"decision": summary.decision, "reviewer": summary.reviewer}
         refs = [*refs, *([ref] if ref else [])]
@@ -169,6 +270,21 @@ class Pipeline:
         generation.status = GenerationStatus.BLOCKED.value
         generation.block_reason = reason or "rejected by a reviewer"
         return self._finish(generation, events)
+
+    def _review_record(
+        self, generation: Generation, refs: list[LedgerRef], summary: ReviewSummary
+    ) -> LedgerEvent:
+        return self._ledger_record(
+            "review_decision",
+            generation,
+            refs,
+            actor=summary.reviewer,
+            decision=summary.decision,
+            extra={
+                "reason_code": summary.reason_code or "",
+                "reviewers": ",".join(summary.reviewers),
+            },
+        )
 
     # ---------------------------------------------------------------- stage runners
 
@@ -263,13 +379,18 @@ class Pipeline:
             record["ledger"] = refs[-1] if refs else None
             record["detail"] = {"reasons": list(verdict.reasons)}
         if verdict.action is Action.BLOCK:
-            generation.status = GenerationStatus.BLOCKED.value
-            generation.block_reason = "; ".join(verdict.reasons) or "blocked by policy"
-            return self._finish(generation, events)
+            return self._block(generation, verdict, events)
         assert raw is not None  # only a blocked prompt has no output
         if verdict.action is Action.REVIEW:
             return self._hold_for_review(generation, raw, verdict, events)
         return self._stamp_and_release(generation, raw, verdict, None, refs, events)
+
+    def _block(
+        self, generation: Generation, verdict: ModerationVerdict, events: EventLog
+    ) -> Generation:
+        generation.status = GenerationStatus.BLOCKED.value
+        generation.block_reason = "; ".join(verdict.reasons) or "blocked by policy"
+        return self._finish(generation, events)
 
     def _hold_for_review(
         self, generation: Generation, raw: bytes, verdict: ModerationVerdict, events: EventLog
@@ -485,7 +606,7 @@ class Pipeline:
             if r.ledger_index is not None
         ]
 
-    def _load(self, generation_id: str) -> Generation:
+    def load(self, generation_id: str) -> Generation:
         with session_scope(self.engine) as session:
             generation = session.get(Generation, generation_id)
         if generation is None:
@@ -504,6 +625,12 @@ class Pipeline:
         events.written()
         return self._notify_final(generation) if final else generation
 
+    def _write_events(self, generation: Generation, events: EventLog) -> None:
+        """Write collected events, leaving the row as it is (a run that stopped)."""
+        if events.events:
+            write_events(self.engine, events.events)
+            events.written()
+
     def _notify_final(self, generation: Generation) -> Generation:
         if generation.callback_url and self.hooks.on_final:
             self.hooks.on_final(generation)
@@ -516,3 +643,21 @@ class Pipeline:
             self._finish(generation, events, final=False)
         except Exception:  # the original error matters more than a bookkeeping failure
             log.exception("could not record the failure of generation %s", generation.id)
+
+
+def _error_detail(exc: GatewayError) -> dict[str, str]:
+    return {"code": exc.code, "message": exc.message[:500]}
+
+
+def _summary_of(stored: Mapping[str, Any]) -> ReviewSummary:
+    return ReviewSummary(**{**stored, "reviewers": tuple(stored.get("reviewers", ()))})
+
+
+def _summary_dict(summary: ReviewSummary) -> dict[str, Any]:
+    return {
+        "reviewer": summary.reviewer,
+        "decision": summary.decision,
+        "decided_at": summary.decided_at,
+        "reason_code": summary.reason_code,
+        "reviewers": list(summary.reviewers),
+    }

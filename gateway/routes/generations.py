@@ -18,13 +18,12 @@ from gateway.deps import (
     GenerateKey,
     IdempotencyDep,
     IdempotencyKeyHeader,
-    PipelineDep,
     RuntimeDep,
     TenantPoliciesDep,
 )
 from gateway.idempotency import REPLAYED_HEADER, IdempotencyKeys
-from gateway.models import Generation
-from gateway.pipeline import GenerationOrder, Pipeline
+from gateway.models import Generation, GenerationStatus
+from gateway.pipeline import GenerationOrder
 from gateway.queries import get_generation, list_generations, pipeline_events
 from gateway.runtime import Runtime
 from gateway.schemas import (
@@ -70,12 +69,21 @@ def check_prompt_length(runtime: Runtime, prompt: str) -> None:
         )
 
 
-@router.post("", status_code=201, response_model=GenerationPublic)
+# In Celery mode the native endpoints answer before the work is done.
+ACCEPTED_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {
+        "model": GenerationPublic,
+        "description": "Queued for a worker (AIGC_EXECUTION=celery); `Location` is the "
+        "generation to poll, whose status moves queued → running → its final state",
+    }
+}
+
+
+@router.post("", status_code=201, response_model=GenerationPublic, responses=ACCEPTED_RESPONSES)
 def create_generation(
     body: GenerationCreate,
     principal: GenerateKey,
     policies: TenantPoliciesDep,
-    pipeline: PipelineDep,
     keys: IdempotencyDep,
     runtime: RuntimeDep,
     idempotency_key: IdempotencyKeyHeader = None,
@@ -85,7 +93,7 @@ def create_generation(
     return run_once(
         keys,
         IdempotentRequest(principal.tenant_id, "generations", idempotency_key, body_sha256),
-        lambda: _generate(body, principal, policies, pipeline, runtime),
+        lambda: _generate(body, principal, policies, runtime),
         runtime,
     )
 
@@ -94,7 +102,6 @@ def _generate(
     body: GenerationCreate,
     principal: Principal,
     policies: TenantPolicies,
-    pipeline: Pipeline,
     runtime: Runtime,
 ) -> Generation:
     check_prompt_length(runtime, body.prompt)
@@ -112,7 +119,7 @@ def _generate(
         callback_url=body.callback_url,
         output_format=body.output_format,
     )
-    generation = pipeline.generate(order)
+    generation = runtime.execution.submit_generation(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
     return generation
 
@@ -131,15 +138,13 @@ def run_once(
     create: Callable[[], Generation],
     runtime: Runtime,
 ) -> Response:
-    """Create a generation (201), or — for a key seen before — answer with the one its
-    first request made (201 again, ``Idempotent-Replayed: true``)."""
+    """Create a generation (201; 202 once queued in Celery mode), or — for a key seen
+    before — answer with the one its first request made (``Idempotent-Replayed: true``)."""
     if request.key is None:
-        return generation_response(runtime, create(), status_code=201)
+        return _created(runtime, create())
     earlier = keys.claim(request.tenant_id, request.route, request.key, request.body_sha256)
     if earlier is not None:
-        replayed = generation_response(
-            runtime, get_generation(runtime.engine, request.tenant_id, earlier), 201
-        )
+        replayed = _created(runtime, get_generation(runtime.engine, request.tenant_id, earlier))
         replayed.headers[REPLAYED_HEADER] = "true"
         return replayed
     try:
@@ -148,7 +153,18 @@ def run_once(
         keys.abandon(request.tenant_id, request.route, request.key)
         raise
     keys.complete(request.tenant_id, request.route, request.key, generation.id)
-    return generation_response(runtime, generation, status_code=201)
+    return _created(runtime, generation)
+
+
+def _created(runtime: Runtime, generation: Generation) -> Response:
+    """201 with the generation, or 202 with where to poll while a worker has it."""
+    if generation.status not in (GenerationStatus.QUEUED, GenerationStatus.RUNNING):
+        return generation_response(runtime, generation, status_code=201)
+    response = generation_response(runtime, generation, status_code=202)
+    response.headers["Location"] = (
+        f"{runtime.settings.public_base_url}/v1/generations/{generation.id}"
+    )
+    return response
 
 
 @router.get("", summary="List generations")

@@ -20,7 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from common.errors import InvalidInputError
 from common.types import ContentKind, Language
-from gateway.deps import GenerateKey, PipelineDep, RuntimeDep, TenantPolicy
+from gateway.deps import GenerateKey, RuntimeDep, TenantPolicy
 from gateway.models import Generation
 from gateway.pipeline import GenerationOrder
 from gateway.routes.generations import check_prompt_length, public_view
@@ -151,7 +151,6 @@ def chat_completions(
     body: ChatCompletionRequest,
     principal: GenerateKey,
     policy: TenantPolicy,
-    pipeline: PipelineDep,
     runtime: RuntimeDep,
 ) -> Any:
     prompt = _prompt_of(body.messages)
@@ -166,7 +165,7 @@ def chat_completions(
         params=_params_of(body),
         label_language=body.label_language,
     )
-    generation = pipeline.generate(order)
+    generation = runtime.execution.generate_now(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
     _raise_if_blocked(generation)
     released = generation.status == "released"
@@ -260,7 +259,6 @@ def image_generations(
     body: ImageGenerationRequest,
     principal: GenerateKey,
     policy: TenantPolicy,
-    pipeline: PipelineDep,
     runtime: RuntimeDep,
 ) -> dict[str, Any]:
     """Each image is its own generation: moderated, stamped (label, watermark, C2PA) and
@@ -280,7 +278,7 @@ def image_generations(
             output_format=body.output_format,
             label_language=body.label_language,
         )
-        generation = pipeline.generate(order)
+        generation = runtime.execution.generate_now(order)
         runtime.metrics.generations.labels(generation.kind, generation.status).inc()
         _raise_if_blocked(generation)
         generations.append(generation)

@@ -25,13 +25,12 @@ from gateway.deps import (
     GenerateKey,
     IdempotencyDep,
     IdempotencyKeyHeader,
-    PipelineDep,
     RuntimeDep,
     TenantPoliciesDep,
 )
 from gateway.models import Generation
-from gateway.pipeline import Pipeline, StampOrder
-from gateway.routes.generations import IdempotentRequest, run_once
+from gateway.pipeline import StampOrder
+from gateway.routes.generations import ACCEPTED_RESPONSES, IdempotentRequest, run_once
 from gateway.runtime import Runtime
 from gateway.schemas import GenerationPublic
 from gateway.tenant_policy import TenantPolicies
@@ -103,11 +102,12 @@ def _declared_type(upload: UploadFile, meta: StampMeta) -> MediaType | None:
     return distinct.pop() if distinct else None
 
 
-@router.post("/stamp", status_code=201, response_model=GenerationPublic)
+@router.post(
+    "/stamp", status_code=201, response_model=GenerationPublic, responses=ACCEPTED_RESPONSES
+)
 def stamp(
     principal: GenerateKey,
     policies: TenantPoliciesDep,
-    pipeline: PipelineDep,
     keys: IdempotencyDep,
     runtime: RuntimeDep,
     file: Annotated[UploadFile, File(description="The content to moderate and stamp.")],
@@ -127,7 +127,7 @@ def stamp(
         IdempotentRequest(
             principal.tenant_id, "stamp", idempotency_key, request_digest.hexdigest()
         ),
-        lambda: _stamp(principal, policies, pipeline, runtime, file, parsed, data),
+        lambda: _stamp(principal, policies, runtime, file, parsed, data),
         runtime,
     )
 
@@ -135,7 +135,6 @@ def stamp(
 def _stamp(
     principal: Principal,
     policies: TenantPolicies,
-    pipeline: Pipeline,
     runtime: Runtime,
     file: UploadFile,
     parsed: StampMeta,
@@ -166,6 +165,6 @@ def _stamp(
         prompt=parsed.prompt,
         meta={"source": parsed.source or "external", "filename": file.filename or ""},
     )
-    generation = pipeline.stamp_upload(order)
+    generation = runtime.execution.submit_upload(order)
     runtime.metrics.generations.labels(generation.kind, generation.status).inc()
     return generation
