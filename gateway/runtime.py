@@ -18,6 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     from gateway.tenant_policy import TenantPolicies
     from gateway.verification import Verifier
 
-__all__ = ["ADMIN_TENANT", "Runtime", "build_runtime"]
+__all__ = ["ADMIN_TENANT", "ComponentState", "Runtime", "build_runtime"]
 
 log = logging.getLogger(__name__)
 
@@ -176,23 +177,42 @@ class Runtime:
         self.started = False
 
     def readiness_problems(self) -> list[str]:
-        problems = self.catalog.readiness_problems()
+        """Every problem of every component, each prefixed with the component's name."""
+        return self.readiness_problems_of(self.readiness())
+
+    @staticmethod
+    def readiness_problems_of(components: dict[str, ComponentState]) -> list[str]:
+        # Generator problems name their generator already ("tiny-text: model missing").
+        return [
+            problem if name == "generators" else f"{name.replace('_', ' ')}: {problem}"
+            for name, state in components.items()
+            for problem in state.problems
+        ]
+
+    def readiness(self) -> dict[str, ComponentState]:
+        """Each part a request depends on: what it is and whether it works (``/readyz``)."""
         anchorer = self._built_anchorer()
-        if anchorer is not None:  # "chain: the local chain (anvil) exited …"
-            problems.extend(anchorer.readiness_problems())
-        moderation_problem = self.moderation.readiness_problem()
-        if moderation_problem:
-            problems.append(f"moderation: {moderation_problem}")
-        store_problem = self.store.readiness_problem()
-        if store_problem:
-            problems.append(f"object store: {store_problem}")
-        broker_problem = self.execution.readiness_problem()
-        if broker_problem:
-            problems.append(f"broker: {broker_problem}")
-        coordination_problem = self.invalidations.readiness_problem()
-        if coordination_problem:
-            problems.append(f"coordination: {coordination_problem}")
-        return problems
+        chain_problems = anchorer.readiness_problems() if anchorer is not None else []
+        return {
+            "database": _database_state(self.engine),
+            "broker": _broker_state(self.settings, self.execution.readiness_problem()),
+            "object_store": ComponentState(
+                self.store.describe(), _listed(self.store.readiness_problem())
+            ),
+            "chain": ComponentState(
+                "anchoring" if anchorer is not None else "not anchoring in this process",
+                [problem.removeprefix("chain: ") for problem in chain_problems],
+                self.readiness_warnings(),
+            ),
+            "generators": ComponentState("configured", self.catalog.readiness_problems()),
+            "moderation": ComponentState(
+                self.moderation.name, _listed(self.moderation.readiness_problem())
+            ),
+            "coordination": ComponentState(
+                "redis pub/sub" if self.settings.redis_url else "this process only",
+                _listed(self.invalidations.readiness_problem()),
+            ),
+        }
 
     def readiness_warnings(self) -> list[str]:
         """What works with less assurance than it should (anchoring to an in-process chain
@@ -218,6 +238,45 @@ class Runtime:
             ADMIN_TENANT,
             self.admin_key_path,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentState:
+    """One part in ``/readyz``: what it is, what is wrong (not ready) and what is weaker
+    than it should be (still ready)."""
+
+    kind: str
+    problems: list[str]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        status = "problem" if self.problems else ("warning" if self.warnings else "ok")
+        return {
+            "status": status,
+            "kind": self.kind,
+            "problems": self.problems,
+            "warnings": self.warnings,
+        }
+
+
+def _listed(problem: str | None) -> list[str]:
+    return [problem] if problem else []
+
+
+def _database_state(engine: Engine) -> ComponentState:
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as exc:
+        return ComponentState(engine.dialect.name, [f"unreachable: {type(exc).__name__}"])
+    return ComponentState(engine.dialect.name, [])
+
+
+def _broker_state(settings: Settings, problem: str | None) -> ComponentState:
+    if settings.execution is ExecutionMode.IN_PROCESS:
+        return ComponentState("not used (AIGC_EXECUTION=in_process)", [])
+    scheme = settings.broker_url.split("://", 1)[0]
+    return ComponentState(f"celery over {scheme}", _listed(problem))
 
 
 def build_runtime(

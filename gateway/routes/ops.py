@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -23,20 +22,18 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: database reachable and configured models present",
+    summary="Readiness: database, broker, object store, chain, models and scanners",
     responses={503: {"description": "Not ready; `problems` says why"}},
 )
 def readyz(runtime: RuntimeDep) -> Response:
-    problems: list[str] = []
-    try:
-        with runtime.engine.connect() as connection:
-            connection.execute(sa.text("SELECT 1"))
-    except sa.exc.SQLAlchemyError as exc:
-        problems.append(f"database unreachable: {type(exc).__name__}")
-    problems.extend(runtime.readiness_problems())
+    components = runtime.readiness()
+    problems = runtime.readiness_problems_of(components)
+    warnings = [warning for state in components.values() for warning in state.warnings]
     body: dict[str, Any] = {
         "status": "ready" if not problems else "not_ready",
         "problems": problems,
+        "warnings": warnings,
+        "components": {name: state.to_dict() for name, state in components.items()},
     }
     return JSONResponse(body, status_code=200 if not problems else 503)
 

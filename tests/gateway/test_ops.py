@@ -35,7 +35,17 @@ def test_healthz_and_readyz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "problems": []}
+    body = ready.json()
+    assert (body["status"], body["problems"]) == ("ready", [])
+    components = body["components"]
+    # The parts the issue names, each with what it is and whether it works.
+    assert {"database", "broker", "object_store", "chain"} <= set(components)
+    assert components["database"]["status"] == "ok"
+    assert components["broker"]["kind"].startswith("not used")
+    assert components["object_store"]["kind"].startswith("directory")
+    assert components["chain"]["status"] in ("ok", "warning")
+    # Anchoring to the in-process chain (the tests' setting) is a warning, not a problem.
+    assert body["warnings"] == components["chain"]["warnings"]
 
 
 def test_missing_model_explains_itself(no_models_client: tuple[TestClient, str]) -> None:
