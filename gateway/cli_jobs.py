@@ -17,6 +17,7 @@ from typing import Annotated
 import typer
 
 from common.errors import ConfigurationError, GatewayError
+from common.types import ContentKind
 from gateway.jobs.celery_app import make_celery
 from gateway.jobs.execution import JobSender
 from gateway.jobs.models import JobStatus
@@ -24,7 +25,7 @@ from gateway.jobs.queues import WorkQueue, queue_names
 from gateway.jobs.runner import JobRunner
 from gateway.jobs.store import JobStore, JobView
 from gateway.jobs.wiring import register_job_task
-from gateway.runtime import build_runtime
+from gateway.runtime import Runtime, build_runtime
 from gateway.settings import ExecutionMode, Settings
 
 __all__ = ["jobs_app", "worker_command"]
@@ -88,6 +89,7 @@ def worker_command(
     except ConfigurationError as exc:
         typer.echo(f"cannot start: {exc.message}", err=True)
         raise typer.Exit(2) from exc
+    _warm_generators(runtime, wanted)
     app = make_celery(settings.broker_url, settings.jobs)
     sender = JobSender(app)
     runner = JobRunner(
@@ -115,6 +117,36 @@ def worker_command(
         )
     finally:
         runtime.close()
+
+
+_KIND_OF_QUEUE = {
+    WorkQueue.TEXT: ContentKind.TEXT,
+    WorkQueue.IMAGE: ContentKind.IMAGE,
+    WorkQueue.MODEL3D: ContentKind.MODEL3D,
+}
+
+
+def _warm_generators(runtime: Runtime, wanted: list[WorkQueue]) -> None:
+    """Load the default model of each generation queue before taking jobs: the first
+    job should not pay for it, and a model that cannot load is said now, not per job
+    (its jobs are retried as "generator not ready" meanwhile)."""
+    for queue in wanted:
+        kind = _KIND_OF_QUEUE.get(queue)
+        if kind is None:
+            continue
+        started = time.perf_counter()
+        try:
+            generator = runtime.catalog.get(kind, None)
+            load = getattr(generator, "load", None)
+            if callable(load):
+                load()
+        except GatewayError as exc:
+            typer.echo(f"  {queue.value}: generator not ready: {exc.message}", err=True)
+            continue
+        typer.echo(
+            f"  {queue.value}: {generator.name} loaded in {time.perf_counter() - started:.1f} s",
+            err=True,
+        )
 
 
 def _redacted(url: str) -> str:
