@@ -10,6 +10,10 @@ import pytest
 
 from gateway.runtime import build_runtime
 from gateway.settings import Settings
+from ledger.settings import AnchorSettings, LedgerSettings
+
+# The in-process chain: tests/ledger/test_anvil.py is where anvil runs.
+_IN_PROCESS_CHAIN = LedgerSettings(anchor=AnchorSettings(node="eth_tester"))
 
 
 def _mode(path: Path) -> int:
@@ -21,7 +25,7 @@ def test_start_makes_the_data_directory_and_database_private(tmp_path: Path) -> 
     data_dir.mkdir(mode=0o755)
     previous = os.umask(0o022)
     try:
-        runtime = build_runtime(Settings(data_dir=data_dir))
+        runtime = build_runtime(Settings(data_dir=data_dir, ledger=_IN_PROCESS_CHAIN))
         runtime.start(serving=False)
         runtime.close()
     finally:
@@ -40,7 +44,7 @@ def test_start_makes_the_data_directory_and_database_private(tmp_path: Path) -> 
 def test_files_created_after_start_are_owner_only(tmp_path: Path, umask: int) -> None:
     previous = os.umask(umask)
     try:
-        runtime = build_runtime(Settings(data_dir=tmp_path / "data"))
+        runtime = build_runtime(Settings(data_dir=tmp_path / "data", ledger=_IN_PROCESS_CHAIN))
         runtime.start(serving=False)
         created = runtime.settings.content_dir_resolved / "probe.bin"
         created.write_bytes(b"x")

@@ -50,7 +50,10 @@ def store(s3_env: S3Server, prefix: str) -> S3Store:
 def settings(database_url: str, data_dir: Path, s3_env: S3Server, prefix: str) -> Settings:
     """The gateway fixtures (``runtime``, ``client``) of this module keep content in S3."""
     return Settings(
-        data_dir=data_dir, database_url=database_url, content_url=f"s3://{TEST_BUCKET}/{prefix}"
+        data_dir=data_dir,
+        database_url=database_url,
+        content_url=f"s3://{TEST_BUCKET}/{prefix}",
+        ledger={"anchor": {"node": "eth_tester"}},  # tests/ledger/test_anvil.py runs anvil
     )
 
 
@@ -203,7 +206,10 @@ def test_a_stopped_store_is_not_ready_and_reads_are_503(
     with running_s3_server(tmp_path / "s3", buckets=("aigc-down",)) as server:
         _point_boto3_at(server, monkeypatch, tmp_path)
         settings = Settings(
-            data_dir=data_dir, database_url=database_url, content_url="s3://aigc-down/x"
+            data_dir=data_dir,
+            database_url=database_url,
+            content_url="s3://aigc-down/x",
+            ledger={"anchor": {"node": "eth_tester"}},
         )
         runtime = build_runtime(settings, catalog=fake_catalog())
         with TestClient(create_app(runtime=runtime), raise_server_exceptions=False) as client:

@@ -38,7 +38,12 @@ HELD_PROMPT = "全网最佳的保温杯"  # an advertising-law absolute: held fo
 def settings(database_url: str, data_dir: Path) -> Settings:
     # The receiver is on loopback, which production settings refuse (SSRF).
     webhooks = {"allow_private_networks": True, "initial_backoff_s": 0.05, "max_backoff_s": 0.1}
-    return Settings(data_dir=data_dir, database_url=database_url, webhooks=webhooks)
+    return Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        webhooks=webhooks,
+        ledger={"anchor": {"node": "eth_tester"}},  # tests/ledger/test_anvil.py runs anvil
+    )
 
 
 @pytest.fixture
