@@ -307,7 +307,12 @@ def build_runtime(
     stamping = stamping or domains.stamping_port()
     webhooks = TenantWebhooks(settings.webhooks, secrets, engine)
     webhooks.base_url = settings.public_base_url
-    hooks = PipelineHooks(on_stage=metrics.observe_stage, on_final=webhooks.notify)
+    # The outbox row is written with the final state it announces; delivered at once.
+    hooks = PipelineHooks(
+        on_stage=metrics.observe_stage,
+        on_final=lambda _generation: webhooks.nudge(),
+        write_final=webhooks.enqueue,
+    )
     # The review service resumes the pipeline on approval, and the pipeline enqueues
     # into the review service: the late-bound reference closes that loop.
     # Approvals go through the execution mode: in Celery mode the release is a job.

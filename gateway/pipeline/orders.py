@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection
+
 from common.types import ContentKind, GenerationId, TenantId
 from gateway.models import Generation
 
@@ -50,7 +52,10 @@ class StampOrder:
 @dataclass(slots=True)
 class PipelineHooks:
     """Observers: stage timings for metrics; for webhooks, final states and holds for
-    review (``on_final`` hears both)."""
+    review. ``write_final`` writes in the transaction that commits such a state (the
+    webhook outbox row: it exists exactly when the outcome does); ``on_final`` hears of
+    it after the commit (to deliver at once)."""
 
     on_stage: Callable[[str, float], None] | None = None
     on_final: Callable[[Generation], None] | None = None
+    write_final: Callable[[Connection, Generation], object] | None = None

@@ -489,6 +489,8 @@ class Pipeline:
             write_generation(
                 self.engine, connection, values, [*events.events, event], events.row_exists
             )
+            if generation.callback_url:  # the released row, as the webhook announces it
+                self._write_final(connection, Generation.new(**values))
             written.update(changes=changes, event=event)
 
         try:
@@ -621,9 +623,16 @@ class Pipeline:
     def _finish(self, generation: Generation, events: EventLog, final: bool = True) -> Generation:
         generation.updated_at = utcnow()
         values = column_values(generation)
-        write_generation(self.engine, None, values, events.events, events.row_exists)
+        with self.engine.begin() as connection:
+            write_generation(self.engine, connection, values, events.events, events.row_exists)
+            if final:
+                self._write_final(connection, generation)
         events.written()
         return self._notify_final(generation) if final else generation
+
+    def _write_final(self, connection: Connection, generation: Generation) -> None:
+        if generation.callback_url and self.hooks.write_final:
+            self.hooks.write_final(connection, generation)
 
     def _write_events(self, generation: Generation, events: EventLog) -> None:
         """Write collected events, leaving the row as it is (a run that stopped)."""

@@ -40,6 +40,7 @@ from gateway.webhooks import (
 )
 from gateway.webhooks.dispatcher import OutboxDispatcher
 from gateway.webhooks.outbox import NewDelivery, OutboxStatus, WebhookOutbox, WebhookOutboxRow
+from ledger.interface import LedgerUnavailableError
 from tests.support.gateway import fake_catalog
 from tests.support.receiver import Receiver, running_receiver
 
@@ -383,3 +384,28 @@ def test_a_row_is_checked_again_under_the_delivering_settings(
 def test_a_lease_shorter_than_an_attempt_is_refused() -> None:
     with pytest.raises(pydantic.ValidationError, match="lease_s"):
         WebhookSettings(timeout_s=30, lease_s=60)
+
+
+def test_the_outbox_row_commits_with_the_release_it_announces(
+    runtimes: RuntimeFactory, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not serving: no dispatcher runs, so what is in the outbox is what the release wrote.
+    runtime = runtimes(serving=False)
+    released = generate(runtime, receiver.url)
+    [row] = outbox_rows(runtime)
+    assert (row.generation_id, row.event) == (released.id, "generation.released")
+    assert json.loads(row.payload)["status"] == "released"
+
+    # A release whose transaction fails writes no webhook (and the generation fails).
+    ledger = runtime.pipeline.ledger
+    append_chain = ledger.append_chain
+
+    def refuse_the_stamp(events: Any, **kwargs: Any) -> Any:
+        if events[0].type == "stamp":
+            raise LedgerUnavailableError("the ledger could not record the event")
+        return append_chain(events, **kwargs)
+
+    monkeypatch.setattr(ledger, "append_chain", refuse_the_stamp)
+    with pytest.raises(LedgerUnavailableError):
+        generate(runtime, receiver.url)
+    assert len(outbox_rows(runtime)) == 1
