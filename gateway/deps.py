@@ -24,7 +24,6 @@ from gateway.auth import Principal, authenticate, require_role
 from gateway.db import INT32_MAX, INT64_MAX
 from gateway.idempotency import IDEMPOTENCY_HEADER, KEY_PATTERN, IdempotencyKeys
 from gateway.models import Role
-from gateway.pipeline import Pipeline
 from gateway.runtime import Runtime
 from gateway.tenant_policy import TenantPolicies
 from review_ui.service import ReviewService
@@ -40,7 +39,6 @@ __all__ = [
     "IdempotencyKeyHeader",
     "LedgerIndexPath",
     "ModerationAdmin",
-    "PipelineDep",
     "ReviewKey",
     "ReviewServiceDep",
     "RowIdPath",
@@ -141,10 +139,6 @@ HistoryReader = Annotated[Principal, Depends(require(Role.REVIEW, Role.AUDIT))]
 # --- what routes use ---------------------------------------------------------------------
 
 
-async def _pipeline(runtime: RuntimeDep) -> Pipeline:
-    return runtime.pipeline
-
-
 async def _review_service(runtime: RuntimeDep) -> ReviewService:
     return runtime.review_service
 
@@ -170,7 +164,6 @@ async def _tenant_policy(principal: GenerateKey, runtime: RuntimeDep) -> str:
     return await run_in_threadpool(runtime.tenant_policies.of, principal)
 
 
-PipelineDep = Annotated[Pipeline, Depends(_pipeline)]
 ReviewServiceDep = Annotated[ReviewService, Depends(_review_service)]
 ModerationAdmin = Annotated[EngineModeration, Depends(_moderation_admin)]
 # The name of the generating caller's tenant policy (the one its admin set).

@@ -410,3 +410,57 @@ def test_a_queued_job_whose_message_was_lost_is_sent_again(
     assert lapsed.resend == [(job_id, "aigc.text")]
     again = JobStore(celery_runtime.engine).reap(max_attempts=5, republish_after_s=0.2)
     assert again.resend == []  # just sent
+
+
+def test_metrics_show_job_depth_and_latency_per_queue(
+    api: TestClient, celery_runtime: Runtime, sender: RecordingSender
+) -> None:
+    key = issue_key(celery_runtime, "acme", Role.GENERATE)
+    submit(api, key)
+    submit(api, key)
+    queued = api.get("/metrics").text
+    assert 'aigc_job_queue_depth{queue="aigc.text",status="queued"} 2.0' in queued
+    make_runner(celery_runtime).run(sender.sent[0][0])
+    metrics = api.get("/metrics").text
+    assert 'aigc_job_queue_depth{queue="aigc.text",status="queued"} 1.0' in metrics
+    assert 'aigc_job_latency_seconds{quantile="0.5",queue="aigc.text"}' in metrics
+
+
+def test_the_jobs_command_lists_and_requeues_a_failed_job(
+    api: TestClient,
+    celery_runtime: Runtime,
+    sender: RecordingSender,
+    celery_settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from gateway.cli import app as cli
+
+    key = issue_key(celery_runtime, "acme", Role.GENERATE)
+    submit(api, key)
+    job_id = sender.sent[0][0]
+    jobs = JobStore(celery_runtime.engine)
+    assert jobs.claim(job_id, worker="dead", lease_s=0.01) is not None
+    time.sleep(0.05)
+    jobs.reap(max_attempts=1, republish_after_s=60)
+    env = {
+        "AIGC_DATA_DIR": str(celery_settings.data_dir),
+        "AIGC_DATABASE_URL": celery_settings.database_url_resolved,
+        "AIGC_LEDGER__ANCHOR__NODE": "eth_tester",
+        "AIGC_EXECUTION": "celery",
+        # A prefix of this test's own on the machine's Redis: no worker takes it.
+        "AIGC_JOBS__QUEUE_PREFIX": f"test-{job_id[-8:]}.",
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    listed = CliRunner().invoke(cli, ["jobs", "list", "--status", "failed"])
+    assert listed.exit_code == 0, listed.output
+    assert job_id in listed.stdout
+    assert "worker lost" in listed.stdout
+    requeued = CliRunner().invoke(cli, ["jobs", "requeue", job_id])
+    assert requeued.exit_code == 0, requeued.output
+    assert jobs.get(job_id).status == "queued"
+    again = CliRunner().invoke(cli, ["jobs", "requeue", job_id])
+    assert again.exit_code == 1
+    assert "only a failed job is requeued" in again.output
