@@ -12,13 +12,14 @@ import logging
 import math
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from common.errors import GatewayError, RateLimitedError
+from common.errors import GatewayError, RateLimitedError, UnavailableError
 from common.mediatype import media_type
 
 __all__ = [
@@ -100,6 +101,10 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
+class DatabaseUnavailableError(UnavailableError):
+    code = "database_unavailable"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def on_gateway_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, GatewayError)
@@ -142,6 +147,20 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(body, status_code=422)
 
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+            # The database is down or dropped the connection: the client may retry, as
+            # for any dependency that is away; each write was one transaction, so the
+            # request left nothing half-written.
+            log.warning(
+                "database unavailable on %s %s: %s",
+                request.method,
+                request.url.path,
+                type(exc.orig).__name__,
+            )
+            unavailable = DatabaseUnavailableError(
+                "the database is unavailable; retry shortly", details={"retry_after_s": 5}
+            )
+            return error_response(unavailable, request_id_of(request))
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = error_body(
             "internal_error",

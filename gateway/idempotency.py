@@ -40,6 +40,10 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 # Visible ASCII, as the IETF draft's examples (UUIDs, random tokens); stored as given.
 KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
 KEY_TTL_S = 24 * 3600
+# A claim still without its generation after this long was left by a process that died
+# mid-request (its ``abandon`` never ran): free, or retries would get 409 for 24 h. Longer
+# than any request runs (a synchronous image generation included).
+IN_PROGRESS_TTL_S = 600
 
 _KEYS = table_of(IdempotencyRecord)
 
@@ -54,10 +58,15 @@ class IdempotencyKeyInProgressError(ConflictError):
 
 class IdempotencyKeys:
     def __init__(
-        self, engine: Engine, ttl_s: int = KEY_TTL_S, clock: Callable[[], float] = time.time
+        self,
+        engine: Engine,
+        ttl_s: int = KEY_TTL_S,
+        clock: Callable[[], float] = time.time,
+        in_progress_ttl_s: int = IN_PROGRESS_TTL_S,
     ) -> None:
         self._engine = engine
         self._ttl_s = ttl_s
+        self._in_progress_ttl_s = in_progress_ttl_s
         self._clock = clock
 
     def claim(self, tenant_id: str, route: str, key: str, body_sha256: str) -> str | None:
@@ -68,10 +77,13 @@ class IdempotencyKeys:
         now = int(self._clock())
         where = _row(tenant_id, route, key)
         with self._engine.begin() as connection:
-            # An expired key is free again.
-            connection.execute(
-                sa.delete(_KEYS).where(where, _KEYS.c.created_at < now - self._ttl_s)
+            # An expired key is free again, and so is a claim its process never finished.
+            expired = _KEYS.c.created_at < now - self._ttl_s
+            orphaned = sa.and_(
+                _KEYS.c.generation_id.is_(None),
+                _KEYS.c.created_at < now - self._in_progress_ttl_s,
             )
+            connection.execute(sa.delete(_KEYS).where(where, sa.or_(expired, orphaned)))
         try:
             with self._engine.begin() as connection:
                 connection.execute(

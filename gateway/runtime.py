@@ -208,8 +208,11 @@ class Runtime:
             "moderation": ComponentState(
                 self.moderation.name, _listed(self.moderation.readiness_problem())
             ),
+            # Requests go on without Redis (local caches, per-process rate limits): a
+            # warning, so a load balancer does not take every process out at once.
             "coordination": ComponentState(
                 "redis pub/sub" if self.settings.redis_url else "this process only",
+                [],
                 _listed(self.invalidations.readiness_problem()),
             ),
         }

@@ -80,6 +80,8 @@ class Execution(Protocol):
 
     def generate_now(self, order: GenerationOrder) -> Generation: ...
 
+    def generate_all_now(self, orders: list[GenerationOrder]) -> list[Generation]: ...
+
     def complete_review(
         self, generation_id: str, approved: bool, summary: ReviewSummary, reason: str | None
     ) -> Generation: ...
@@ -107,6 +109,14 @@ class InProcessExecution:
 
     def generate_now(self, order: GenerationOrder) -> Generation:
         return self._pipeline.generate(order)
+
+    def generate_all_now(self, orders: list[GenerationOrder]) -> list[Generation]:
+        generations = []
+        for order in orders:
+            generations.append(self._pipeline.generate(order))
+            if generations[-1].status == GenerationStatus.BLOCKED.value:
+                break  # the request is refused: the rest need not run
+        return generations
 
     def complete_review(
         self, generation_id: str, approved: bool, summary: ReviewSummary, reason: str | None
@@ -139,6 +149,15 @@ class JobSender:
                 f"the job broker did not accept the job: {type(exc).__name__}",
                 details={"retry_after_s": 5},
             ) from exc
+
+    def queue_length(self, queue: str) -> int | None:
+        """Messages waiting in ``queue``; ``None`` when the broker cannot say."""
+        try:
+            with self.app.connection_for_write() as connection, connection.channel() as channel:
+                declared = channel.queue_declare(queue=queue, passive=True)
+        except Exception:
+            return None
+        return int(declared.message_count)
 
     def probe(self) -> str | None:
         try:
@@ -193,8 +212,19 @@ class CeleryExecution:
         return generation
 
     def generate_now(self, order: GenerationOrder) -> Generation:
-        generation = self.submit_generation(order)
-        final = self.wait_final(generation.id, self._parts.settings.sync_wait_s)
+        return self.generate_all_now([order])[0]
+
+    def generate_all_now(self, orders: list[GenerationOrder]) -> list[Generation]:
+        """Submit every order first (workers run them side by side), then wait for each."""
+        submitted = [self.submit_generation(order) for order in orders]
+        deadline = time.monotonic() + self._parts.settings.sync_wait_s
+        return [
+            self._final_or_raise(self.wait_final(g.id, max(deadline - time.monotonic(), 0.0)))
+            for g in submitted
+        ]
+
+    @staticmethod
+    def _final_or_raise(final: Generation) -> Generation:
         if final.status == GenerationStatus.FAILED.value:
             # In the API process the pipeline's own error would reach the client; here
             # only its recorded reason is left.
@@ -214,20 +244,18 @@ class CeleryExecution:
             return pipeline.complete_review(generation_id, approved, summary, reason)
         job_id = new_job_id()
         queue = queue_for(JobTask.RELEASE, ContentKind.TEXT, self._parts.settings)
-        admitted: list[str] = []
+        tenant_id = pipeline.load(generation_id).tenant_id
 
         def admit(connection: Connection) -> None:
-            generation = pipeline.load(generation_id)
             self.jobs.admit(
                 connection,
                 job_id=job_id,
                 generation_id=generation_id,
-                tenant_id=generation.tenant_id,
+                tenant_id=tenant_id,
                 task=JobTask.RELEASE,
                 queue=queue,
                 payload={},
             )
-            admitted.append(job_id)
 
         generation = pipeline.record_approval(generation_id, summary, admit)
         try:
@@ -335,7 +363,11 @@ class Reaper:
         )
         for job_id in lapsed.failed:
             log.warning("job %s failed: its worker was lost too often", job_id)
-        for job_id, queue in lapsed.resend:
+        # A stale job's message is re-sent only where its queue is empty: a queue that
+        # still holds messages is just long (re-sending there would only add duplicates).
+        empty = {queue: self._sender.queue_length(queue) in (0, None) for _, queue in lapsed.stale}
+        resend = [*lapsed.resend, *((job, queue) for job, queue in lapsed.stale if empty[queue])]
+        for job_id, queue in resend:
             try:
                 self._sender.send(job_id, queue)
             except BrokerUnavailableError:

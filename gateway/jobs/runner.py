@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
-from common.errors import GatewayError, UpstreamError
+import sqlalchemy as sa
+
+from common.errors import GatewayError, UnavailableError, UpstreamError
 from gateway.content_store import ContentStore
 from gateway.jobs.models import JobStatus
 from gateway.jobs.payloads import order_of
@@ -81,6 +83,10 @@ class JobRunner:
             self._pipeline.resume(claim.generation_id, order)
         except GatewayError as exc:
             return self._after_error(claim, exc)
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            # The database went away mid-job: as retryable as any other dependency.
+            unavailable = UnavailableError(f"database unavailable: {type(exc).__name__}")
+            return self._after_error(claim, unavailable)
         except Exception as exc:  # a defect: fail the job with a reason, never loop on it
             log.exception("job %s raised an unexpected error", claim.job_id)
             internal = GatewayError(f"internal error: {type(exc).__name__}")
@@ -91,7 +97,13 @@ class JobRunner:
     def _after_error(self, claim: JobClaim, exc: GatewayError) -> tuple[JobOutcome, float | None]:
         reason = f"{exc.code}: {exc.message}"
         if is_retryable(exc) and claim.attempt < self._settings.max_attempts:
-            self._jobs.requeue(claim, reason)
+            try:
+                self._jobs.requeue(claim, reason)
+            except sa.exc.SQLAlchemyError:
+                # Not even the job's row can be written: its lease lapses and the reaper
+                # of whichever process sees the database first puts it back.
+                log.warning("job %s: %s; left to the reaper", claim.job_id, reason)
+                return JobOutcome.SKIPPED, None
             backoff = self._settings.retry_backoff_s * 2 ** (claim.attempt - 1)
             log.info("job %s: %s; retry %d in %.1f s", claim.job_id, reason, claim.attempt, backoff)
             return JobOutcome.RETRY, min(backoff, self._settings.retry_backoff_max_s)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -66,10 +66,13 @@ class JobView:
 
 @dataclass(frozen=True, slots=True)
 class LapsedJobs:
-    """What one reaper pass did: jobs to send again, and jobs it failed."""
+    """What one reaper pass did: jobs to send again, and jobs it failed. ``resend`` lost
+    their worker (their message is gone); ``stale`` waited long in their queue, and their
+    message may have been lost with a restarted broker, or may still be queued."""
 
     resend: list[tuple[str, str]]  # (job id, queue)
     failed: list[str]
+    stale: list[tuple[str, str]] = field(default_factory=list)
 
 
 class JobStore:
@@ -220,6 +223,7 @@ class JobStore:
         now = self._clock()
         resend: list[tuple[str, str]] = []
         failed: list[str] = []
+        stale_jobs: list[tuple[str, str]] = []
         with self._engine.begin() as connection:
             lapsed = connection.execute(
                 sa.select(_JOBS.c.id, _JOBS.c.queue, _JOBS.c.attempts, _JOBS.c.generation_id)
@@ -251,8 +255,8 @@ class JobStore:
                     .values(published_at=now)
                 )
                 if moved.rowcount == 1:
-                    resend.append((stale_row.id, stale_row.queue))
-        return LapsedJobs(resend=resend, failed=failed)
+                    stale_jobs.append((stale_row.id, stale_row.queue))
+        return LapsedJobs(resend=resend, failed=failed, stale=stale_jobs)
 
     def _requeue_lapsed(self, connection: Connection, row: Any, now: float) -> bool:
         moved = connection.execute(

@@ -265,9 +265,8 @@ def image_generations(
     ledgered; ``data[i].b64_json`` is the stamped file, null while held for review."""
     check_prompt_length(runtime, body.prompt)
     generator = body.model if runtime.catalog.kind_of(body.model) is ContentKind.IMAGE else None
-    generations = []
-    for index in range(body.n):
-        order = GenerationOrder(
+    orders = [
+        GenerationOrder(
             tenant_id=principal.tenant_id,
             kind=ContentKind.IMAGE,
             prompt=body.prompt,
@@ -278,10 +277,12 @@ def image_generations(
             output_format=body.output_format,
             label_language=body.label_language,
         )
-        generation = runtime.execution.generate_now(order)
+        for index in range(body.n)
+    ]
+    generations = runtime.execution.generate_all_now(orders)
+    for generation in generations:
         runtime.metrics.generations.labels(generation.kind, generation.status).inc()
         _raise_if_blocked(generation)
-        generations.append(generation)
     data = []
     for generation in generations:
         released = generation.status == "released" and generation.artifact_path

@@ -91,6 +91,20 @@ def test_a_key_expires_after_its_window(runtime: Runtime) -> None:
     assert keys.claim("acme", "generations", "k", "h2") is None  # free again, any body
 
 
+def test_a_claim_left_by_a_dead_process_is_freed(runtime: Runtime) -> None:
+    now = [1_000_000.0]
+    keys = IdempotencyKeys(runtime.engine, clock=lambda: now[0], in_progress_ttl_s=600)
+    assert keys.claim("acme", "generations", "k", "h1") is None  # then the process dies
+    now[0] += 30
+    with pytest.raises(IdempotencyKeyInProgressError):
+        keys.claim("acme", "generations", "k", "h1")
+    now[0] += 600
+    assert keys.claim("acme", "generations", "k", "h1") is None  # the retry runs it
+    keys.complete("acme", "generations", "k", "gen_1")
+    now[0] += 3600  # a finished key keeps its window (24 h)
+    assert keys.claim("acme", "generations", "k", "h1") == "gen_1"
+
+
 def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (64, 64), "white").save(buffer, format="PNG")

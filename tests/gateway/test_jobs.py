@@ -48,6 +48,9 @@ class RecordingSender(JobSender):
     def probe(self) -> str | None:
         return "broker unreachable: test" if self.down else None
 
+    def queue_length(self, queue: str) -> int | None:
+        return None
+
 
 @pytest.fixture
 def celery_settings(database_url: str, data_dir: Path) -> Settings:
@@ -407,9 +410,9 @@ def test_a_queued_job_whose_message_was_lost_is_sent_again(
     job_id = sender.sent[0][0]
     time.sleep(0.3)  # republish_after_s is 0.2 here
     lapsed = JobStore(celery_runtime.engine).reap(max_attempts=5, republish_after_s=0.2)
-    assert lapsed.resend == [(job_id, "aigc.text")]
+    assert lapsed.stale == [(job_id, "aigc.text")]
     again = JobStore(celery_runtime.engine).reap(max_attempts=5, republish_after_s=0.2)
-    assert again.resend == []  # just sent
+    assert again.stale == []  # just sent
 
 
 def test_metrics_show_job_depth_and_latency_per_queue(
@@ -464,3 +467,43 @@ def test_the_jobs_command_lists_and_requeues_a_failed_job(
     again = CliRunner().invoke(cli, ["jobs", "requeue", job_id])
     assert again.exit_code == 1
     assert "only a failed job is requeued" in again.output
+
+
+def test_the_reaper_resends_a_stale_job_only_where_its_queue_is_empty(
+    api: TestClient, celery_runtime: Runtime, sender: RecordingSender, monkeypatch: Any
+) -> None:
+    from gateway.jobs.execution import Reaper
+
+    key = issue_key(celery_runtime, "acme", Role.GENERATE)
+    submit(api, key)
+    job_id = sender.sent[0][0]
+    reaper = Reaper(JobStore(celery_runtime.engine), celery_runtime.settings.jobs, sender)
+    monkeypatch.setattr(sender, "queue_length", lambda _queue: 3)  # still queued: a long queue
+    time.sleep(0.3)
+    reaper.run_once()
+    assert len(sender.sent) == 1
+    monkeypatch.setattr(sender, "queue_length", lambda _queue: 0)  # its message was lost
+    time.sleep(0.3)
+    reaper.run_once()
+    assert [sent[0] for sent in sender.sent] == [job_id, job_id]
+
+
+def test_a_database_outage_mid_job_is_retried(
+    api: TestClient, celery_runtime: Runtime, sender: RecordingSender, monkeypatch: Any
+) -> None:
+    key = issue_key(celery_runtime, "acme", Role.GENERATE)
+    generation_id = submit(api, key).json()["id"]
+    job_id = sender.sent[0][0]
+    resume = celery_runtime.pipeline.resume
+    calls: list[int] = []
+
+    def flaky_resume(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            raise sa.exc.OperationalError("UPDATE generations", {}, Exception("server closed"))
+        return resume(*args)
+
+    monkeypatch.setattr(celery_runtime.pipeline, "resume", flaky_resume)
+    assert make_runner(celery_runtime).run(job_id).outcome is JobOutcome.RETRY
+    assert make_runner(celery_runtime).run(job_id).outcome is JobOutcome.DONE
+    assert leaves_of(celery_runtime, generation_id) == ["generation", "moderation", "stamp"]

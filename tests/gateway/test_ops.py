@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from gateway.app import create_app
 from gateway.models import Role
-from gateway.runtime import build_runtime
+from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
 from tests.support.gateway import bearer, issue_key
 
@@ -82,3 +82,22 @@ def test_openapi_and_docs_are_public_and_complete(client: TestClient) -> None:
     ):
         assert path in paths, path
     assert client.get("/docs").status_code == 200
+
+
+def test_a_database_outage_is_503_with_retry_after(
+    client: TestClient, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sqlalchemy as sa
+
+    import gateway.routes.generations as generations
+
+    key = issue_key(runtime, "acme", Role.GENERATE)
+
+    def database_gone(*_args: object, **_kwargs: object) -> object:
+        raise sa.exc.OperationalError("SELECT …", {}, ConnectionRefusedError("refused"))
+
+    monkeypatch.setattr(generations, "list_generations", database_gone)
+    response = client.get("/v1/generations", headers=bearer(key))
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "5"
