@@ -23,20 +23,23 @@ rebinding cannot aim it inward.
 The gateway writes each delivery to the outbox table first (:mod:`.outbox`, durable, in
 the caller's transaction if it likes) and a :class:`~.dispatcher.OutboxDispatcher` in
 every process claims due rows with a lease, so a restart or a crash loses none and
-several processes on one database deliver each row once. :class:`WebhookSender` is the
-same delivery with its retries in memory, for code that has no database::
+several processes on one database deliver each row once::
 
-    sender = WebhookSender(secret=b"whsec_...", max_attempts=6)
-    sender.send("https://client.example/hooks/aigc", "generation.released",
-                {"id": "gen_1", "status": "released"})
+    outbox = WebhookOutbox(engine)
+    dispatcher = OutboxDispatcher(outbox, WebhookSettings(), secrets=lambda tenant: [secret])
+    dispatcher.start()
+    outbox.add(NewDelivery("acme", "gen_1", "generation.released",
+                           "https://client.example/hooks/aigc", encode_body(payload)))
+    dispatcher.nudge()      # delivered now, not at the next poll
     ...
-    sender.close()
+    dispatcher.close()      # what is not delivered yet stays in the outbox
 
     # receiver side
     verify_signature(secret, request_body, request.headers["X-AIGC-Signature"])
 """
 
-from gateway.webhooks.sender import DeliveryAttempt, DeliveryResult, WebhookSender, WebhookSettings
+from gateway.webhooks.attempt import DeliveryAttempt
+from gateway.webhooks.settings import WebhookSettings
 from gateway.webhooks.signing import (
     DELIVERY_HEADER,
     EVENT_HEADER,
@@ -62,9 +65,7 @@ __all__ = [
     "CallbackTarget",
     "CallbackUrlNotAllowedError",
     "DeliveryAttempt",
-    "DeliveryResult",
     "InvalidCallbackUrlError",
-    "WebhookSender",
     "WebhookSettings",
     "WebhookSignatureError",
     "encode_body",

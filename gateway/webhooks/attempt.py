@@ -1,8 +1,8 @@
 """One delivery attempt: sign, POST to a checked address, classify the answer.
 
-Shared by the in-memory :class:`~gateway.webhooks.sender.WebhookSender` and the
-database-backed :class:`~gateway.webhooks.dispatcher.OutboxDispatcher`, so both send the
-same headers, signature and body::
+Used by :class:`~gateway.webhooks.dispatcher.OutboxDispatcher`; each attempt is then
+reported as a :class:`DeliveryAttempt`, the row :class:`~gateway.webhooks.store.DeliveryLog`
+writes::
 
     post = SignedPost(delivery_id, url, "generation.released", body)
     addresses, failure = resolve_addresses(url, allow_private_networks=False)
@@ -19,6 +19,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from gateway.webhooks.signing import (
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AttemptResult",
+    "DeliveryAttempt",
     "SignedPost",
     "backoff_s",
     "classify",
@@ -70,6 +72,22 @@ class AttemptResult:
     status_code: int | None = None
     error: str | None = None
     retry_after_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One attempt of one delivery, as the delivery log records it."""
+
+    delivery_id: str
+    url: str
+    event: str
+    subject: str | None  # what the delivery is about, e.g. a generation id
+    attempt: int  # 1 for the first
+    address: str | None  # the IP connected to; None when resolution failed
+    delivered: bool
+    status_code: int | None
+    error: str | None
+    attempted_at: datetime
 
 
 def post_signed(

@@ -28,13 +28,14 @@ from typing import TYPE_CHECKING
 
 from gateway.webhooks.attempt import (
     AttemptResult,
+    DeliveryAttempt,
     SignedPost,
     backoff_s,
     post_signed,
     resolve_addresses,
 )
 from gateway.webhooks.outbox import OutboxEntry, WebhookOutbox
-from gateway.webhooks.sender import DeliveryAttempt, WebhookSettings
+from gateway.webhooks.settings import WebhookSettings
 from gateway.webhooks.signing import secret_key
 from gateway.webhooks.targets import (
     CallbackUrlNotAllowedError,
@@ -115,7 +116,7 @@ class OutboxDispatcher:
         with self._cond:
             if self._closed:
                 return
-            if not self._threads:  # started lazily, like the in-memory sender
+            if not self._threads:  # started lazily: nothing runs until there is work
                 self.start()
             self._wakeups += 1
             self._cond.notify_all()
@@ -291,7 +292,7 @@ class OutboxDispatcher:
 
     def _wake_for(self, delay_s: float) -> None:
         """Wake a thread when this retry is due, so a single process retries on time
-        (as the in-memory sender did) rather than at the next poll."""
+        rather than at the next poll."""
         with self._cond:
             heapq.heappush(self._wake_times, time.monotonic() + delay_s + _WAKE_MARGIN_S)
             self._cond.notify_all()

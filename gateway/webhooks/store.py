@@ -37,7 +37,7 @@ from common.errors import ConfigurationError, ConflictError, InvalidInputError
 from common.sqltable import table_of
 from gateway.db import INT32_MAX
 from gateway.models import CallbackPin, WebhookDelivery, WebhookSecret, utcnow
-from gateway.webhooks.sender import DeliveryAttempt
+from gateway.webhooks.attempt import DeliveryAttempt
 from gateway.webhooks.targets import CallbackTarget
 
 __all__ = [

@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pydantic
 import pytest
 import sqlalchemy as sa
@@ -41,6 +42,7 @@ from gateway.webhooks import (
 from gateway.webhooks.dispatcher import OutboxDispatcher
 from gateway.webhooks.outbox import NewDelivery, OutboxStatus, WebhookOutbox, WebhookOutboxRow
 from ledger.interface import LedgerUnavailableError
+from tests.support.dns import FakeDns, fake_dns
 from tests.support.gateway import fake_catalog
 from tests.support.receiver import Receiver, running_receiver
 
@@ -62,6 +64,11 @@ RuntimeFactory = Callable[..., Runtime]
 def receiver() -> Iterator[Receiver]:
     with running_receiver() as state:
         yield state
+
+
+@pytest.fixture
+def dns(monkeypatch: pytest.MonkeyPatch) -> FakeDns:
+    return fake_dns(monkeypatch)
 
 
 @pytest.fixture
@@ -152,9 +159,35 @@ def receiver_on(port: int) -> Iterator[list[dict[str, str]]]:
         server.server_close()
 
 
-def new_delivery(url: str, n: int = 0) -> NewDelivery:
+def new_delivery(url: str, n: int = 0, addresses: tuple[str, ...] = ()) -> NewDelivery:
     body = json.dumps({"id": f"gen_{n}", "status": "released"}).encode()
-    return NewDelivery(TENANT, f"gen_{n}", "generation.released", url, body)
+    return NewDelivery(TENANT, f"gen_{n}", "generation.released", url, body, addresses)
+
+
+@contextmanager
+def dispatching(
+    outbox: WebhookOutbox, seen: list[httpx.Request] | None = None, **settings: Any
+) -> Iterator[OutboxDispatcher]:
+    """A dispatcher of its own over ``outbox`` (strict by default: private networks
+    refused), for deliveries the runtime's settings would not make. With ``seen``, no
+    network: every request is kept there and answered 204."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        assert seen is not None
+        seen.append(request)
+        return httpx.Response(204)
+
+    dispatcher = OutboxDispatcher(
+        outbox,
+        WebhookSettings(poll_interval_s=0.1, **settings),
+        secrets=lambda _tenant: [b"k"],
+        transport=httpx.MockTransport(answer) if seen is not None else None,
+    )
+    dispatcher.start()
+    try:
+        yield dispatcher
+    finally:
+        dispatcher.close()
 
 
 # ---------------------------------------------------------------------- delivery
@@ -221,6 +254,35 @@ def test_client_errors_end_the_row_at_once(runtimes: RuntimeFactory, receiver: R
     assert (row.status, row.attempts, len(receiver.requests)) == ("dead", 1, 1)
 
 
+def test_network_like_answers_are_retried_under_one_delivery_id(
+    runtimes: RuntimeFactory, receiver: Receiver
+) -> None:
+    receiver.statuses = [500, 503, 429, 408]
+    runtime = runtimes(initial_backoff_s=0.1, max_backoff_s=0.1)
+    generate(runtime, receiver.url)
+    assert runtime.webhooks.wait_idle(10)
+
+    (row,) = outbox_rows(runtime)
+    assert [r.headers[DELIVERY_HEADER] for r in receiver.requests] == [row.id] * 5
+    assert (row.status, row.attempts, row.last_status_code) == ("delivered", 5, 200)
+    logged = attempts_logged(runtime)
+    assert [a.status_code for a in logged] == [500, 503, 429, 408, 200]
+    gaps = [(b.created_at - a.created_at).total_seconds() for a, b in itertools.pairwise(logged)]
+    assert min(gaps) >= 0.05  # each retry waited its (jittered) backoff
+
+
+def test_a_slow_receiver_never_holds_up_the_generation(
+    runtimes: RuntimeFactory, receiver: Receiver
+) -> None:
+    receiver.delay_s = 1.0
+    runtime = runtimes()
+    generate(runtime, receiver.url)
+    # Had the generation waited for the callback, the receiver would have answered.
+    assert [r.status for r in outbox_rows(runtime)] != ["delivered"]
+    assert runtime.webhooks.wait_idle(10)
+    assert [r.status for r in outbox_rows(runtime)] == ["delivered"]
+
+
 # ---------------------------------------------------------------------- restart, crash
 
 
@@ -232,7 +294,7 @@ def test_a_retry_pending_at_close_is_delivered_by_the_next_runtime(
     generate(first, receiver.url)
     # The first attempt failed and its retry is scheduled (pending again, one attempt).
     wait_for(lambda: [(r.status, r.attempts) for r in outbox_rows(first)] == [("pending", 1)])
-    first.close()  # a restart: the in-memory sender dropped such retries
+    first.close()  # a restart: the retry is kept in the outbox, not in memory
     (kept,) = outbox_rows(first)
     assert (kept.status, kept.attempts, len(receiver.requests)) == ("pending", 1, 1)
 
@@ -409,3 +471,97 @@ def test_the_outbox_row_commits_with_the_release_it_announces(
     with pytest.raises(LedgerUnavailableError):
         generate(runtime, receiver.url)
     assert len(outbox_rows(runtime)) == 1
+
+
+# ---------------------------------------------------------------------- pins, SSRF at delivery
+
+
+def test_retries_connect_to_the_pinned_address(
+    runtimes: RuntimeFactory, receiver: Receiver, dns: FakeDns
+) -> None:
+    """A row pinned when its URL was checked is never resolved again, retries included,
+    so a later DNS answer (rebinding to an internal address) is never asked for."""
+    dns.answers["hooks.test"] = [["10.255.255.1"]]
+    url = f"http://hooks.test:{receiver.port}/hooks/aigc"
+    receiver.statuses = [503]
+    runtime = runtimes(serving=False)
+    runtime.webhooks.outbox.add(new_delivery(url, addresses=("127.0.0.1",)))
+    runtime.webhooks.start()
+    assert runtime.webhooks.wait_idle(10)
+
+    assert dns.lookups == []
+    assert {r.headers["Host"] for r in receiver.requests} == {f"hooks.test:{receiver.port}"}
+    assert len(receiver.requests) == 2
+    (row,) = outbox_rows(runtime)
+    assert (row.status, row.attempts) == ("delivered", 2)
+    assert {a.address for a in attempts_logged(runtime)} == {"127.0.0.1"}
+
+
+def test_a_row_without_a_pin_is_resolved_once(
+    runtimes: RuntimeFactory, receiver: Receiver, dns: FakeDns
+) -> None:
+    dns.answers["hooks.test"] = [["127.0.0.1"], ["10.255.255.1"]]
+    receiver.statuses = [500, 500]
+    runtime = runtimes(serving=False)
+    runtime.webhooks.outbox.add(new_delivery(f"http://hooks.test:{receiver.port}/hooks/aigc"))
+    runtime.webhooks.start()
+    assert runtime.webhooks.wait_idle(10)
+
+    assert dns.lookups == ["hooks.test"]  # the first attempt's answer is kept on the row
+    (row,) = outbox_rows(runtime)
+    assert (row.status, row.attempts, row.addresses) == ("delivered", 3, ["127.0.0.1"])
+    assert len(receiver.requests) == 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "attempts", "error"),
+    [
+        (["169.254.169.254"], 1, "resolves to a private address"),  # final at once
+        ([], 2, "host does not resolve"),  # may resolve later: retried, then given up
+    ],
+    ids=["private", "unresolvable"],
+)
+def test_a_host_resolved_at_delivery_must_be_public(
+    runtimes: RuntimeFactory, dns: FakeDns, answer: list[str], attempts: int, error: str
+) -> None:
+    dns.answers["hooks.test"] = [answer]
+    outbox = runtimes(serving=False).webhooks.outbox
+    delivery_id = outbox.add(new_delivery("http://hooks.test/x"))
+    with dispatching(outbox, max_attempts=2, initial_backoff_s=0.05) as strict:
+        assert strict.wait_idle(10)
+    row = outbox.get(delivery_id)
+    assert row is not None
+    assert (row.status, row.attempts, row.last_error) == (OutboxStatus.DEAD, attempts, error)
+
+
+def test_a_pinned_private_address_is_refused_when_private_networks_are_off(
+    runtimes: RuntimeFactory, dns: FakeDns
+) -> None:
+    outbox = runtimes(serving=False).webhooks.outbox
+    # Pinned by a process that allowed private networks; this one does not.
+    delivery_id = outbox.add(new_delivery("https://hooks.example.com/x", addresses=("10.0.0.1",)))
+    sent: list[httpx.Request] = []
+    with dispatching(outbox, sent) as strict:
+        assert strict.wait_idle(10)
+    row = outbox.get(delivery_id)
+    assert row is not None
+    assert (row.status, row.last_error) == (OutboxStatus.DEAD, "resolves to a private address")
+    assert (sent, dns.lookups) == ([], [])
+
+
+def test_https_delivery_keeps_host_and_server_name(runtimes: RuntimeFactory) -> None:
+    outbox = runtimes(serving=False).webhooks.outbox
+    url = "https://hooks.example.com:8443/aigc?x=1"
+    delivery_id = outbox.add(new_delivery(url, addresses=("93.184.216.34",)))
+    seen: list[httpx.Request] = []
+    with dispatching(outbox, seen) as dispatcher:
+        assert dispatcher.wait_idle(10)
+    (request,) = seen
+    assert str(request.url) == "https://93.184.216.34:8443/aigc?x=1"
+    assert request.headers["Host"] == "hooks.example.com:8443"
+    assert request.extensions["sni_hostname"] == "hooks.example.com"
+    assert request.headers[DELIVERY_HEADER] == delivery_id
+    verify_signature(b"k", request.content, request.headers[SIGNATURE_HEADER])
+    row = outbox.get(delivery_id)
+    assert row is not None
+    assert (row.status, row.last_status_code) == (OutboxStatus.DELIVERED, 204)

@@ -1,55 +1,25 @@
-"""Webhook signing and delivery against a real HTTP receiver on loopback."""
+"""Webhook signing, callback URL checks (SSRF, pinning) and the pure parts of one attempt
+(which answers are retried, the backoff). Delivery itself — retries, pins, refusals at
+delivery time — runs through the outbox: ``tests/gateway/test_webhook_outbox.py``."""
 
 from __future__ import annotations
-
-import json
-import time
-from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
 from gateway.webhooks import (
-    DELIVERY_HEADER,
-    EVENT_HEADER,
-    SIGNATURE_HEADER,
     CallbackTarget,
     CallbackUrlNotAllowedError,
-    DeliveryAttempt,
-    DeliveryResult,
     InvalidCallbackUrlError,
-    WebhookSender,
     WebhookSignatureError,
     resolve_callback_target,
     sign_payload,
     validate_callback_url,
     verify_signature,
 )
+from gateway.webhooks.attempt import AttemptResult, backoff_s, classify
 from tests.support.dns import FakeDns, fake_dns
-from tests.support.receiver import Receiver, running_receiver
 
 SECRET = b"whsec_test_secret"
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as state:
-        yield state
-
-
-def make_sender(results: list[DeliveryResult], **overrides: object) -> WebhookSender:
-    options: dict[str, object] = {
-        "max_attempts": 4,
-        "initial_backoff_s": 0.05,
-        "max_backoff_s": 0.2,
-        "timeout_s": 2.0,
-        "allow_private_networks": True,
-        "jitter": False,
-        "on_result": results.append,
-    }
-    options.update(overrides)
-    secret = options.pop("secret", SECRET)
-    return WebhookSender(secret, **options)  # type: ignore[arg-type]  # test knobs
 
 
 def test_sign_and_verify_round_trip() -> None:
@@ -87,92 +57,6 @@ def test_rotation_accepts_any_matching_v1() -> None:
     verify_signature(SECRET, body, header, now=1_800_000_000)
 
 
-def test_delivery_is_signed_and_verifiable(receiver: Receiver) -> None:
-    results: list[DeliveryResult] = []
-    with make_sender(results) as sender:
-        delivery_id = sender.send(
-            receiver.url,
-            "generation.released",
-            {"id": "gen_1", "status": "released", "note": "已发布"},
-        )
-        assert sender.wait_idle(10)
-
-    (request,) = receiver.requests
-    verify_signature(SECRET, request.body, request.headers[SIGNATURE_HEADER])
-    assert json.loads(request.body) == {"id": "gen_1", "status": "released", "note": "已发布"}
-    assert request.headers[EVENT_HEADER] == "generation.released"
-    assert request.headers[DELIVERY_HEADER] == delivery_id
-    assert request.headers["Content-Type"] == "application/json"
-    with pytest.raises(WebhookSignatureError):
-        verify_signature(b"not-the-secret", request.body, request.headers[SIGNATURE_HEADER])
-    assert results == [
-        DeliveryResult(
-            delivery_id,
-            receiver.url,
-            "generation.released",
-            delivered=True,
-            attempts=1,
-            status_code=200,
-            error=None,
-        )
-    ]
-
-
-def test_retries_server_errors_with_backoff(receiver: Receiver) -> None:
-    receiver.statuses = [500, 503, 429]
-    results: list[DeliveryResult] = []
-    with make_sender(results) as sender:
-        sender.send(receiver.url, "generation.blocked", {"id": "gen_2"})
-        assert sender.wait_idle(10)
-
-    assert len(receiver.requests) == 4
-    assert len({r.headers[DELIVERY_HEADER] for r in receiver.requests}) == 1
-    assert results[0].delivered
-    assert results[0].attempts == 4
-
-
-def test_attempts_are_bounded(receiver: Receiver) -> None:
-    receiver.statuses = [500] * 10
-    results: list[DeliveryResult] = []
-    with make_sender(results, max_attempts=3) as sender:
-        sender.send(receiver.url, "generation.blocked", {"id": "gen_3"})
-        assert sender.wait_idle(10)
-
-    assert len(receiver.requests) == 3
-    assert (results[0].delivered, results[0].attempts, results[0].status_code) == (False, 3, 500)
-
-
-def test_client_errors_are_not_retried(receiver: Receiver) -> None:
-    receiver.statuses = [401]
-    results: list[DeliveryResult] = []
-    with make_sender(results) as sender:
-        sender.send(receiver.url, "generation.released", {"id": "gen_4"})
-        assert sender.wait_idle(10)
-    assert len(receiver.requests) == 1
-    assert results[0].delivered is False
-
-
-def test_send_never_blocks_on_a_slow_receiver(receiver: Receiver) -> None:
-    receiver.delay_s = 0.3
-    results: list[DeliveryResult] = []
-    with make_sender(results) as sender:
-        started = time.monotonic()
-        for n in range(5):
-            sender.send(receiver.url, "generation.released", {"id": f"gen_{n}"})
-        assert time.monotonic() - started < 0.2
-        assert sender.wait_idle(15)
-    assert len(results) == 5
-
-
-def test_unreachable_receiver_is_retried_then_given_up() -> None:
-    results: list[DeliveryResult] = []
-    with make_sender(results, max_attempts=2) as sender:
-        sender.send("http://127.0.0.1:9/closed-port", "generation.released", {"id": "x"})
-        assert sender.wait_idle(10)
-    assert (results[0].delivered, results[0].attempts) == (False, 2)
-    assert results[0].error == "ConnectError"
-
-
 @pytest.mark.parametrize(
     "url",
     [
@@ -191,10 +75,7 @@ def test_callback_urls_refused(url: str) -> None:
         validate_callback_url(url)
 
 
-def test_private_hosts_refused_by_default() -> None:
-    sender = WebhookSender(SECRET)
-    with pytest.raises(InvalidCallbackUrlError):
-        sender.send("http://127.0.0.1:8000/hook", "generation.released", {})
+def test_public_callback_url_is_accepted() -> None:
     assert validate_callback_url("https://hooks.example.com/aigc") == (
         "https://hooks.example.com/aigc"
     )
@@ -249,103 +130,40 @@ def test_unresolvable_host_is_refused_when_given(dns: FakeDns) -> None:
     assert error.value.code == "invalid_callback_url"
 
 
-def test_delivery_connects_to_the_checked_address(receiver: Receiver, dns: FakeDns) -> None:
-    """A second DNS answer (rebinding to an internal address) is never asked for."""
-    port = urlsplit(receiver.url).port
-    url = f"http://hooks.test:{port}/hooks/aigc"
-    dns.answers["hooks.test"] = [["127.0.0.1"], ["10.255.255.1"]]
-    target = resolve_callback_target(url, allow_private_networks=True)
-    receiver.statuses = [503]  # a retry must not resolve again either
-    results: list[DeliveryResult] = []
-    with make_sender(results) as sender:
-        sender.send(url, "generation.released", {"id": "gen_9"}, target=target)
-        assert sender.wait_idle(10)
-    assert dns.lookups == ["hooks.test"]
-    assert len(receiver.requests) == 2
-    assert receiver.requests[-1].headers["Host"] == f"hooks.test:{port}"
-    assert results[0].delivered
+# ---------------------------------------------------------------------- one attempt
 
 
-def test_delivery_without_a_target_resolves_once(receiver: Receiver, dns: FakeDns) -> None:
-    port = urlsplit(receiver.url).port
-    url = f"http://hooks.test:{port}/hooks/aigc"
-    dns.answers["hooks.test"] = [["127.0.0.1"], ["10.255.255.1"]]
-    receiver.statuses = [500, 500]
-    results: list[DeliveryResult] = []
-    with make_sender(results) as sender:
-        sender.send(url, "generation.released", {"id": "gen_10"})
-        assert sender.wait_idle(10)
-    assert dns.lookups == ["hooks.test"]
-    assert (len(receiver.requests), results[0].delivered) == (3, True)
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
+def test_network_like_answers_are_worth_a_retry(status: int) -> None:
+    result = classify(status, None)
+    assert (result.delivered, result.retry, result.error) == (False, True, f"HTTP {status}")
 
 
-def test_delivery_to_a_name_resolving_privately_is_given_up(dns: FakeDns) -> None:
-    dns.answers["hooks.test"] = [["169.254.169.254"]]
-    results: list[DeliveryResult] = []
-    with make_sender(results, allow_private_networks=False) as sender:
-        sender.send("http://hooks.test/x", "generation.released", {"id": "x"})
-        assert sender.wait_idle(10)
-    assert (results[0].delivered, results[0].attempts) == (False, 1)
-    assert results[0].error == "resolves to a private address"
+@pytest.mark.parametrize("status", [301, 302, 400, 401, 404, 410, 422])
+def test_other_answers_end_the_delivery(status: int) -> None:
+    """Redirects are not followed (nor retried): they could point anywhere."""
+    result = classify(status, None)
+    assert (result.delivered, result.retry, result.status_code) == (False, False, status)
 
 
-def test_pinned_private_target_refused_when_private_networks_are_off() -> None:
-    sender = WebhookSender(SECRET)
-    target = CallbackTarget("https://hooks.example.com/x", ("10.0.0.1",))
-    with pytest.raises(CallbackUrlNotAllowedError):
-        sender.send(target.url, "generation.released", {}, target=target)
+def test_2xx_is_delivered() -> None:
+    assert classify(204, None) == AttemptResult(True, retry=False, status_code=204)
 
 
-def test_https_delivery_keeps_host_and_server_name() -> None:
-    import httpx
-
-    seen: list[httpx.Request] = []
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        return httpx.Response(204)
-
-    target = CallbackTarget("https://hooks.example.com:8443/aigc?x=1", ("93.184.216.34",))
-    results: list[DeliveryResult] = []
-    with make_sender(results, transport=httpx.MockTransport(answer)) as sender:
-        sender.send(target.url, "generation.released", {"id": "g"}, target=target)
-        assert sender.wait_idle(10)
-    (request,) = seen
-    assert str(request.url) == "https://93.184.216.34:8443/aigc?x=1"
-    assert request.headers["Host"] == "hooks.example.com:8443"
-    assert request.extensions["sni_hostname"] == "hooks.example.com"
-    assert results[0].delivered
+def test_retry_after_seconds_are_read() -> None:
+    assert classify(503, "7").retry_after_s == 7.0
+    assert classify(429, "Wed, 21 Oct 2026 07:28:00 GMT").retry_after_s is None  # a date
+    assert classify(503, "-1").retry_after_s is None
 
 
-# ---------------------------------------------------------------------- rotation, attempt log
+def test_backoff_doubles_up_to_its_cap() -> None:
+    delays = [backoff_s(n, initial_s=1.0, max_s=5.0, jitter=False) for n in range(1, 6)]
+    assert delays == [1.0, 2.0, 4.0, 5.0, 5.0]
+    for _ in range(50):  # jitter spreads retries over [half, all] of the delay
+        assert 2.0 <= backoff_s(3, initial_s=1.0, max_s=300.0) <= 4.0
 
 
-def test_several_secrets_sign_with_several_v1(receiver: Receiver) -> None:
-    results: list[DeliveryResult] = []
-    with make_sender(results, secret=lambda: [b"new", b"old"]) as sender:
-        sender.send(receiver.url, "generation.released", {"id": "gen_r"})
-        assert sender.wait_idle(10)
-    (request,) = receiver.requests
-    header = request.headers[SIGNATURE_HEADER]
-    assert header.count("v1=") == 2
-    verify_signature(b"new", request.body, header)
-    verify_signature(b"old", request.body, header)
-    with pytest.raises(WebhookSignatureError):
-        verify_signature(SECRET, request.body, header)
-
-
-def test_every_attempt_is_reported(receiver: Receiver) -> None:
-    receiver.statuses = [500]
-    attempts: list[DeliveryAttempt] = []
-    results: list[DeliveryResult] = []
-    with make_sender(results, on_attempt=attempts.append) as sender:
-        sender.send(receiver.url, "generation.blocked", {"id": "gen_a"}, subject="gen_a")
-        assert sender.wait_idle(10)
-    assert [(a.attempt, a.status_code, a.delivered) for a in attempts] == [
-        (1, 500, False),
-        (2, 200, True),
-    ]
-    assert {(a.subject, a.address, a.url) for a in attempts} == {
-        ("gen_a", "127.0.0.1", receiver.url)
-    }
-    assert attempts[0].error == "HTTP 500"
+def test_backoff_honours_retry_after_within_the_cap() -> None:
+    assert backoff_s(1, initial_s=1.0, max_s=300.0, retry_after_s=30.0) == 30.0
+    assert backoff_s(1, initial_s=1.0, max_s=10.0, retry_after_s=600.0) == 10.0
+    assert backoff_s(4, initial_s=1.0, max_s=300.0, jitter=False, retry_after_s=2.0) == 8.0
