@@ -47,6 +47,7 @@ MODEL_MODULES: tuple[str, ...] = (
     "review_ui.models",
     "ledger.models",
     "gateway.jobs.models",
+    "gateway.webhooks.outbox",
 )
 
 # Any fixed 64-bit number: all gateway processes agree on it to serialise migrations.
