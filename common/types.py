@@ -159,19 +159,55 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class ReasonCode:
-    """A code reviewers give with reject/escalate, tied to the clause it enforces."""
+    """A code reviewers give with reject/escalate, tied to the clause it enforces.
+
+    Moderation policies fill ``clause``, ``zh`` and ``en``; a caller of the review queue
+    may give only a code, or a code and a ``description`` (texts are optional).
+
+    >>> ReasonCode.coerce({"code": "x", "clause": "c", "en": "Bad"}).label("en")
+    'Bad (c)'
+    """
 
     code: str
-    clause: str
-    zh: str
-    en: str
+    clause: str = ""
+    zh: str = ""
+    en: str = ""
+    description: str = ""
+
+    @classmethod
+    def coerce(cls, raw: ReasonCode | Mapping[str, Any] | object) -> ReasonCode:
+        """Accept a code string, a mapping or an object with these attributes (missing
+        or empty ones become "")."""
+        if isinstance(raw, ReasonCode):
+            return raw
+        if isinstance(raw, str):
+            return cls(code=raw)
+        get = raw.get if isinstance(raw, Mapping) else lambda k: getattr(raw, k, None)
+        return cls(**{name: str(get(name) or "") for name in _REASON_FIELDS})
+
+    def label(self, lang: str) -> str:
+        """The text for a reviewer reading ``lang`` ("zh" or "en"), falling back sensibly."""
+        text = (self.zh if lang == "zh" else self.en) or self.description or self.en or self.zh
+        return f"{text} ({self.clause})" if text and self.clause else text or self.clause
 
     def to_dict(self) -> dict[str, str]:
-        return {"code": self.code, "clause": self.clause, "zh": self.zh, "en": self.en}
+        return {name: getattr(self, name) for name in _REASON_FIELDS}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ReasonCode:
-        return cls(str(data["code"]), str(data["clause"]), str(data["zh"]), str(data["en"]))
+        """Read :meth:`to_dict`'s output; dicts stored before ``description`` existed
+        (code, clause, zh, en) read as they did."""
+        return cls(
+            code=str(data["code"]),
+            clause=str(data["clause"]),
+            zh=str(data["zh"]),
+            en=str(data["en"]),
+            description=str(data.get("description") or ""),
+        )
+
+
+# The review API's key order (code first, then the texts).
+_REASON_FIELDS = ("code", "description", "clause", "zh", "en")
 
 
 def utc_timestamp(moment: datetime) -> str:

@@ -36,7 +36,7 @@ from enum import StrEnum
 from typing import Any, NewType
 
 from common.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
-from common.types import ContentKind
+from common.types import ContentKind, ReasonCode
 
 __all__ = [
     "DecisionOutcome",
@@ -45,7 +45,6 @@ __all__ = [
     "FinalOutcome",
     "FindingSource",
     "QueueMetric",
-    "ReasonCode",
     "ReasonCodeRequiredError",
     "ReviewDecision",
     "ReviewEvent",
@@ -159,39 +158,6 @@ class Reviewer:
     @property
     def label(self) -> str:
         return self.display_name or self.id
-
-
-@dataclass(frozen=True, slots=True)
-class ReasonCode:
-    """One reason a reviewer may give, tied to a policy clause (texts optional)."""
-
-    code: str
-    description: str = ""
-    clause: str = ""
-    zh: str = ""
-    en: str = ""
-
-    @classmethod
-    def coerce(cls, raw: ReasonCode | Mapping[str, Any] | object) -> ReasonCode:
-        """Accept a code string, a mapping or an object with these attributes
-        (moderation's ``ReasonCode``: code, clause, zh, en)."""
-        if isinstance(raw, ReasonCode):
-            return raw
-        if isinstance(raw, str):
-            return cls(raw)
-        get = raw.get if isinstance(raw, Mapping) else lambda k: getattr(raw, k, None)
-        return cls(**{name: str(get(name) or "") for name in _REASON_FIELDS})
-
-    def label(self, lang: str) -> str:
-        """The text for a reviewer reading ``lang`` ("zh" or "en"), falling back sensibly."""
-        text = (self.zh if lang == "zh" else self.en) or self.description or self.en or self.zh
-        return f"{text} ({self.clause})" if text and self.clause else text or self.clause
-
-    def to_dict(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in _REASON_FIELDS}
-
-
-_REASON_FIELDS = ("code", "description", "clause", "zh", "en")
 
 
 class FindingSource(StrEnum):

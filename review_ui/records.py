@@ -17,9 +17,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from common.types import ContentKind
+from common.types import ContentKind, ReasonCode
 from review_ui.interface import (
-    ReasonCode,
     ReviewDecision,
     ReviewEvent,
     ReviewEventKind,

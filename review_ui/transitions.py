@@ -22,14 +22,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from common.errors import InvalidInputError
-from common.types import ContentKind
+from common.types import ContentKind, ReasonCode
 from review_ui.interface import (
     DecisionOutcome,
     EnqueueRequest,
     EscalationNotAllowedError,
     FinalOutcome,
     FindingSource,
-    ReasonCode,
     ReasonCodeRequiredError,
     ReviewDecision,
     ReviewEventKind,
@@ -144,7 +143,7 @@ def new_task(
         tuple(ReviewFinding.coerce(f) for f in request.findings), prompt, request.output_text
     )
     codes = _normalize_reason_codes(request.reason_codes) or tuple(
-        ReasonCode(code) for code in settings.fallback_reason_codes
+        ReasonCode(code=code) for code in settings.fallback_reason_codes
     )
     double_review = request.double_review
     if double_review is None:
@@ -177,7 +176,9 @@ def _normalize_reason_codes(
     if isinstance(codes, str):
         raise InvalidInputError("reason_codes must be a list or a mapping, not one string")
     if isinstance(codes, Mapping):
-        return tuple(ReasonCode(str(code), str(text)) for code, text in codes.items())
+        return tuple(
+            ReasonCode(code=str(code), description=str(text)) for code, text in codes.items()
+        )
     return tuple(ReasonCode.coerce(code) for code in codes)
 
 

@@ -59,7 +59,7 @@ class QueueReview:
             findings=[f.to_dict() for f in verdict.findings],
             policy_name=verdict.policy_name,
             policy_version=verdict.policy_version,
-            reason_codes=[c.to_dict() for c in verdict.reason_codes],
+            reason_codes=verdict.reason_codes,  # the same common.types.ReasonCode
             double_review=verdict.double_review,
             queue=verdict.review_queue,
         )

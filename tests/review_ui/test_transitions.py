@@ -11,12 +11,11 @@ from typing import Any
 import pytest
 
 from common.errors import InvalidInputError
-from common.types import ContentKind
+from common.types import ContentKind, ReasonCode
 from review_ui.interface import (
     EnqueueRequest,
     EscalationNotAllowedError,
     FinalOutcome,
-    ReasonCode,
     ReasonCodeRequiredError,
     ReviewDecision,
     ReviewEventKind,
@@ -64,7 +63,7 @@ def pending(**fields: Any) -> TaskRecord:
         findings=(ReviewFinding("ad_law", "ad_law.absolute_term", 0.9, span=(7, 9)),),
         policy_name="cn-marketing",
         policy_version="3",
-        reason_codes=(ReasonCode("ad_law.absolute_term"), ReasonCode("other")),
+        reason_codes=(ReasonCode(code="ad_law.absolute_term"), ReasonCode(code="other")),
         double_review=False,
         created_at=NOW - timedelta(hours=1),
         version=3,
@@ -388,7 +387,7 @@ def test_new_task_settles_the_defaults() -> None:
         0,
     )
     assert task.double_review  # "pii" is one of the double-review categories
-    assert task.reason_codes == (ReasonCode("other"),)  # the fallback
+    assert task.reason_codes == (ReasonCode(code="other"),)  # the fallback
     assert (task.kind, task.created_at) == (ContentKind.TEXT, NOW)
 
 
@@ -400,7 +399,7 @@ def test_new_task_keeps_what_the_caller_says() -> None:
         SETTINGS,
     )
     assert (task.double_review, task.priority, task.queue) == (False, 7, "vip")
-    assert task.reason_codes == (ReasonCode("a", "A"),)
+    assert task.reason_codes == (ReasonCode(code="a", description="A"),)
 
 
 def test_new_task_drops_a_span_outside_its_text_and_refuses_one_string_of_codes() -> None:
