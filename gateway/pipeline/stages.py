@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, func
@@ -31,19 +31,23 @@ from common.types import (
     Direction,
     GenerationId,
     TenantId,
-    utc_timestamp,
 )
 from gateway.catalog import GeneratorCatalog
 from gateway.content_store import ContentStore
 from gateway.db import session_scope
 from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
+from gateway.pipeline.custody import (
+    LEDGER_EVENT_OF_STAGE,
+    ledger_event,
+    review_event,
+    summary_to_dict,
+)
 from gateway.pipeline.orders import GenerationOrder, PipelineHooks, StampOrder
 from gateway.pipeline.records import (
     EventLog,
     column_values,
     content_of,
     new_generation,
-    raw_sha256,
     record_verdict,
     suffix_of,
     verdict_from_row,
@@ -53,7 +57,6 @@ from gateway.pipeline.records import (
 from gateway.ports import (
     CheckedContent,
     CustodyRecordedError,
-    LedgerAttr,
     LedgerEvent,
     LedgerPort,
     LedgerRef,
@@ -69,15 +72,6 @@ from generators.interface import GeneratedArtifact, GenerationRequest
 __all__ = ["Pipeline"]
 
 log = logging.getLogger(__name__)
-
-
-# Which ledger event each pipeline stage appends (for re-reading references later).
-_LEDGER_EVENT_OF_STAGE = {
-    "ledger_generation": "generation",
-    "decision": "moderation",
-    "review": "review_decision",
-    "ledger": "stamp",
-}
 
 
 class Pipeline:
@@ -177,7 +171,11 @@ class Pipeline:
             raise
         except GatewayError as exc:
             # Recorded as a pipeline event; the job decides between a retry and failure.
-            events.add("job", "worker", {"outcome": "error", "detail": _error_detail(exc)})
+            events.add(
+                "job",
+                "worker",
+                {"outcome": "error", "detail": {"code": exc.code, "message": exc.message[:500]}},
+            )
             self._write_events(generation, events)
             raise
 
@@ -220,10 +218,10 @@ class Pipeline:
         if generation.status != GenerationStatus.PENDING_REVIEW.value:
             raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
         events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
-        review_event = self._review_record(generation, self._ledger_refs(generation), summary)
+        approval = review_event(generation, self._ledger_refs(generation), summary)
         generation.status = GenerationStatus.QUEUED.value
         generation.updated_at = utcnow()
-        generation.meta = {**generation.meta, "review_summary": _summary_dict(summary)}
+        generation.meta = {**generation.meta, "review_summary": summary_to_dict(summary)}
         values = column_values(generation)
         started = time.perf_counter()
 
@@ -235,7 +233,7 @@ class Pipeline:
             write_generation(self.engine, connection, values, [row], row_exists=True)
             alongside(connection)
 
-        self.ledger.append_chain([review_event], rider=write)
+        self.ledger.append_chain([approval], rider=write)
         return generation
 
     def _run_new(
@@ -260,7 +258,7 @@ class Pipeline:
         verdict = verdict_from_row(generation)
         refs = self._ledger_refs(generation)
         with events.stage("review", "review_ui") as record:
-            ref = self.ledger.append(self._review_record(generation, refs, summary))
+            ref = self.ledger.append(review_event(generation, refs, summary))
             record["ledger"] = ref
             record["detail"] = {"decision": summary.decision, "reviewer": summary.reviewer}
         refs = [*refs, *([ref] if ref else [])]
@@ -270,21 +268,6 @@ class Pipeline:
         generation.status = GenerationStatus.BLOCKED.value
         generation.block_reason = reason or "rejected by a reviewer"
         return self._finish(generation, events)
-
-    def _review_record(
-        self, generation: Generation, refs: list[LedgerRef], summary: ReviewSummary
-    ) -> LedgerEvent:
-        return self._ledger_record(
-            "review_decision",
-            generation,
-            refs,
-            actor=summary.reviewer,
-            decision=summary.decision,
-            extra={
-                "reason_code": summary.reason_code or "",
-                "reviewers": ",".join(summary.reviewers),
-            },
-        )
 
     # ---------------------------------------------------------------- stage runners
 
@@ -370,7 +353,7 @@ class Pipeline:
         output_event = (
             None
             if raw is None
-            else self._ledger_record("generation", generation, [], actor=actor, decision=None)
+            else ledger_event("generation", generation, [], actor=actor, decision=None)
         )
         record_verdict(generation, verdict)
         with events.stage("decision", "policy") as record:
@@ -463,7 +446,7 @@ class Pipeline:
         The rider builds the released row without touching ``generation``: if the shared
         transaction fails, the failure is recorded over the state before release.
         """
-        stamp_event = self._ledger_record(
+        stamp_event = ledger_event(
             "stamp",
             generation,
             refs,
@@ -537,7 +520,7 @@ class Pipeline:
         Both leaves go into one ledger transaction with one checkpoint: the moderation
         event's link to the generation event is a hash known before the append.
         """
-        moderation = self._ledger_record(
+        moderation = ledger_event(
             "moderation",
             generation,
             [],
@@ -565,34 +548,6 @@ class Pipeline:
             )
         return [ref for ref in refs if ref]
 
-    @staticmethod
-    def _ledger_record(
-        event_type: str,
-        generation: Generation,
-        refs: list[LedgerRef],
-        *,
-        actor: str,
-        decision: str | None,
-        extra: Mapping[str, LedgerAttr] | None = None,
-    ) -> LedgerEvent:
-        stamped = event_type == "stamp"
-        return LedgerEvent(
-            type=event_type,
-            generation_id=generation.id,
-            tenant_id=TenantId(generation.tenant_id),
-            actor=actor,
-            time=utc_timestamp(utcnow()),
-            artifact_sha256=generation.artifact_sha256
-            if stamped
-            else raw_sha256(generation.raw_path),
-            manifest_hash=generation.manifest_hash if stamped else None,
-            watermark_id=generation.watermark_id if stamped else None,
-            decision=decision,
-            policy_version=generation.policy_version,
-            previous_leaf_hash=refs[-1].leaf_hash if refs else None,
-            attrs=dict(extra or {}),
-        )
-
     def _ledger_refs(self, generation: Generation) -> list[LedgerRef]:
         query = (
             select(PipelineEvent)
@@ -603,7 +558,7 @@ class Pipeline:
         with session_scope(self.engine) as session:
             rows = session.exec(query).all()
         return [
-            LedgerRef(r.ledger_index, r.leaf_hash or "", _LEDGER_EVENT_OF_STAGE.get(r.stage, ""))
+            LedgerRef(r.ledger_index, r.leaf_hash or "", LEDGER_EVENT_OF_STAGE.get(r.stage, ""))
             for r in rows
             if r.ledger_index is not None
         ]
@@ -652,21 +607,3 @@ class Pipeline:
             self._finish(generation, events, final=False)
         except Exception:  # the original error matters more than a bookkeeping failure
             log.exception("could not record the failure of generation %s", generation.id)
-
-
-def _error_detail(exc: GatewayError) -> dict[str, str]:
-    return {"code": exc.code, "message": exc.message[:500]}
-
-
-def _summary_of(stored: Mapping[str, Any]) -> ReviewSummary:
-    return ReviewSummary(**{**stored, "reviewers": tuple(stored.get("reviewers", ()))})
-
-
-def _summary_dict(summary: ReviewSummary) -> dict[str, Any]:
-    return {
-        "reviewer": summary.reviewer,
-        "decision": summary.decision,
-        "decided_at": summary.decided_at,
-        "reason_code": summary.reason_code,
-        "reviewers": list(summary.reviewers),
-    }
