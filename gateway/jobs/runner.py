@@ -80,7 +80,7 @@ class JobRunner:
     def _settle(self, claim: JobClaim) -> tuple[JobOutcome, float | None]:
         try:
             order = order_of(claim.task, claim.payload, self._store)
-            self._pipeline.resume(claim.generation_id, order)
+            self._pipeline.resume(claim.generation_id, order, fresh=claim.fresh)
         except GatewayError as exc:
             return self._after_error(claim, exc)
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:

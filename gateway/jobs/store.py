@@ -46,6 +46,9 @@ class JobClaim:
     queue: str
     payload: Mapping[str, Any]
     attempt: int
+    # The job's first run ever (no retry, lapse or requeue before it): nothing of it can
+    # be committed yet, so the pipeline skips reading back custody it cannot have.
+    fresh: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,7 @@ class JobStore:
             sa.and_(_JOBS.c.status == JobStatus.RUNNING.value, _JOBS.c.lease_until < now),
         )
         with self._engine.begin() as connection:
-            taken = connection.execute(
+            row = connection.execute(
                 sa.update(_JOBS)
                 .where(_JOBS.c.id == job_id, claimable)
                 .values(
@@ -148,10 +151,10 @@ class JobStore:
                     started_at=now,
                     lease_until=now + lease_s,
                 )
-            )
-            if taken.rowcount != 1:
+                .returning(*_JOBS.c)  # PostgreSQL, and SQLite since 3.35
+            ).first()
+            if row is None:
                 return None
-            row = connection.execute(sa.select(_JOBS).where(_JOBS.c.id == job_id)).one()
             connection.execute(
                 sa.update(_GENERATIONS)
                 .where(
@@ -167,6 +170,10 @@ class JobStore:
             queue=row.queue,
             payload=row.payload,
             attempt=int(row.attempts),
+            # A release job starts from the custody its generation already has.
+            fresh=int(row.attempts) == 1
+            and row.last_error is None
+            and row.task != JobTask.RELEASE.value,
         )
 
     def renew(self, claim: JobClaim, *, lease_s: float) -> bool:

@@ -134,7 +134,13 @@ class Pipeline:
             media_type=order.media_type,
         )
 
-    def resume(self, generation_id: str, order: GenerationOrder | StampOrder | None) -> Generation:
+    def resume(
+        self,
+        generation_id: str,
+        order: GenerationOrder | StampOrder | None,
+        *,
+        fresh: bool = False,
+    ) -> Generation:
         """Run an admitted generation, or go on from where an earlier run stopped.
 
         Safe to call again for the same generation (a job redelivered after its worker
@@ -142,23 +148,29 @@ class Pipeline:
         events that cite them, the verdict from the row — and not done twice. Should two
         runs overlap all the same, the ledger takes one generation, moderation and stamp
         leaf per generation; the loser re-reads and goes on from the winner's state.
+
+        ``fresh``: the job's first run, admitted with only its ``queued`` event: no custody
+        or further events to read back (two queries fewer). Should that be wrong, the
+        ledger refuses the repeated custody and the next pass reads everything.
         """
         for _ in range(3):
             try:
-                return self._resume_once(generation_id, order)
+                return self._resume_once(generation_id, order, fresh)
             except CustodyRecordedError:
+                fresh = False
                 log.info("generation %s: another run recorded it first; re-reading", generation_id)
         return self.load(generation_id)
 
     def _resume_once(
-        self, generation_id: str, order: GenerationOrder | StampOrder | None
+        self, generation_id: str, order: GenerationOrder | StampOrder | None, fresh: bool
     ) -> Generation:
         generation = self.load(generation_id)
         if generation.status not in (GenerationStatus.QUEUED, GenerationStatus.RUNNING):
             return generation  # an earlier run finished it
         generation.status = GenerationStatus.RUNNING.value
-        events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
-        refs = self._ledger_refs(generation)
+        next_seq = 1 if fresh else self._next_seq(generation.id)  # 0 is the "queued" event
+        events = EventLog(generation.id, next_seq, self.hooks, row_exists=True)
+        refs = [] if fresh else self._ledger_refs(generation)
         try:
             if refs:
                 return self._resume_after_custody(generation, refs, events)

@@ -497,13 +497,38 @@ def test_a_database_outage_mid_job_is_retried(
     resume = celery_runtime.pipeline.resume
     calls: list[int] = []
 
-    def flaky_resume(*args: Any) -> Any:
+    def flaky_resume(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
         if len(calls) == 1:
             raise sa.exc.OperationalError("UPDATE generations", {}, Exception("server closed"))
-        return resume(*args)
+        return resume(*args, **kwargs)
 
     monkeypatch.setattr(celery_runtime.pipeline, "resume", flaky_resume)
     assert make_runner(celery_runtime).run(job_id).outcome is JobOutcome.RETRY
     assert make_runner(celery_runtime).run(job_id).outcome is JobOutcome.DONE
     assert leaves_of(celery_runtime, generation_id) == ["generation", "moderation", "stamp"]
+
+
+def test_a_requeued_failed_job_reads_back_what_its_first_run_left(
+    api: TestClient, celery_runtime: Runtime, sender: RecordingSender, monkeypatch: Any
+) -> None:
+    # A stamp that fails for good after the custody is committed; an operator requeues it.
+    key = issue_key(celery_runtime, "acme", Role.GENERATE)
+    generation_id = submit(api, key).json()["id"]
+    job_id = sender.sent[0][0]
+    stamping = celery_runtime.pipeline.stamping
+    original = stamping.stamp
+
+    def refuse(_subject: Any) -> Any:
+        raise InvalidInputError("the signing profile refuses this output")
+
+    monkeypatch.setattr(stamping, "stamp", refuse)
+    assert make_runner(celery_runtime).run(job_id).outcome is JobOutcome.FAILED
+    jobs = JobStore(celery_runtime.engine)
+    jobs.requeue_failed(job_id)
+    monkeypatch.setattr(stamping, "stamp", original)
+    assert make_runner(celery_runtime).run(job_id).outcome is JobOutcome.DONE
+    assert leaves_of(celery_runtime, generation_id) == ["generation", "moderation", "stamp"]
+    events = api.get(f"/v1/generations/{generation_id}/events", headers=bearer(key)).json()
+    seqs = [event["seq"] for event in events["items"]]
+    assert seqs == sorted(set(seqs))  # no event numbered twice
