@@ -18,6 +18,7 @@ import typer
 
 from common.errors import ConfigurationError, GatewayError
 from common.types import ContentKind
+from gateway.db import create_engine_for, migrate
 from gateway.jobs.celery_app import make_celery
 from gateway.jobs.execution import JobSender
 from gateway.jobs.models import JobStatus
@@ -174,11 +175,11 @@ def _job_line(job: JobView) -> str:
     )
 
 
-def _store() -> JobStore:
-    settings = _settings()
-    runtime = build_runtime(settings)
-    runtime.start(serving=False)
-    return JobStore(runtime.engine)
+def _store(settings: Settings) -> JobStore:
+    """The jobs table alone: listing or requeuing needs no models, scanners or chain."""
+    engine = create_engine_for(settings.database_url_resolved)
+    migrate(engine)
+    return JobStore(engine)
 
 
 @jobs_app.command("list")
@@ -187,7 +188,7 @@ def jobs_list(
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Most jobs shown.")] = 50,
 ) -> None:
     """Jobs, newest first: id, generation, task, queue, status, attempts, worker, error."""
-    for job in _store().list(status, limit):
+    for job in _store(_settings()).list(status, limit):
         typer.echo(_job_line(job))
 
 
@@ -195,7 +196,7 @@ def jobs_list(
 def jobs_show(job_id: Annotated[str, typer.Argument(help="A job id (job_…).")]) -> None:
     """One job's state."""
     try:
-        typer.echo(_job_line(_store().get(job_id)))
+        typer.echo(_job_line(_store(_settings()).get(job_id)))
     except GatewayError as exc:
         typer.echo(exc.message, err=True)
         raise typer.Exit(1) from exc
@@ -205,7 +206,7 @@ def jobs_show(job_id: Annotated[str, typer.Argument(help="A job id (job_…).")]
 def jobs_requeue(job_id: Annotated[str, typer.Argument(help="A failed job's id.")]) -> None:
     """Send a failed job to its queue again (its attempts start from zero)."""
     settings = _settings()
-    store = _store()
+    store = _store(settings)
     try:
         job = store.requeue_failed(job_id)
         JobSender(make_celery(settings.broker_url, settings.jobs)).send(job.id, job.queue)

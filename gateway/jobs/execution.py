@@ -31,9 +31,9 @@ from gateway.jobs.payloads import generation_payload, upload_payload
 from gateway.jobs.queues import queue_for
 from gateway.jobs.settings import JobSettings
 from gateway.jobs.store import JobStore, new_job_id
-from gateway.models import Generation, GenerationStatus, utcnow
-from gateway.pipeline import GenerationOrder, Pipeline, StampOrder
-from gateway.pipeline.records import column_values, suffix_of, write_generation
+from gateway.models import Generation, GenerationStatus
+from gateway.pipeline import GenerationOrder, Pipeline, PipelineHooks, StampOrder
+from gateway.pipeline.records import EventLog, column_values, suffix_of, write_generation
 from gateway.ports import ReviewSummary
 
 __all__ = [
@@ -318,18 +318,10 @@ class CeleryExecution:
 
 
 def _queued_event(generation_id: str, job_id: str, queue: str) -> dict[str, Any]:
-    return {
-        "generation_id": generation_id,
-        "seq": 0,
-        "stage": "queued",
-        "outcome": "queued",
-        "implementation": "celery",
-        "duration_ms": 0.0,
-        "detail": {"job_id": job_id, "queue": queue},
-        "ledger_index": None,
-        "leaf_hash": None,
-        "created_at": utcnow(),
-    }
+    """The generation's first pipeline event (seq 0): admitted, and to which queue."""
+    log_of_admission = EventLog(generation_id, 0, PipelineHooks(), row_exists=False)
+    record = {"outcome": "queued", "detail": {"job_id": job_id, "queue": queue}}
+    return log_of_admission.row("queued", "celery", record, 0.0)
 
 
 class Reaper:

@@ -155,13 +155,11 @@ class JobStore:
             ).first()
             if row is None:
                 return None
-            connection.execute(
-                sa.update(_GENERATIONS)
-                .where(
-                    _GENERATIONS.c.id == row.generation_id,
-                    _GENERATIONS.c.status == GenerationStatus.QUEUED.value,
-                )
-                .values(status=GenerationStatus.RUNNING.value)
+            _move_generation(
+                connection,
+                row.generation_id,
+                GenerationStatus.RUNNING,
+                from_statuses=(GenerationStatus.QUEUED.value,),
             )
         return JobClaim(
             job_id=row.id,
@@ -212,7 +210,7 @@ class JobStore:
                     last_error=error[:500],
                 )
             )
-            self._set_open_generation(connection, claim.generation_id, GenerationStatus.QUEUED)
+            _move_generation(connection, claim.generation_id, GenerationStatus.QUEUED)
 
     @staticmethod
     def _held(claim: JobClaim) -> Sequence[sa.ColumnElement[bool]]:
@@ -281,7 +279,7 @@ class JobStore:
             )
         )
         if moved.rowcount == 1:
-            self._set_open_generation(connection, row.generation_id, GenerationStatus.QUEUED)
+            _move_generation(connection, row.generation_id, GenerationStatus.QUEUED)
         return moved.rowcount == 1
 
     def _fail_lapsed(self, connection: Connection, row: Any, now: float) -> bool:
@@ -294,28 +292,13 @@ class JobStore:
             )
         )
         if moved.rowcount == 1:
-            connection.execute(
-                sa.update(_GENERATIONS)
-                .where(
-                    _GENERATIONS.c.id == row.generation_id,
-                    _GENERATIONS.c.status.in_(_OPEN_GENERATION),
-                )
-                .values(status=GenerationStatus.FAILED.value, block_reason=f"job_lost: {reason}")
+            _move_generation(
+                connection,
+                row.generation_id,
+                GenerationStatus.FAILED,
+                block_reason=f"job_lost: {reason}",
             )
         return moved.rowcount == 1
-
-    @staticmethod
-    def _set_open_generation(
-        connection: Connection, generation_id: str, status: GenerationStatus
-    ) -> None:
-        connection.execute(
-            sa.update(_GENERATIONS)
-            .where(
-                _GENERATIONS.c.id == generation_id,
-                _GENERATIONS.c.status.in_(_OPEN_GENERATION),
-            )
-            .values(status=status.value)
-        )
 
     # ---------------------------------------------------------------- operators
 
@@ -347,21 +330,18 @@ class JobStore:
                     finished_at=None,
                     lease_until=None,
                 )
-            )
-            if moved.rowcount == 1:
-                generation_id = connection.execute(
-                    sa.select(_JOBS.c.generation_id).where(_JOBS.c.id == job_id)
-                ).scalar_one()
-                connection.execute(
-                    sa.update(_GENERATIONS)
-                    .where(
-                        _GENERATIONS.c.id == generation_id,
-                        _GENERATIONS.c.status == GenerationStatus.FAILED.value,
-                    )
-                    .values(status=GenerationStatus.QUEUED.value, block_reason=None)
+                .returning(_JOBS.c.generation_id)
+            ).first()
+            if moved is not None:
+                _move_generation(
+                    connection,
+                    moved.generation_id,
+                    GenerationStatus.QUEUED,
+                    from_statuses=(GenerationStatus.FAILED.value,),
+                    block_reason=None,
                 )
         view = self.get(job_id)
-        if moved.rowcount != 1:
+        if moved is None:
             raise ConflictError(f"job {job_id} is {view.status}; only a failed job is requeued")
         return view
 
@@ -374,6 +354,23 @@ class JobStore:
         )
         with self._engine.connect() as connection:
             return {(row[0], row[1]): int(row[2]) for row in connection.execute(query)}
+
+
+def _move_generation(
+    connection: Connection,
+    generation_id: str,
+    status: GenerationStatus,
+    *,
+    from_statuses: tuple[str, ...] = _OPEN_GENERATION,
+    **values: Any,
+) -> None:
+    """Set a job's generation to ``status`` if it is still in one of ``from_statuses``
+    (a finished generation is never moved back by its job's bookkeeping)."""
+    connection.execute(
+        sa.update(_GENERATIONS)
+        .where(_GENERATIONS.c.id == generation_id, _GENERATIONS.c.status.in_(from_statuses))
+        .values(status=status.value, **values)
+    )
 
 
 def _view(row: Any) -> JobView:
