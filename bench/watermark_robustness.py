@@ -70,6 +70,68 @@ def _crop_corner(image: Image.Image, fraction: float, corner: int) -> Image.Imag
     return image.crop((left, top, left + keep_w, top + keep_h))
 
 
+def _rotate(image: Image.Image, degrees: float, *, expand: bool = False) -> Image.Image:
+    """Turned like an editor does: bicubic, the uncovered corners filled with white."""
+    return image.rotate(
+        degrees, resample=Image.Resampling.BICUBIC, expand=expand, fillcolor=(255, 255, 255)
+    )
+
+
+def _rotate_and_crop(image: Image.Image, degrees: float) -> Image.Image:
+    """Turned, then cropped to the largest centred rectangle without filled corners."""
+    turned = image.rotate(degrees, resample=Image.Resampling.BICUBIC)
+    sin, cos = abs(np.sin(np.radians(degrees))), np.cos(np.radians(degrees))
+    width, height = image.size
+    # Largest axis-aligned rectangle of the original aspect inside the turned frame.
+    factor = min(width, height) / (min(width, height) * cos + max(width, height) * sin)
+    keep_w, keep_h = round(width * factor), round(height * factor)
+    left, top = (width - keep_w) // 2, (height - keep_h) // 2
+    return turned.crop((left, top, left + keep_w, top + keep_h))
+
+
+def _keystone(image: Image.Image, fraction: float, side: int) -> Image.Image:
+    """A phone photo of a screen: one edge's two corners pulled in by ``fraction`` of it."""
+    import cv2
+
+    width, height = image.size
+    dx, dy = fraction * width, fraction * height
+    source = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    target = source.copy()
+    moves = {  # top, right, bottom, left edge shrinks
+        0: ((0, (dx, 0)), (1, (-dx, 0))),
+        1: ((1, (0, dy)), (2, (0, -dy))),
+        2: ((2, (-dx, 0)), (3, (dx, 0))),
+        3: ((3, (0, -dy)), (0, (0, dy))),
+    }[side % 4]
+    for corner, (mx, my) in moves:
+        target[corner] += (mx, my)
+    matrix = cv2.getPerspectiveTransform(source, target)
+    pixels = np.asarray(image.convert("RGB"))
+    warped = cv2.warpPerspective(
+        pixels, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=(255, 255, 255)
+    )
+    return Image.fromarray(warped)
+
+
+def _aspect(image: Image.Image, factor: float) -> Image.Image:
+    """Stretched horizontally by ``factor`` (> 1) or vertically by its inverse."""
+    width, height = image.size
+    size = (round(width * factor), height) if factor >= 1 else (width, round(height / factor))
+    return image.resize(size, Image.Resampling.BICUBIC)
+
+
+def _phone_photo(image: Image.Image, index: int) -> Image.Image:
+    """Perspective 3 %, a slight tilt, optical blur, then a JPEG 60 upload."""
+    from PIL import ImageFilter
+
+    tilted = _rotate(_keystone(image, 0.03, index), 2.0 if index % 2 else -2.0)
+    return _encode(tilted.filter(ImageFilter.GaussianBlur(0.8)), "JPEG", 60)
+
+
+def _signed(index: int) -> float:
+    return 1.0 if index % 2 == 0 else -1.0
+
+
 ATTACKS: dict[str, Attack] = {
     "none": lambda im, _: im,
     "jpeg90": lambda im, _: _encode(im, "JPEG", 90),
@@ -91,6 +153,19 @@ ATTACKS: dict[str, Attack] = {
         _resize(_crop_corner(im, 0.10, i % 4), 0.5), "JPEG", 75
     ),
     "rotate90+jpeg75": lambda im, _: _encode(im.transpose(Image.Transpose.ROTATE_90), "JPEG", 75),
+    # Geometric attacks (issue 20); the sign of every angle alternates over the images.
+    "rotate±2": lambda im, i: _rotate(im, 2 * _signed(i)),
+    "rotate±5": lambda im, i: _rotate(im, 5 * _signed(i)),
+    "rotate±15": lambda im, i: _rotate(im, 15 * _signed(i)),
+    "rotate±30": lambda im, i: _rotate(im, 30 * _signed(i)),
+    "rotate±30 expand": lambda im, i: _rotate(im, 30 * _signed(i), expand=True),
+    "rotate±7+crop": lambda im, i: _rotate_and_crop(im, 7 * _signed(i)),
+    "rotate±5+jpeg70": lambda im, i: _encode(_rotate(im, 5 * _signed(i)), "JPEG", 70),
+    "keystone3%": lambda im, i: _keystone(im, 0.03, i),
+    "keystone5%": lambda im, i: _keystone(im, 0.05, i),
+    "aspect+10%": lambda im, _: _aspect(im, 1.10),
+    "aspect-10%": lambda im, _: _aspect(im, 1 / 1.10),
+    "phone photo": _phone_photo,
 }
 
 

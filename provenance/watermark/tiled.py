@@ -36,6 +36,7 @@ from PIL import Image
 
 from provenance.watermark import imaging
 from provenance.watermark.bch import CODEWORD_BITS, bch_decode, bch_encode, crc16
+from provenance.watermark.geometry import Lattice, LatticeSearch, mask_flat_areas, rectify
 from provenance.watermark.interface import ImageTooSmallError, WatermarkReading
 
 if TYPE_CHECKING:
@@ -82,6 +83,7 @@ class TiledWatermarkParams:
     min_sync_z: float = 5.0  # below this z-score a hypothesis is not even decoded
     present_sync_z: float = 8.0  # an undecodable mark is reported present above this
     chase_bits: int = 5  # least reliable bits flipped in Chase decoding
+    lattice_candidates: int = 2  # turned or stretched copies: lattice hypotheses decoded
 
     @property
     def cells_per_side(self) -> int:
@@ -132,6 +134,7 @@ class TiledWatermarker:
     def __init__(self, key: bytes, params: TiledWatermarkParams | None = None) -> None:
         self._params = params or TiledWatermarkParams()
         self._layout = _TileLayout.from_key(key, self._params)
+        self._lattices = LatticeSearch(self._layout.sync_tile)
 
     # --- embedding ----------------------------------------------------------------
 
@@ -224,13 +227,53 @@ class TiledWatermarker:
         self, small: FloatArray, whitened: FloatArray
     ) -> Iterator[tuple[FloatArray, _Alignment]]:
         """The nominal period first (nothing cropped), in each of the eight orientations
-        (EXIF rotations, mirrored copies), then the best scanned periods (crops)."""
+        (EXIF rotations, mirrored copies), then the best scanned periods (crops), then
+        the best lattices of a turned, stretched or sheared copy."""
         tile_px = self._params.tile_px
+        # Folding commutes with quarter turns and mirrors up to a cyclic shift, which
+        # the alignment finds: fold once, turn the 128 px tile rather than the image.
+        folded = imaging.fold(whitened, tile_px)
         for orientation in _ORIENTATIONS:
-            yield self._fold_and_align(orientation(whitened), float(tile_px))
+            turned = orientation(folded)
+            yield turned, self._layout.align(turned, float(tile_px))
         for estimate in self._scan_periods(whitened):
             period = self._refine_period(whitened, estimate)
             yield self._resample_and_align(small, period)
+        for lattice in self._screened_lattices(small, whitened):
+            yield self._rectify_and_align(small, lattice)
+
+    def _screened_lattices(self, small: FloatArray, whitened: FloatArray) -> list[Lattice]:
+        """Lattice hypotheses ranked by the sync z-score at half scale (cheap), best first.
+
+        The spectral score finds the lattice; the keyed sync pattern tells the right
+        one from a texture's own periodicity far better, so it decides what is decoded.
+        """
+        half_tile = self._params.tile_px // 2
+        scored = []
+        for lattice in self._lattices.candidates(mask_flat_areas(small, whitened)):
+            rectified, inside = rectify(whitened, lattice, self._params.tile_px, shrink=2)
+            folded = imaging.fold(rectified * inside, half_tile)
+            best = max(
+                self._layout.align(orientation(folded), half_tile, coarse=True).sync_z
+                for orientation in _ORIENTATIONS
+            )
+            scored.append((best, lattice))
+        scored.sort(key=lambda item: -item[0])
+        return [lattice for _, lattice in scored[: self._params.lattice_candidates]]
+
+    def _rectify_and_align(
+        self, small: FloatArray, lattice: Lattice
+    ) -> tuple[FloatArray, _Alignment]:
+        """Resample so the lattice is the nominal tile again; the best of 8 orientations
+        (the lattice alone cannot tell a quarter turn or a mirror)."""
+        tile_px = self._params.tile_px
+        rectified, inside = rectify(small, lattice, tile_px)
+        whitened = imaging.whiten(rectified, self._params.whiten_sigma_px) * inside
+        folded = imaging.fold(whitened, tile_px)
+        folds = [orientation(folded) for orientation in _ORIENTATIONS]
+        alignments = [self._layout.align(folded, lattice.period_px) for folded in folds]
+        best = max(range(len(folds)), key=lambda index: alignments[index].sync_z)
+        return folds[best], alignments[best]
 
     def _scan_periods(self, whitened: FloatArray) -> list[float]:
         """Candidate periods for a cropped image, best sync first, scanned at half scale.
@@ -358,12 +401,16 @@ class _TileLayout:
         return imaging.circular_blur(blocky, self.params.chip_blur_px)
 
     @cached_property
+    def sync_tile(self) -> FloatArray:
+        """The sync cells' chips as the detector sees them (smoothed, whitened)."""
+        sync_only = np.where(self.bit_of_cell < 0, self.key_signs, 0.0).astype(np.float32)
+        return self._whitened_periodic(sync_only)
+
+    @cached_property
     def _sync_spectrum(self) -> NDArray[np.complex64]:
         from scipy import fft
 
-        sync_only = np.where(self.bit_of_cell < 0, self.key_signs, 0.0).astype(np.float32)
-        template = self._whitened_periodic(sync_only)
-        spectrum: NDArray[np.complex64] = np.conj(fft.rfft2(template))
+        spectrum: NDArray[np.complex64] = np.conj(fft.rfft2(self.sync_tile))
         return spectrum
 
     @cached_property
@@ -371,10 +418,9 @@ class _TileLayout:
         """The sync template at half scale, for the period scan."""
         from scipy import fft
 
-        sync_only = np.where(self.bit_of_cell < 0, self.key_signs, 0.0).astype(np.float32)
-        template = self._whitened_periodic(sync_only)
         half = self.params.tile_px // 2
-        spectrum: NDArray[np.complex64] = np.conj(fft.rfft2(imaging.resize(template, (half, half))))
+        template = imaging.resize(self.sync_tile, (half, half))
+        spectrum: NDArray[np.complex64] = np.conj(fft.rfft2(template))
         return spectrum
 
     @cached_property

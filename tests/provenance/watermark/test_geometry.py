@@ -1,0 +1,141 @@
+"""Turned, rescaled and stretched copies (issue 20): the lattice search and its guard.
+
+Held to what the bench measures on a wider set: recovery is a rate, so the property
+test asserts a floor over seeded random transforms; a wrong id is never acceptable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from provenance.watermark.geometry import Lattice, rectify
+from provenance.watermark.interface import ImageWatermarker
+from tests.provenance.watermark.conftest import WATERMARK_ID, sample_photo
+
+
+def _turn(image: Image.Image, degrees: float, scale: float = 1.0) -> Image.Image:
+    turned = image.rotate(degrees, resample=Image.Resampling.BICUBIC, fillcolor=(255, 255, 255))
+    if scale == 1.0:
+        return turned
+    size = (round(image.width * scale), round(image.height * scale))
+    return turned.resize(size, Image.Resampling.BICUBIC)
+
+
+@pytest.fixture(scope="module")
+def marked_set(watermarker: ImageWatermarker) -> list[Image.Image]:
+    names = ("chelsea.png", "rocket.jpg", "astronaut.png")
+    return [
+        watermarker.embed(sample_photo(name).resize((640, 512)), WATERMARK_ID) for name in names
+    ]
+
+
+@pytest.mark.parametrize("degrees", [-30.0, -12.5, -5.0, 2.0, 7.5, 21.0])
+def test_turned_copy_keeps_its_id(
+    watermarker: ImageWatermarker, marked_photo: Image.Image, degrees: float
+) -> None:
+    assert watermarker.detect(_turn(marked_photo, degrees)).watermark_id == WATERMARK_ID
+
+
+@pytest.mark.xfail(
+    reason="aspect changes are recovered about half the time so far (issue 20 is open)",
+    strict=False,
+)
+def test_stretched_copy_keeps_its_id(
+    watermarker: ImageWatermarker, marked_photo: Image.Image
+) -> None:
+    stretched = marked_photo.resize(
+        (round(marked_photo.width * 1.08), marked_photo.height), Image.Resampling.BICUBIC
+    )
+    assert watermarker.detect(stretched).watermark_id == WATERMARK_ID
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    degrees=st.floats(min_value=-30.0, max_value=30.0),
+    scale=st.floats(min_value=0.8, max_value=1.25),
+    index=st.integers(min_value=0, max_value=2),
+)
+def test_random_turns_and_scales_never_read_a_wrong_id(
+    watermarker: ImageWatermarker,
+    marked_set: list[Image.Image],
+    degrees: float,
+    scale: float,
+    index: int,
+) -> None:
+    reading = watermarker.detect(_turn(marked_set[index], degrees, scale))
+    assert reading.watermark_id in (None, WATERMARK_ID)
+
+
+def test_random_turns_and_scales_are_mostly_recovered(
+    watermarker: ImageWatermarker, marked_set: list[Image.Image]
+) -> None:
+    rng = np.random.default_rng(20)
+    trials = [
+        (float(rng.uniform(-30, 30)), float(rng.uniform(0.8, 1.25)), index)
+        for index in range(len(marked_set))
+        for _ in range(4)
+    ]
+    recovered = sum(
+        watermarker.detect(_turn(marked_set[index], degrees, scale)).watermark_id == WATERMARK_ID
+        for degrees, scale, index in trials
+    )
+    assert recovered >= 0.8 * len(trials)
+
+
+def _grating(size: int, period: float, degrees: float) -> Image.Image:
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    angle = math.radians(degrees)
+    phase = (x * math.cos(angle) + y * math.sin(angle)) * 2 * math.pi / period
+    values = 128 + 60 * np.sign(np.sin(phase)) * np.abs(np.sin(phase)) ** 0.3
+    return Image.fromarray(np.clip(values, 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def _grid(size: int, period: int, degrees: float) -> Image.Image:
+    canvas = np.full((size, size), 200, np.uint8)
+    canvas[::period, :] = 40
+    canvas[:, ::period] = 40
+    return Image.fromarray(canvas).convert("RGB").rotate(degrees, fillcolor=(200, 200, 200))
+
+
+def _periodic_textures() -> list[Image.Image]:
+    """What can fool a lattice search: fabric-like gratings, grids, brick, at the tile's
+    own period and angles."""
+    textures = [_grating(512, period, angle) for period in (8, 16, 32) for angle in (0, 7, 30)]
+    textures += [_grid(512, period, angle) for period in (16, 32, 64, 128) for angle in (0, 11)]
+    brick = sample_photo("brick.png")
+    textures += [brick, brick.rotate(9), brick.resize((640, 512))]
+    return textures
+
+
+def test_periodic_textures_yield_no_id(watermarker: ImageWatermarker) -> None:
+    for texture in _periodic_textures():
+        assert watermarker.detect(texture).watermark_id is None
+
+
+def test_rectify_undoes_a_known_turn() -> None:
+    """A lattice turned by 20° and stretched by 10 % folds back onto the nominal tile."""
+    import cv2
+
+    from provenance.watermark import imaging
+
+    tile = cv2.GaussianBlur(np.random.default_rng(1).normal(size=(32, 32)), (0, 0), 1.0)
+    angle = math.radians(20.0)
+    lattice = Lattice(
+        (32 * 1.1 * math.cos(angle), 32 * 1.1 * math.sin(angle)),
+        (-32 * math.sin(angle), 32 * math.cos(angle)),
+    )
+    # Every pixel of the turned image looks up the tile at its lattice coordinates.
+    y, x = np.mgrid[0:300, 0:300].astype(np.float64)
+    u, v = np.linalg.solve(lattice.matrix() / 32, np.stack([x.ravel(), y.ravel()]))
+    turned = tile[np.floor(v).astype(int) % 32, np.floor(u).astype(int) % 32].reshape(300, 300)
+    back, inside = rectify(turned.astype(np.float32), lattice, 32)
+    folded = imaging.fold(back * inside, 32)
+    correlation = np.real(np.fft.ifft2(np.fft.fft2(folded) * np.conj(np.fft.fft2(tile))))
+    norm = float(np.linalg.norm(folded) * np.linalg.norm(tile))
+    assert float(correlation.max()) / norm > 0.8
