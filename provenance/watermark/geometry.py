@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from provenance.watermark import imaging
+
 if TYPE_CHECKING:
     from numpy.typing import NDArray
 
@@ -205,12 +207,9 @@ def _strongest_harmonics(sync_tile: FloatArray, count: int) -> tuple[Vector, Vec
 
 def _flattened_spectrum(whitened: FloatArray) -> FloatArray:
     """Power spectrum (zero frequency centred) divided by its local mean: lines stand out."""
-    import cv2
     from scipy import fft
 
-    power = np.fft.fftshift(np.abs(fft.fft2(whitened)) ** 2).astype(np.float32)
-    flattened = power / (cv2.blur(power, (7, 7)) + 1e-6) - 1.0
-    return np.asarray(flattened, np.float32)
+    return imaging.flatten_power(np.fft.fftshift(np.abs(fft.fft2(whitened)) ** 2), 7)
 
 
 def mask_flat_areas(small: FloatArray, whitened: FloatArray) -> FloatArray:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "canonical_size",
     "circular_blur",
+    "flatten_power",
     "fold",
     "highpass",
     "join_image",
@@ -202,13 +203,11 @@ def fold(array: FloatArray, tile_px: int, *, average: bool = True) -> FloatArray
 
 def lattice_periods(whitened: FloatArray, low_px: float, high_px: float, count: int) -> list[float]:
     """Tile periods suggested by autocorrelation peaks on the lattice (p,0), (0,p), (p,±p)."""
-    import cv2
     from scipy import fft
 
-    power = np.abs(fft.rfft2(whitened)) ** 2
     # Flatten the host's broad spectrum so the pattern's lattice of spectral lines
     # dominates the autocorrelation (its peaks then sit at the tile period).
-    flattened = power / (cv2.blur(power.astype(np.float32), (9, 9)) + 1e-6) - 1.0
+    flattened = flatten_power(np.abs(fft.rfft2(whitened)) ** 2, 9)
     autocorrelation = fft.irfft2(flattened, s=whitened.shape)
     height, width = whitened.shape
     lags = np.arange(int(low_px) - 1, min(int(high_px) + 2, height // 2, width // 2))
@@ -223,6 +222,14 @@ def lattice_periods(whitened: FloatArray, low_px: float, high_px: float, count: 
     peaks = [i for i in inner if score[i] >= score[i - 1] and score[i] > score[i + 1]]
     peaks.sort(key=lambda i: -score[i])
     return [_parabolic_peak(lags, score, i) for i in peaks[:count]]
+
+
+def flatten_power(power: NDArray[np.floating], box_px: int) -> FloatArray:
+    """A power spectrum divided by its local (box) mean, minus 1: lines stand out, 0 elsewhere."""
+    import cv2
+
+    power32 = np.asarray(power, np.float32)
+    return np.asarray(power32 / (cv2.blur(power32, (box_px, box_px)) + 1e-6) - 1.0, np.float32)
 
 
 def _parabolic_peak(lags: NDArray[np.int64], score: NDArray[np.float32], index: int) -> float:
