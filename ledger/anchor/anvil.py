@@ -281,23 +281,20 @@ class AnvilNode:
         raise AssertionError("unreachable: the third failed attempt raises")
 
     @classmethod
-    def attach(cls, files: ChainFiles, busy: ChainBusyError, timeout_s: float) -> AnvilNode:
+    def attach(cls, files: ChainFiles) -> AnvilNode | None:
         """The anvil another gateway process runs on this data dir (a CLI command beside
-        the server, a second API process), once its owner has published it."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            published = _published(files)
-            port = int(published.get("port", 0))
-            if port and _answers(f"http://127.0.0.1:{port}"):
-                owner = published.get("gateway_pid", "?")
-                log.info(
-                    "using the local chain (anvil) on 127.0.0.1:%d, run by gateway process %s",
-                    port,
-                    owner,
-                )
-                return cls(None, port, files, None)
-            time.sleep(0.1)  # the owner may still be starting it
-        raise busy
+        the server, a second API process), if its owner has published it and it answers."""
+        published = _published(files)
+        port = int(published.get("port", 0))
+        if not (port and _answers(f"http://127.0.0.1:{port}")):
+            return None
+        owner = published.get("gateway_pid", "?")
+        log.info(
+            "using the local chain (anvil) on 127.0.0.1:%d, run by gateway process %s",
+            port,
+            owner,
+        )
+        return cls(None, port, files, None)
 
     def publish(self) -> None:
         """Tell other processes on this data dir where the chain answers (see ``attach``)."""
@@ -573,11 +570,7 @@ def start_anvil_anchor(executable: Path, settings: AnchorSettings, data_dir: Pat
         )
         return node, _connect(node, settings, chain_id)
 
-    try:
-        node, inner = start()
-    except ChainBusyError as busy:
-        node = AnvilNode.attach(files, busy, settings.anvil_start_timeout_s)
-        inner = _connect(node, settings, chain_id)
+    node, inner = _start_or_attach(start, files, settings, chain_id)
     log.info(
         "local chain (anvil) ready in %.2f s: chain %d, contract %s",
         time.monotonic() - started,
@@ -585,6 +578,29 @@ def start_anvil_anchor(executable: Path, settings: AnchorSettings, data_dir: Pat
         inner.contract_address,
     )
     return AnvilAnchor(node, inner, restart=start if node.owned else None)
+
+
+def _start_or_attach(
+    start: Callable[[], tuple[AnvilNode, Web3Anchor]],
+    files: ChainFiles,
+    settings: AnchorSettings,
+    chain_id: int,
+) -> tuple[AnvilNode, Web3Anchor]:
+    """Run the chain, or use the one another process runs. Both are retried until the
+    start timeout: the owner may still be starting its anvil (not yet published), or may
+    have just died — its anvil, killed with it, lets go of the lock only once all its
+    threads have exited, so the lock frees a moment after the owner is gone."""
+    deadline = time.monotonic() + settings.anvil_start_timeout_s
+    while True:
+        try:
+            return start()
+        except ChainBusyError:
+            node = AnvilNode.attach(files)
+            if node is not None:
+                return node, _connect(node, settings, chain_id)
+            if time.monotonic() >= deadline:
+                raise
+        time.sleep(0.1)
 
 
 def _connect(node: AnvilNode, settings: AnchorSettings, chain_id: int) -> Web3Anchor:
