@@ -23,6 +23,7 @@ would outscore the watermark's lattice.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -55,6 +56,23 @@ class Lattice:
             (length_2 * math.cos(angle_2), length_2 * math.sin(angle_2)),
         )
 
+    @classmethod
+    def stretched(cls, angle: float, period: float, aspect: float) -> Lattice:
+        """The square lattice of ``period`` turned by ``angle``, then stretched along x."""
+        cos, sin = math.cos(angle), math.sin(angle)
+        return cls((period * cos * aspect, period * sin), (-period * sin * aspect, period * cos))
+
+    def polar(self) -> Vector:
+        """(angle, length) of each vector: the refinement's coordinates."""
+        return np.array(
+            [
+                math.atan2(self.first[1], self.first[0]),
+                math.hypot(*self.first),
+                math.atan2(self.second[1], self.second[0]),
+                math.hypot(*self.second),
+            ]
+        )
+
     def matrix(self) -> Vector:
         """Columns are the lattice vectors: canonical position = matrix @ tile position."""
         return np.array([[self.first[0], self.second[0]], [self.first[1], self.second[1]]])
@@ -67,10 +85,11 @@ class Lattice:
 @dataclass(frozen=True, slots=True)
 class SearchParams:
     period_range: tuple[float, float] = (62.0, 200.0)  # canonical px, square lattices
-    angle_step_deg: float = 1.0  # coarse scan; the 3 x 3 max filter widens each line
-    period_step: float = 0.016  # relative
-    lines: int = 50  # strongest sync harmonics in the coarse scan (more: slower, no better)
-    refine_lines: int = 400  # and in the refinement, where few hypotheses are scored
+    angle_step_deg: float = 0.5  # coarse scan, in log-polar coordinates
+    log_step: float = 0.008  # of the radius (and so of the period): 0.8 %
+    refine_lines: int = 400  # strongest sync harmonics in the refinement
+    aspects: int = 5  # stretch factors scanned, log-spaced over [1/max_aspect, max_aspect]
+    max_aspect: float = 1.1
     candidates: int = 4  # coarse maxima refined
     refine_rounds: int = 3
 
@@ -80,7 +99,7 @@ class LatticeSearch:
 
     def __init__(self, sync_tile: FloatArray, params: SearchParams | None = None) -> None:
         self._params = params or SearchParams()
-        self._orders, self._weights = _strongest_harmonics(sync_tile, self._params.lines)
+        self._scan = _LogPolarScan(sync_tile, self._params)
         self._fine_orders, self._fine_weights = _strongest_harmonics(
             sync_tile, self._params.refine_lines
         )
@@ -94,53 +113,26 @@ class LatticeSearch:
         spectrum = _flattened_spectrum(whitened)
         # A 3 x 3 max filter widens every line: coarse steps still land on it.
         widened = np.asarray(cv2.dilate(spectrum, np.ones((3, 3), np.uint8)), np.float32)
-        coarse = self._coarse_maxima(widened)
+        coarse = self._coarse_maxima(np.asarray(cv2.blur(spectrum, (3, 3)), np.float32))
         refined = [self._refine(spectrum, widened, start) for start in coarse]
         refined.sort(key=lambda item: -item[0])
         return [Lattice.from_polar(params) for _, params in refined]
 
-    def _coarse_maxima(self, widened: FloatArray) -> list[Vector]:
-        import cv2
+    def _coarse_maxima(self, spectrum: FloatArray) -> list[Vector]:
+        """The best (aspect, angle, period) lattices of the coarse scan, as refinement starts."""
+        from scipy import ndimage
 
         params = self._params
-        angles = np.radians(np.arange(-45.0, 45.0, params.angle_step_deg))
-        low, high = params.period_range
-        periods = low * np.exp(np.arange(0.0, math.log(high / low), params.period_step))
-        scores = self._square_scores(widened, angles, periods)
-        peaks = scores >= cv2.dilate(scores, np.ones((5, 5), np.uint8))
-        rows, cols = np.nonzero(peaks)
-        best = np.argsort(-scores[rows, cols])[: params.candidates]
-        return [
-            np.array([angles[i], periods[j], angles[i] + math.pi / 2, periods[j]])
-            for i, j in zip(rows[best], cols[best], strict=True)
-        ]
-
-    def _square_scores(self, spectrum: FloatArray, angles: Vector, periods: Vector) -> FloatArray:
-        """Weighted line power of every (angle, period) square lattice, one remap call.
-
-        For a square lattice of period p turned by a, harmonic k sits at frequency
-        R(a) k / p: rotate the harmonics once per angle, then divide by each period.
-        """
-        import cv2
-
-        height, width = spectrum.shape
-        cos, sin = np.cos(angles)[:, None], np.sin(angles)[:, None]
-        kx, ky = self._orders[:, 0][None, :], self._orders[:, 1][None, :]
-        turned_x, turned_y = cos * kx - sin * ky, sin * kx + cos * ky  # angles x lines
-        inverse = (1.0 / periods)[None, :, None]
-        fx = (turned_x[:, None, :] * inverse * width + width // 2).astype(np.float32)
-        fy = (turned_y[:, None, :] * inverse * height + height // 2).astype(np.float32)
-        shape = fx.shape
-        values = cv2.remap(
-            spectrum,
-            fx.reshape(-1, shape[2]),
-            fy.reshape(-1, shape[2]),
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_CONSTANT,
-            borderValue=0,
-        )
-        scores: FloatArray = (values @ self._weights).reshape(shape[:2]).astype(np.float32)
-        return scores
+        scan = self._scan
+        scores = np.stack([scan.scores(spectrum, aspect) for aspect in scan.aspects])
+        peaks = scores >= ndimage.maximum_filter(scores, size=(3, 5, 5), mode="nearest")
+        found = np.nonzero(peaks)
+        best = np.argsort(-scores[found])[: params.candidates]
+        starts = []
+        for h, i, j in zip(*(axis[best] for axis in found), strict=True):
+            angle, period = scan.angle(int(i)), scan.period(int(j))
+            starts.append(Lattice.stretched(angle, period, float(scan.aspects[h])).polar())
+        return starts
 
     def _refine(
         self, spectrum: FloatArray, widened: FloatArray, start: Vector
@@ -179,6 +171,104 @@ class LatticeSearch:
         values = cv2.remap(spectrum, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
         scores: Vector = values.astype(np.float64) @ self._fine_weights
         return scores
+
+
+class _LogPolarScan:
+    """Every (angle, period) square lattice scored at once, for a few stretch factors.
+
+    In log-polar coordinates of the spectrum a turn is a shift along the angle and a
+    rescale a shift along the log radius, so the weighted power at all harmonics of
+    every turned and rescaled lattice is one cross-correlation of the resampled spectrum
+    with the harmonics' template (the classic Fourier-Mellin idea, applied to the tile
+    lattice the watermark already has rather than to an added template). It weighs every
+    harmonic of the sync pattern: a scan over a few dozen strongest harmonics lost the
+    lattice of busy photos in their own lines. A stretch is not a shift: each aspect is
+    its own resampling, of the spectrum squeezed along x.
+    """
+
+    def __init__(self, sync_tile: FloatArray, params: SearchParams) -> None:
+        self._params = params
+        self.aspects = np.exp(np.linspace(-1.0, 1.0, params.aspects) * math.log(params.max_aspect))
+        self._angle_step = math.radians(params.angle_step_deg)
+        self._angles = round(math.pi / self._angle_step)  # a spectrum repeats every half turn
+        orders, weights = _strongest_harmonics(sync_tile, 1 << 20)
+        radii = np.hypot(orders[:, 0], orders[:, 1])
+        self._log_low = math.log(float(radii.min()) / params.period_range[1])
+        # Radii beyond Nyquist (0.5 cycles per pixel) hold nothing: sampled as zeros.
+        self._radii = math.ceil((math.log(0.5) - self._log_low) / params.log_step) + 1
+        self._template = self._splat(orders, weights, radii)
+        self._lags = self._period_lags()
+
+    def _splat(self, orders: Vector, weights: Vector, radii: Vector) -> NDArray[np.complex64]:
+        """The harmonics' template on the log-polar grid (bilinear), as its conjugate FFT."""
+        step = self._params.log_step
+        radial = (np.log(radii) - math.log(float(radii.min()))) / step
+        angular = np.mod(np.arctan2(orders[:, 1], orders[:, 0]), math.pi) / self._angle_step
+        size = (self._padded_radii, self._angles)
+        template = np.zeros(size)
+        r0, a0 = np.floor(radial).astype(int), np.floor(angular).astype(int)
+        fr, fa = radial - r0, angular - a0
+        for dr, da, share in (
+            (0, 0, (1 - fr) * (1 - fa)),
+            (1, 0, fr * (1 - fa)),
+            (0, 1, (1 - fr) * fa),
+            (1, 1, fr * fa),
+        ):
+            np.add.at(template, (r0 + dr, (a0 + da) % self._angles), weights * share)
+        from scipy import fft
+
+        spectrum: NDArray[np.complex64] = np.conj(fft.rfft2(template.astype(np.float32)))
+        return spectrum
+
+    @property
+    def _padded_radii(self) -> int:
+        """Room for every lag of the period range over the template without wrapping."""
+        from scipy import fft
+
+        template_extent = math.ceil(math.log(40.0 / 3.0) / self._params.log_step) + 2
+        max_lag = math.ceil(
+            math.log(self._params.period_range[1] / self._params.period_range[0])
+            / self._params.log_step
+        )
+        return int(fft.next_fast_len(max(self._radii, template_extent + max_lag + 1), real=True))
+
+    def _period_lags(self) -> NDArray[np.int64]:
+        low, high = self._params.period_range
+        span = math.log(high / low) / self._params.log_step
+        return np.arange(0, math.floor(span) + 1)
+
+    def period(self, lag: int) -> float:
+        """Lag 0 is the longest period (the harmonics sit at the smallest radii)."""
+        return float(self._params.period_range[1] * math.exp(-lag * self._params.log_step))
+
+    def angle(self, index: int) -> float:
+        return (index - self._angles // 4) * self._angle_step  # index 0 is -45 degrees
+
+    def scores(self, spectrum: FloatArray, aspect: float) -> FloatArray:
+        """Scores over (angle in [-45, 45) degrees, period lag) for one stretch factor."""
+        import cv2
+        from scipy import fft
+
+        fx, fy = self._sample_grid(spectrum.shape, aspect)
+        polar = np.zeros((self._padded_radii, self._angles), np.float32)
+        polar[: self._radii] = cv2.remap(
+            spectrum, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        correlation = fft.irfft2(fft.rfft2(polar) * self._template, s=polar.shape)
+        # correlation[lag, shift] = sum of template[r, a] * polar[r + lag, a + shift]
+        turned = np.roll(correlation, self._angles // 4, axis=1)[:, : self._angles // 2]
+        result: FloatArray = turned[self._lags].T.astype(np.float32)
+        return result
+
+    @functools.lru_cache(maxsize=32)  # noqa: B019 - one scan per key, a few shapes each
+    def _sample_grid(self, shape: tuple[int, ...], aspect: float) -> tuple[FloatArray, FloatArray]:
+        """Where each log-polar sample sits in the centred spectrum, squeezed along x."""
+        height, width = shape
+        radii = np.exp(self._log_low + np.arange(self._radii) * self._params.log_step)
+        angles = np.arange(self._angles) * self._angle_step
+        fx = radii[:, None] * np.cos(angles)[None, :] / aspect * width + width // 2
+        fy = radii[:, None] * np.sin(angles)[None, :] * height + height // 2
+        return fx.astype(np.float32), fy.astype(np.float32)
 
 
 def _strongest_harmonics(sync_tile: FloatArray, count: int) -> tuple[Vector, Vector]:

@@ -42,10 +42,6 @@ def test_turned_copy_keeps_its_id(
     assert watermarker.detect(_turn(marked_photo, degrees)).watermark_id == WATERMARK_ID
 
 
-@pytest.mark.xfail(
-    reason="aspect changes are recovered about half the time so far (issue 20 is open)",
-    strict=False,
-)
 def test_stretched_copy_keeps_its_id(
     watermarker: ImageWatermarker, marked_photo: Image.Image
 ) -> None:
