@@ -7,9 +7,11 @@ and could show on flat colours): the search scores lattice hypotheses by the fla
 power at the tile harmonics where the keyed sync pattern is strongest, which is a matched
 filter for the pattern the detector already knows.
 
-1. Coarse scan of square lattices, 1° × 1.6 % over ±45° (a quarter turn is the fold's
-   business) and periods 62–200 px at the canonical scale: rotations up to ±45°, crops,
-   shrinking and the larger canvas of a rotation that kept the corners.
+1. Coarse scan of square lattices over ±45° (a quarter turn is the fold's business) and
+   periods 62–200 px at the canonical scale, at five stretch factors within ±10 %: one
+   log-polar cross-correlation per stretch weighs every sync harmonic (``_LogPolarScan``).
+   That covers rotations up to ±45°, crops, shrinking, aspect changes and the larger
+   canvas of a rotation that kept the corners.
 2. The best few are refined axis by axis (each lattice vector's angle and length on its
    own), which picks up aspect changes and the shear that rotation plus stretching makes.
 3. The caller resamples the luminance so the lattice becomes the nominal square tile

@@ -11,7 +11,8 @@ Detection never needs the original size:
 1. resize the luminance to the canonical scale and whiten it (local mean removed);
 2. try the nominal tile period, then periods suggested by the autocorrelation of the
    whitened image — a crop changes the canonical scale, the periodic pattern tells by
-   how much;
+   how much; then the tile lattice of a turned or stretched copy (``geometry``), then
+   the straightened grid of a keystoned one (``perspective``);
 3. rescale to the nominal period and fold every tile onto one (averaging the copies);
 4. find the cyclic offset of the folded tile by correlating it with the sync pattern;
 5. read one soft value per codeword bit, decode BCH (Chase), accept only if the CRC
@@ -38,6 +39,7 @@ from provenance.watermark import imaging
 from provenance.watermark.bch import CODEWORD_BITS, bch_decode, bch_encode, crc16
 from provenance.watermark.geometry import Lattice, LatticeSearch, mask_flat_areas, rectify
 from provenance.watermark.interface import ImageTooSmallError, WatermarkReading
+from provenance.watermark.perspective import straighten
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -84,6 +86,7 @@ class TiledWatermarkParams:
     present_sync_z: float = 8.0  # an undecodable mark is reported present above this
     chase_bits: int = 5  # least reliable bits flipped in Chase decoding
     lattice_candidates: int = 2  # turned or stretched copies: lattice hypotheses decoded
+    perspective_rounds: int = 2  # straightening passes per start (the second one tidies up)
 
     @property
     def cells_per_side(self) -> int:
@@ -228,7 +231,8 @@ class TiledWatermarker:
     ) -> Iterator[tuple[FloatArray, _Alignment]]:
         """The nominal period first (nothing cropped), in each of the eight orientations
         (EXIF rotations, mirrored copies), then the best scanned periods (crops), then
-        the best lattices of a turned, stretched or sheared copy."""
+        the best lattices of a turned, stretched or sheared copy, then straightened
+        grids of a keystoned one."""
         tile_px = self._params.tile_px
         # Folding commutes with quarter turns and mirrors up to a cyclic shift, which
         # the alignment finds: fold once, turn the 128 px tile rather than the image.
@@ -239,8 +243,29 @@ class TiledWatermarker:
         for estimate in self._scan_periods(whitened):
             period = self._refine_period(whitened, estimate)
             yield self._resample_and_align(small, period)
-        for lattice in self._screened_lattices(small, whitened):
-            yield self._rectify_and_align(small, lattice)
+        starts = [(whitened, np.ones_like(whitened))]
+        for index, lattice in enumerate(self._screened_lattices(small, whitened)):
+            grid, inside = self._rectified(small, lattice)
+            yield self._fold_nominal(grid)
+            if index == 0:
+                starts.append((grid, inside))
+        # A keystoned copy: its lattice drifts across the image. Straighten the plain
+        # canonical image (a phone photo is rarely turned much) and the best lattice.
+        for grid, inside in starts:
+            for _ in range(self._params.perspective_rounds):
+                straight = straighten(grid, inside, tile_px, self._locate_sync)
+                if straight is None:
+                    break
+                yield self._fold_nominal(straight)
+                grid, inside = straight, (straight != 0).astype(np.float32)
+
+    def _locate_sync(self, folded: np.ndarray, coarse: bool) -> tuple[tuple[int, int], float]:
+        alignment = self._layout.align(folded, float(folded.shape[0]), coarse=coarse)
+        return alignment.offset, alignment.sync_z
+
+    def _fold_nominal(self, grid: FloatArray) -> tuple[FloatArray, _Alignment]:
+        folded = imaging.fold(grid, self._params.tile_px)
+        return folded, self._layout.align(folded, float(self._params.tile_px))
 
     def _screened_lattices(self, small: FloatArray, whitened: FloatArray) -> list[Lattice]:
         """Lattice hypotheses ranked by the sync z-score at half scale (cheap), best first.
@@ -261,19 +286,19 @@ class TiledWatermarker:
         scored.sort(key=lambda item: -item[0])
         return [lattice for _, lattice in scored[: self._params.lattice_candidates]]
 
-    def _rectify_and_align(
-        self, small: FloatArray, lattice: Lattice
-    ) -> tuple[FloatArray, _Alignment]:
-        """Resample so the lattice is the nominal tile again; the best of 8 orientations
-        (the lattice alone cannot tell a quarter turn or a mirror)."""
+    def _rectified(self, small: FloatArray, lattice: Lattice) -> tuple[FloatArray, FloatArray]:
+        """Whitened luminance resampled so the lattice is the nominal tile again, turned
+        to the best of 8 orientations (the lattice alone cannot tell a quarter turn or a
+        mirror), and the mask of what came from inside the image."""
         tile_px = self._params.tile_px
         rectified, inside = rectify(small, lattice, tile_px)
         whitened = imaging.whiten(rectified, self._params.whiten_sigma_px) * inside
         folded = imaging.fold(whitened, tile_px)
-        folds = [orientation(folded) for orientation in _ORIENTATIONS]
-        alignments = [self._layout.align(folded, lattice.period_px) for folded in folds]
-        best = max(range(len(folds)), key=lambda index: alignments[index].sync_z)
-        return folds[best], alignments[best]
+        best = max(
+            _ORIENTATIONS,
+            key=lambda turn: self._layout.align(turn(folded), float(tile_px)).sync_z,
+        )
+        return best(whitened), best(inside)
 
     def _scan_periods(self, whitened: FloatArray) -> list[float]:
         """Candidate periods for a cropped image, best sync first, scanned at half scale.

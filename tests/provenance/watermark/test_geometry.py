@@ -84,6 +84,39 @@ def test_random_turns_and_scales_are_mostly_recovered(
     assert recovered >= 0.8 * len(trials)
 
 
+def _keystone(image: Image.Image, fraction: float, edge: int) -> Image.Image:
+    """One edge's two corners pulled in by ``fraction`` of the side, as a phone photo of a
+    screen does (the local scale then drifts by about twice that across the picture)."""
+    import cv2
+
+    width, height = image.size
+    source = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+    target = source.copy()
+    dx, dy = fraction * width, fraction * height
+    pulls = {0: [(0, dx, 0), (1, -dx, 0)], 1: [(1, 0, dy), (2, 0, -dy)]}[edge]
+    for corner, move_x, move_y in pulls:
+        target[corner] += (move_x, move_y)
+    matrix = cv2.getPerspectiveTransform(source, target)
+    pixels = cv2.warpPerspective(
+        np.asarray(image), matrix, image.size, flags=cv2.INTER_CUBIC, borderValue=(255, 255, 255)
+    )
+    return Image.fromarray(pixels)
+
+
+@pytest.mark.parametrize(("fraction", "edge"), [(0.02, 0), (0.03, 1), (0.04, 0)])
+def test_keystoned_copy_keeps_its_id(
+    watermarker: ImageWatermarker, marked_set: list[Image.Image], fraction: float, edge: int
+) -> None:
+    keystoned = _keystone(marked_set[1], fraction, edge)
+    assert watermarker.detect(keystoned).watermark_id == WATERMARK_ID
+
+
+def test_keystoned_unmarked_textures_yield_no_id(watermarker: ImageWatermarker) -> None:
+    """The perspective search fits a homography to whatever locks: texture must not."""
+    for texture in _periodic_textures()[::2]:
+        assert watermarker.detect(_keystone(texture, 0.03, 0)).watermark_id is None
+
+
 def _grating(size: int, period: float, degrees: float) -> Image.Image:
     y, x = np.mgrid[0:size, 0:size].astype(np.float32)
     angle = math.radians(degrees)
