@@ -122,12 +122,10 @@ class LatticeSearch:
 
     def _coarse_maxima(self, spectrum: FloatArray) -> list[Vector]:
         """The best (aspect, angle, period) lattices of the coarse scan, as refinement starts."""
-        from scipy import ndimage
-
         params = self._params
         scan = self._scan
         scores = np.stack([scan.scores(spectrum, aspect) for aspect in scan.aspects])
-        peaks = scores >= ndimage.maximum_filter(scores, size=(3, 5, 5), mode="nearest")
+        peaks = scores >= _neighbourhood_max(scores)
         found = np.nonzero(peaks)
         best = np.argsort(-scores[found])[: params.candidates]
         starts = []
@@ -167,7 +165,7 @@ class LatticeSearch:
         height, width = spectrum.shape
         matrices = np.stack([Lattice.from_polar(row).matrix() for row in polar])
         # Harmonic k of lattice V sits at frequency k^T V^-1 (cycles per pixel).
-        frequencies = np.einsum("kc,ncd->nkd", self._fine_orders, np.linalg.inv(matrices))
+        frequencies = np.matmul(self._fine_orders[None], np.linalg.inv(matrices))
         fx = (frequencies[..., 0] * width + width // 2).astype(np.float32)
         fy = (frequencies[..., 1] * height + height // 2).astype(np.float32)
         values = cv2.remap(spectrum, fx, fy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
@@ -271,6 +269,18 @@ class _LogPolarScan:
         fx = radii[:, None] * np.cos(angles)[None, :] / aspect * width + width // 2
         fy = radii[:, None] * np.sin(angles)[None, :] * height + height // 2
         return fx.astype(np.float32), fy.astype(np.float32)
+
+
+def _neighbourhood_max(scores: FloatArray) -> FloatArray:
+    """Max over 3 stretches x 5 angles x 5 periods around each score (edges clamp):
+    ``scipy.ndimage.maximum_filter`` gives the same, 4x slower."""
+    import cv2
+
+    planes = np.stack([cv2.dilate(plane, np.ones((5, 5), np.uint8)) for plane in scores])
+    above = np.concatenate([planes[1:], planes[-1:]])
+    below = np.concatenate([planes[:1], planes[:-1]])
+    result: FloatArray = np.maximum(planes, np.maximum(above, below))
+    return result
 
 
 def _strongest_harmonics(sync_tile: FloatArray, count: int) -> tuple[Vector, Vector]:

@@ -162,7 +162,8 @@ def _locked(
     matrix = _local_warp(side, trial)
     size = (round(side * trial[0]), round(side * trial[1]))
     warped = np.asarray(cv2.warpAffine(block, matrix, size, flags=cv2.INTER_LINEAR), np.float32)
-    return locate(imaging.fold(warped, tile_px), coarse)
+    # Summed, not averaged: the z-score does not care, and the fold is twice as cheap.
+    return locate(imaging.fold(warped, tile_px, average=False), coarse)
 
 
 def _local_warp(side: int, trial: tuple[float, float, float]) -> NDArray[np.float64]:
