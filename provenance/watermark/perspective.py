@@ -18,9 +18,9 @@ gives up when none of them locks.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -33,9 +33,15 @@ if TYPE_CHECKING:
 
 __all__ = ["PerspectiveParams", "SyncLocator", "straighten"]
 
-# Where the sync pattern starts in a folded tile (row, column) and its z-score; ``coarse``
-# asks for a half-scale tile.
-SyncLocator = Callable[[np.ndarray, bool], tuple[tuple[int, int], float]]
+
+class SyncLocator(Protocol):
+    """What the perspective search needs from the keyed tile."""
+
+    def locate(self, folded: FloatArray) -> tuple[tuple[int, int], float]:
+        """(row, column) where the sync pattern starts in a folded tile, and its z-score."""
+
+    def coarse_z(self, folds: FloatArray) -> NDArray[np.float64]:
+        """Sync z-score of each half-scale folded tile in a stack."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,10 +49,11 @@ class PerspectiveParams:
     block_tiles: int = 2  # block edge in tiles: one tile is too noisy, three drift too far
     stride_tiles: float = 0.5
     scales: tuple[float, ...] = (0.97, 1.0, 1.03)  # local stretches tried per axis
-    angles_deg: tuple[float, ...] = (-2.0, 2.0)  # local turns tried (at scale 1)
+    # Local turns tried with every stretch: a phone photo is rarely held quite straight.
+    angles_deg: tuple[float, ...] = (-4.0, -2.0, 0.0, 2.0, 4.0)
     min_block_z: float = 5.0  # a block locks: chance for noise is ~1 % per block
     min_blocks: int = 5  # a homography has 8 degrees of freedom; RANSAC wants spares
-    probe_blocks: int = 4  # the central blocks tried before giving up
+    probe_blocks: int = 3  # the central blocks tried before giving up
     ransac_px: float = 4.0
 
 
@@ -136,12 +143,16 @@ def _lock_block(
     half = np.asarray(
         cv2.resize(block, (side // 2, side // 2), interpolation=cv2.INTER_AREA), np.float32
     )
-    trials = [(sx, sy, 0.0) for sx in params.scales for sy in params.scales]
-    trials += [(1.0, 1.0, angle) for angle in params.angles_deg]
-    best = max(trials, key=lambda trial: _locked(half, trial, tile_px // 2, locate, True)[1])
+    trials = [
+        (scale_x, scale_y, angle)
+        for scale_x in params.scales
+        for scale_y in params.scales
+        for angle in params.angles_deg
+    ]
+    folds = np.stack([_warped_fold(half, trial, tile_px // 2) for trial in trials])
+    best = trials[int(np.argmax(locate.coarse_z(folds)))]
     matrix = _local_warp(side, best)
-    offset, z = _locked(block, best, tile_px, locate, False)
-    row, column = offset
+    (row, column), z = locate.locate(_warped_fold(block, best, tile_px))
     centre_x, centre_y = matrix @ np.array([side / 2, side / 2, 1.0])
     x = column + tile_px * round((centre_x - column) / tile_px)
     y = row + tile_px * round((centre_y - row) / tile_px)
@@ -149,13 +160,7 @@ def _lock_block(
     return _BlockLock(z, (float(origin_x), float(origin_y)))
 
 
-def _locked(
-    block: FloatArray,
-    trial: tuple[float, float, float],
-    tile_px: int,
-    locate: SyncLocator,
-    coarse: bool,
-) -> tuple[tuple[int, int], float]:
+def _warped_fold(block: FloatArray, trial: tuple[float, float, float], tile_px: int) -> FloatArray:
     import cv2
 
     side = block.shape[0]
@@ -163,7 +168,7 @@ def _locked(
     size = (round(side * trial[0]), round(side * trial[1]))
     warped = np.asarray(cv2.warpAffine(block, matrix, size, flags=cv2.INTER_LINEAR), np.float32)
     # Summed, not averaged: the z-score does not care, and the fold is twice as cheap.
-    return locate(imaging.fold(warped, tile_px, average=False), coarse)
+    return imaging.fold(warped, tile_px, average=False)
 
 
 def _local_warp(side: int, trial: tuple[float, float, float]) -> NDArray[np.float64]:

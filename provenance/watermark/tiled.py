@@ -254,15 +254,11 @@ class TiledWatermarker:
         # canonical image (a phone photo is rarely turned much) and the best lattice.
         for grid, inside in starts:
             for _ in range(self._params.perspective_rounds):
-                straight = straighten(grid, inside, tile_px, self._locate_sync)
+                straight = straighten(grid, inside, tile_px, self._layout)
                 if straight is None:
                     break
                 yield self._fold_nominal(straight)
                 grid, inside = straight, (straight != 0).astype(np.float32)
-
-    def _locate_sync(self, folded: np.ndarray, coarse: bool) -> tuple[tuple[int, int], float]:
-        alignment = self._layout.align(folded, float(folded.shape[0]), coarse=coarse)
-        return alignment.offset, alignment.sync_z
 
     def _fold_nominal(self, grid: FloatArray) -> tuple[FloatArray, _Alignment]:
         folded = imaging.fold(grid, self._params.tile_px)
@@ -474,6 +470,21 @@ class _TileLayout:
         spread = float(np.std(correlation)) or 1.0
         z = (float(correlation.flat[flat_peak]) - float(np.mean(correlation))) / spread
         return _Alignment(period_px=period, offset=(row, column), sync_z=z)
+
+    def locate(self, folded: FloatArray) -> tuple[tuple[int, int], float]:
+        alignment = self.align(folded, float(folded.shape[0]))
+        return alignment.offset, alignment.sync_z
+
+    def coarse_z(self, folds: FloatArray) -> Vector:
+        """``align(..., coarse=True).sync_z`` of each tile in a stack, in one FFT."""
+        from scipy import fft
+
+        spectra = fft.rfft2(folds, axes=(-2, -1)) * self._coarse_sync_spectrum
+        correlation = fft.irfft2(spectra, s=folds.shape[-2:], axes=(-2, -1))
+        flat = correlation.reshape(len(folds), -1).astype(np.float64)
+        spread = np.where(flat.std(axis=1) > 0, flat.std(axis=1), 1.0)
+        z: Vector = (flat.max(axis=1) - flat.mean(axis=1)) / spread
+        return z
 
     def bit_sums(self, aligned: FloatArray) -> Vector:
         """Matched-filter output per codeword bit (scrambled domain) of an aligned tile."""
