@@ -104,8 +104,8 @@ def _block_locks(
     for index, (top, left) in enumerate(_blocks_centre_first(grid.shape, tile_px, params)):
         block_px = tile_px * params.block_tiles
         window = (slice(top, top + block_px), slice(left, left + block_px))
-        if float(inside[window].mean()) < 0.5:
-            continue
+        if grid[window].shape != (block_px, block_px) or float(inside[window].mean()) < 0.5:
+            continue  # smaller than a block, or mostly outside the picture
         lock = _lock_block(grid[window], tile_px, locate, params)
         if lock.z >= params.min_block_z:
             locks.append(_BlockLock(lock.z, (left + lock.origin[0], top + lock.origin[1])))

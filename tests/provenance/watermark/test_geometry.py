@@ -111,6 +111,22 @@ def test_keystoned_copy_keeps_its_id(
     assert watermarker.detect(keystoned).watermark_id == WATERMARK_ID
 
 
+@pytest.mark.parametrize(("index", "degrees"), [(0, 3.0), (1, -1.5), (2, 4.0)])
+def test_a_phone_photo_of_the_screen_keeps_its_id(
+    watermarker: ImageWatermarker, marked_set: list[Image.Image], index: int, degrees: float
+) -> None:
+    """Keystone, a hand-held tilt, lens blur and the upload's JPEG, together."""
+    import io
+
+    from PIL import ImageFilter
+
+    photo = _turn(_keystone(marked_set[index], 0.03, index % 2), degrees)
+    buffer = io.BytesIO()
+    photo.filter(ImageFilter.GaussianBlur(0.7)).save(buffer, format="JPEG", quality=65)
+    buffer.seek(0)
+    assert watermarker.detect(Image.open(buffer)).watermark_id == WATERMARK_ID
+
+
 def test_keystoned_unmarked_textures_yield_no_id(watermarker: ImageWatermarker) -> None:
     """The perspective search fits a homography to whatever locks: texture must not."""
     for texture in _periodic_textures()[::2]:
