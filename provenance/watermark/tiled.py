@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
@@ -37,7 +38,13 @@ from PIL import Image
 
 from provenance.watermark import imaging
 from provenance.watermark.bch import CODEWORD_BITS, bch_decode, bch_encode, crc16
-from provenance.watermark.geometry import Lattice, LatticeSearch, mask_flat_areas, rectify
+from provenance.watermark.geometry import (
+    Lattice,
+    LatticeSearch,
+    mask_flat_areas,
+    rectify,
+    rectify_zero_mean,
+)
 from provenance.watermark.interface import ImageTooSmallError, WatermarkReading
 from provenance.watermark.perspective import straighten
 
@@ -86,6 +93,11 @@ class TiledWatermarkParams:
     present_sync_z: float = 8.0  # an undecodable mark is reported present above this
     chase_bits: int = 5  # least reliable bits flipped in Chase decoding
     lattice_candidates: int = 2  # turned or stretched copies: lattice hypotheses decoded
+    tilt_step_deg: float = 0.5  # small turns screened directly (see ``_small_tilts``)
+    tilt_reach_deg: float = 6.0
+    # Tilts are tried on every image, so they must clear more than the spectral lattices:
+    # unmarked images reach 5.6 at most, grass and gravel copies 6.5-10.
+    tilt_min_z: float = 6.0
     lattice_min_z: float = 4.8  # half-scale sync z a lattice needs to be decoded (see geometry)
     perspective_rounds: int = 2  # straightening passes per start (the second one tidies up)
 
@@ -270,21 +282,62 @@ class TiledWatermarker:
         The spectral score finds the lattice; the keyed sync pattern tells the right
         one from a texture's own periodicity far better, so it decides what is decoded.
         """
-        half_tile = self._params.tile_px // 2
-        scored = []
-        for lattice in self._lattices.candidates(mask_flat_areas(small, whitened)):
-            rectified, inside = rectify(whitened, lattice, self._params.tile_px, shrink=2)
-            folded = imaging.fold(rectified * inside, half_tile)
-            best = max(
-                self._layout.align(orientation(folded), half_tile, coarse=True).sync_z
-                for orientation in _ORIENTATIONS
-            )
-            scored.append((best, lattice))
-        scored.sort(key=lambda item: -item[0])
+        params = self._params
+        spectral = self._lattices.candidates(mask_flat_areas(small, whitened))
+        scored = [(self._half_scale_z(whitened, lattice), lattice) for lattice in spectral]
         # Below the gate no lattice of the bench's turned or stretched copies ever decoded,
         # and most unmarked images stop here (their best is 4.3 at the median).
-        chosen = scored[: self._params.lattice_candidates]
-        return [lattice for z, lattice in chosen if z >= self._params.lattice_min_z]
+        eligible = [(z, lattice, False) for z, lattice in scored if z >= params.lattice_min_z]
+        for tilt in self._small_tilts:
+            # A tilt is a near-upright copy: its orientation is the image's own.
+            z = self._half_scale_z(whitened, tilt, orientations=_ORIENTATIONS[:1])
+            if z >= params.tilt_min_z:
+                eligible.append((z, tilt, True))
+        eligible.sort(key=lambda item: -item[0])
+        return [
+            self._polished_tilt(whitened, lattice) if is_tilt else lattice
+            for _, lattice, is_tilt in eligible[: params.lattice_candidates]
+        ]
+
+    def _half_scale_z(
+        self,
+        whitened: FloatArray,
+        lattice: Lattice,
+        orientations: tuple[Callable[[FloatArray], FloatArray], ...] | None = None,
+    ) -> float:
+        """Sync z-score of the rectified, folded half-scale copy, best of the orientations
+        (all 8 unless told)."""
+        rectified = rectify_zero_mean(whitened, lattice, self._params.tile_px, shrink=2)
+        folded = imaging.fold(rectified, self._params.tile_px // 2, average=False)
+        turned = np.stack([turn(folded) for turn in orientations or _ORIENTATIONS])
+        return float(self._layout.coarse_z(turned).max())
+
+    def _polished_tilt(self, whitened: FloatArray, tilt: Lattice) -> Lattice:
+        """A screened tilt to within a quarter degree (the fold wants ±0.3°), judged at
+        full scale: half-scale z-scores are too noisy to split half a degree."""
+        angle, period = float(tilt.polar()[0]), float(self._params.tile_px)
+        quarter = math.radians(0.25)
+        trials = [tilt, *(Lattice.stretched(angle + d, period, 1.0) for d in (-quarter, quarter))]
+        return max(trials, key=lambda lattice: self._full_scale_z(whitened, lattice))
+
+    def _full_scale_z(self, whitened: FloatArray, lattice: Lattice) -> float:
+        rectified, inside = rectify(whitened, lattice, self._params.tile_px)
+        folded = imaging.fold(rectified * inside, self._params.tile_px, average=False)
+        turned = np.stack([orientation(folded) for orientation in _ORIENTATIONS])
+        return float(self._layout.sync_z_many(turned, coarse=False).max())
+
+    @cached_property
+    def _small_tilts(self) -> list[Lattice]:
+        """Straightened or hand-held copies, tried whatever the spectrum says: under a
+        full-frame fine texture (grass, gravel) the lattice's lines drown in the host's
+        spectrum, while the sync pattern's coherent sum still stands out (z 8-10)."""
+        tile_px = float(self._params.tile_px)
+        step, reach = self._params.tilt_step_deg, self._params.tilt_reach_deg
+        count = round(reach / step)
+        return [
+            Lattice.stretched(math.radians(step * k), tile_px, 1.0)
+            for k in range(-count, count + 1)
+        ]
 
     def _rectified(self, whitened: FloatArray, lattice: Lattice) -> tuple[FloatArray, FloatArray]:
         """Whitened luminance resampled so the lattice is the nominal tile again, turned
@@ -476,10 +529,14 @@ class _TileLayout:
         return alignment.offset, alignment.sync_z
 
     def coarse_z(self, folds: FloatArray) -> Vector:
-        """``align(..., coarse=True).sync_z`` of each tile in a stack, in one FFT."""
+        return self.sync_z_many(folds, coarse=True)
+
+    def sync_z_many(self, folds: FloatArray, *, coarse: bool) -> Vector:
+        """``align(...).sync_z`` of each tile in a stack, in one FFT."""
         from scipy import fft
 
-        spectra = fft.rfft2(folds, axes=(-2, -1)) * self._coarse_sync_spectrum
+        template = self._coarse_sync_spectrum if coarse else self._sync_spectrum
+        spectra = fft.rfft2(folds, axes=(-2, -1)) * template
         correlation = fft.irfft2(spectra, s=folds.shape[-2:], axes=(-2, -1))
         flat = correlation.reshape(len(folds), -1).astype(np.float64)
         spread = np.where(flat.std(axis=1) > 0, flat.std(axis=1), 1.0)

@@ -127,6 +127,13 @@ def test_a_phone_photo_of_the_screen_keeps_its_id(
     assert watermarker.detect(Image.open(buffer)).watermark_id == WATERMARK_ID
 
 
+@pytest.mark.parametrize("degrees", [0.6, -2.3, 4.8])
+def test_a_tilted_fine_texture_keeps_its_id(watermarker: ImageWatermarker, degrees: float) -> None:
+    """Full-frame grass: the lattice drowns in the spectrum, the direct tilt scan finds it."""
+    grass = watermarker.embed(sample_photo("grass.png").resize((640, 640)), WATERMARK_ID)
+    assert watermarker.detect(_turn(grass, degrees)).watermark_id == WATERMARK_ID
+
+
 def test_keystoned_unmarked_textures_yield_no_id(watermarker: ImageWatermarker) -> None:
     """The perspective search fits a homography to whatever locks: texture must not."""
     for texture in _periodic_textures()[::2]:
