@@ -27,8 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -38,15 +37,10 @@ from PIL import Image
 
 from provenance.watermark import imaging
 from provenance.watermark.bch import CODEWORD_BITS, bch_decode, bch_encode, crc16
-from provenance.watermark.geometry import (
-    Lattice,
-    LatticeSearch,
-    mask_flat_areas,
-    rectify,
-    rectify_zero_mean,
-)
+from provenance.watermark.geometry import Lattice, LatticeSearch, rectify
 from provenance.watermark.interface import ImageTooSmallError, WatermarkReading
 from provenance.watermark.perspective import straighten
+from provenance.watermark.screening import ORIENTATIONS, LatticeScreen, ScreenParams
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -93,10 +87,10 @@ class TiledWatermarkParams:
     present_sync_z: float = 8.0  # an undecodable mark is reported present above this
     chase_bits: int = 5  # least reliable bits flipped in Chase decoding
     lattice_candidates: int = 2  # turned or stretched copies: lattice hypotheses decoded
-    tilt_step_deg: float = 0.5  # small turns screened directly (see ``_small_tilts``)
+    tilt_step_deg: float = 0.5  # small turns screened directly (see ``screening``)
     tilt_reach_deg: float = 6.0
     # Tilts are tried on every image, so they must clear more than the spectral lattices:
-    # unmarked images reach 5.6 at most, grass and gravel copies 6.5-10.
+    # unmarked images reach 5.5 at most, grass and gravel copies 7.5-10.
     tilt_min_z: float = 6.0
     lattice_min_z: float = 4.8  # half-scale sync z a lattice needs to be decoded (see geometry)
     perspective_rounds: int = 2  # straightening passes per start (the second one tidies up)
@@ -150,7 +144,18 @@ class TiledWatermarker:
     def __init__(self, key: bytes, params: TiledWatermarkParams | None = None) -> None:
         self._params = params or TiledWatermarkParams()
         self._layout = _TileLayout.from_key(key, self._params)
-        self._lattices = LatticeSearch(self._layout.sync_tile)
+        self._screen = LatticeScreen(
+            LatticeSearch(self._layout.sync_tile),
+            self._layout,
+            ScreenParams(
+                tile_px=self._params.tile_px,
+                lattices=self._params.lattice_candidates,
+                lattice_min_z=self._params.lattice_min_z,
+                tilt_step_deg=self._params.tilt_step_deg,
+                tilt_reach_deg=self._params.tilt_reach_deg,
+                tilt_min_z=self._params.tilt_min_z,
+            ),
+        )
 
     # --- embedding ----------------------------------------------------------------
 
@@ -250,14 +255,14 @@ class TiledWatermarker:
         # Folding commutes with quarter turns and mirrors up to a cyclic shift, which
         # the alignment finds: fold once, turn the 128 px tile rather than the image.
         folded = imaging.fold(whitened, tile_px)
-        for orientation in _ORIENTATIONS:
+        for orientation in ORIENTATIONS:
             turned = orientation(folded)
             yield turned, self._layout.align(turned, float(tile_px))
         for estimate in self._scan_periods(whitened):
             period = self._refine_period(whitened, estimate)
             yield self._resample_and_align(small, period)
         starts = [(whitened, np.ones_like(whitened))]
-        for index, lattice in enumerate(self._screened_lattices(small, whitened)):
+        for index, lattice in enumerate(self._screen.lattices(small, whitened)):
             grid, inside = self._rectified(whitened, lattice)
             yield self._fold_nominal(grid)
             if index == 0:
@@ -276,69 +281,6 @@ class TiledWatermarker:
         folded = imaging.fold(grid, self._params.tile_px)
         return folded, self._layout.align(folded, float(self._params.tile_px))
 
-    def _screened_lattices(self, small: FloatArray, whitened: FloatArray) -> list[Lattice]:
-        """Lattice hypotheses ranked by the sync z-score at half scale (cheap), best first.
-
-        The spectral score finds the lattice; the keyed sync pattern tells the right
-        one from a texture's own periodicity far better, so it decides what is decoded.
-        """
-        params = self._params
-        spectral = self._lattices.candidates(mask_flat_areas(small, whitened))
-        scored = [(self._half_scale_z(whitened, lattice), lattice) for lattice in spectral]
-        # Below the gate no lattice of the bench's turned or stretched copies ever decoded,
-        # and most unmarked images stop here (their best is 4.3 at the median).
-        eligible = [(z, lattice, False) for z, lattice in scored if z >= params.lattice_min_z]
-        for tilt in self._small_tilts:
-            # A tilt is a near-upright copy: its orientation is the image's own.
-            z = self._half_scale_z(whitened, tilt, orientations=_ORIENTATIONS[:1])
-            if z >= params.tilt_min_z:
-                eligible.append((z, tilt, True))
-        eligible.sort(key=lambda item: -item[0])
-        return [
-            self._polished_tilt(whitened, lattice) if is_tilt else lattice
-            for _, lattice, is_tilt in eligible[: params.lattice_candidates]
-        ]
-
-    def _half_scale_z(
-        self,
-        whitened: FloatArray,
-        lattice: Lattice,
-        orientations: tuple[Callable[[FloatArray], FloatArray], ...] | None = None,
-    ) -> float:
-        """Sync z-score of the rectified, folded half-scale copy, best of the orientations
-        (all 8 unless told)."""
-        rectified = rectify_zero_mean(whitened, lattice, self._params.tile_px, shrink=2)
-        folded = imaging.fold(rectified, self._params.tile_px // 2, average=False)
-        turned = np.stack([turn(folded) for turn in orientations or _ORIENTATIONS])
-        return float(self._layout.coarse_z(turned).max())
-
-    def _polished_tilt(self, whitened: FloatArray, tilt: Lattice) -> Lattice:
-        """A screened tilt to within a quarter degree (the fold wants ±0.3°), judged at
-        full scale: half-scale z-scores are too noisy to split half a degree."""
-        angle, period = float(tilt.polar()[0]), float(self._params.tile_px)
-        quarter = math.radians(0.25)
-        trials = [tilt, *(Lattice.stretched(angle + d, period, 1.0) for d in (-quarter, quarter))]
-        return max(trials, key=lambda lattice: self._full_scale_z(whitened, lattice))
-
-    def _full_scale_z(self, whitened: FloatArray, lattice: Lattice) -> float:
-        rectified, inside = rectify(whitened, lattice, self._params.tile_px)
-        folded = imaging.fold(rectified * inside, self._params.tile_px, average=False)
-        turned = np.stack([orientation(folded) for orientation in _ORIENTATIONS])
-        return float(self._layout.sync_z_many(turned, coarse=False).max())
-
-    @cached_property
-    def _small_tilts(self) -> list[Lattice]:
-        """Straightened or hand-held copies, tried whatever the spectrum says: under a
-        full-frame fine texture (grass, gravel) the lattice's lines drown in the host's
-        spectrum, while the sync pattern's coherent sum still stands out (z 8-10)."""
-        tile_px = float(self._params.tile_px)
-        step, reach = self._params.tilt_step_deg, self._params.tilt_reach_deg
-        count = round(reach / step)
-        return [
-            Lattice.stretched(math.radians(step * k), tile_px, 1.0)
-            for k in range(-count, count + 1)
-        ]
-
     def _rectified(self, whitened: FloatArray, lattice: Lattice) -> tuple[FloatArray, FloatArray]:
         """Whitened luminance resampled so the lattice is the nominal tile again, turned
         to the best of 8 orientations (the lattice alone cannot tell a quarter turn or a
@@ -350,7 +292,7 @@ class TiledWatermarker:
         grid = rectified * inside
         folded = imaging.fold(grid, tile_px)
         best = max(
-            _ORIENTATIONS,
+            ORIENTATIONS,
             key=lambda turn: self._layout.align(turn(folded), float(tile_px)).sync_z,
         )
         return best(grid), best(inside)
@@ -409,19 +351,6 @@ class TiledWatermarker:
         tile_px = self._params.tile_px
         folded = imaging.fold(imaging.rescale(whitened, tile_px / period), tile_px)
         return folded, self._layout.align(folded, period)
-
-
-def _rotated(turns: int, mirrored: bool) -> Callable[[FloatArray], FloatArray]:
-    def transform(array: FloatArray) -> FloatArray:
-        turned = np.rot90(np.fliplr(array) if mirrored else array, turns)
-        return np.ascontiguousarray(turned)
-
-    return transform
-
-
-# The dihedral group of the square, identity first: every way a copy can be turned
-# or mirrored without resampling.
-_ORIENTATIONS = tuple(_rotated(turns, mirrored) for mirrored in (False, True) for turns in range(4))
 
 
 # --- the keyed tile --------------------------------------------------------------------
