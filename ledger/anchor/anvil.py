@@ -40,10 +40,21 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ledger.anchor.chain_files import (
+    ChainBusyError,
+    ChainFiles,
+    lock_chain,
+    log_tail,
+    mark_anchored,
+    published_chain,
+    read_contract,
+    recover_state,
+    saved_block,
+    write_private,
+)
 from ledger.anchor.web3_anchor import Web3Anchor, deploy_registry, load_account
 from ledger.interface import AnchorError, AnchorReceipt, LedgerConfigurationError
 from ledger.settings import AnchorSettings
@@ -123,104 +134,7 @@ def _is_executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-# --------------------------------------------------------------------- files
-
-
-@dataclass(frozen=True, slots=True)
-class ChainFiles:
-    """Where one local chain keeps its files (all under ``<data_dir>/chain``)."""
-
-    directory: Path
-
-    @classmethod
-    def under(cls, data_dir: Path) -> ChainFiles:
-        return cls(data_dir / "chain")
-
-    @property
-    def state(self) -> Path:
-        return self.directory / "anvil-state.json"
-
-    @property
-    def saved_state(self) -> Path:
-        return self.directory / "anvil-state.saved.json"
-
-    @property
-    def log(self) -> Path:
-        return self.directory / "anvil.log"
-
-    @property
-    def lock(self) -> Path:
-        return self.directory / "anvil.lock"
-
-    @property
-    def key(self) -> Path:
-        return self.directory / "anchor.key"
-
-    @property
-    def contract(self) -> Path:
-        return self.directory / "contract.json"
-
-    @property
-    def running(self) -> Path:
-        return self.directory / "anvil.json"  # where the running anvil answers
-
-    def create(self) -> None:
-        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.directory.chmod(0o700)  # the chain's key lies here
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` (0600) through a temporary file and a rename: never half a file."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # processes may race
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
-def _saved_block(data: bytes) -> int | None:
-    """The newest block in an anvil state dump, or None for a torn (partial) one."""
-    try:
-        state = json.loads(data)
-        number = state["best_block_number"]
-        return int(number, 16) if isinstance(number, str) else int(number)
-    except (ValueError, KeyError, TypeError):
-        return None
-
-
-def _recover_state(files: ChainFiles) -> None:
-    """Put back the last checked dump when anvil's own file is torn or gone."""
-    if files.state.exists() and _saved_block(files.state.read_bytes()) is not None:
-        return
-    if not files.saved_state.exists():
-        if not files.state.exists():
-            return  # a new chain (or one whose deploy ``_contract`` repeats)
-        if (_read_contract(files) or {}).get("anchored"):
-            raise LedgerConfigurationError(
-                f"the local chain's state {files.state} is unreadable and there is no saved "
-                f"copy; move {files.directory} aside to start a new chain (earlier anchors "
-                "will then read as not_on_chain)"
-            )
-        log.warning("anvil's state file %s is torn and holds no anchor: a new chain", files.state)
-        files.state.replace(files.state.with_name(files.state.name + ".torn"))
-        return
-    log.warning(
-        "anvil's state file %s is %s; restoring %s, the last dump this gateway checked "
-        "(it holds every anchor the ledger recorded)",
-        files.state,
-        "torn" if files.state.exists() else "missing",
-        files.saved_state,
-    )
-    _write_private(files.state, files.saved_state.read_bytes())
-
-
 # --------------------------------------------------------------------- the process
-
-
-class ChainBusyError(LedgerConfigurationError):
-    """Another process holds this data directory's chain lock."""
 
 
 class AnvilNode:
@@ -257,9 +171,9 @@ class AnvilNode:
         """Start anvil and return once it answers JSON-RPC (or raise ``AnchorError``);
         ``ChainBusyError`` if another process runs this chain already."""
         files.create()
-        lock_fd = _lock(files)
+        lock_fd = lock_chain(files)
         try:
-            _recover_state(files)
+            recover_state(files)
             for attempt in range(1, 4):
                 port = _free_port()
                 log.info(
@@ -271,7 +185,7 @@ class AnvilNode:
                 if attempt == 3:
                     raise AnchorError(
                         f"anvil exited with code {process.returncode} while starting: "
-                        f"{_log_tail(files)} (full log: {files.log})"
+                        f"{log_tail(files)} (full log: {files.log})"
                     )
                 # The free port can be taken before anvil binds it: try another one.
                 log.info("anvil exited at once (code %d); retrying", process.returncode)
@@ -284,7 +198,7 @@ class AnvilNode:
     def attach(cls, files: ChainFiles) -> AnvilNode | None:
         """The anvil another gateway process runs on this data dir (a CLI command beside
         the server, a second API process), if its owner has published it and it answers."""
-        published = _published(files)
+        published = published_chain(files)
         port = int(published.get("port", 0))
         if not (port and _answers(f"http://127.0.0.1:{port}")):
             return None
@@ -301,7 +215,7 @@ class AnvilNode:
         if self.process is None:
             return  # not ours to publish
         record = {"port": self.port, "anvil_pid": self.process.pid, "gateway_pid": os.getpid()}
-        _write_private(self.files.running, json.dumps(record).encode() + b"\n")
+        write_private(self.files.running, json.dumps(record).encode() + b"\n")
 
     def problem(self) -> str | None:
         if self.process is None:
@@ -321,13 +235,13 @@ class AnvilNode:
 
     def wait_saved(self, block_number: int, timeout_s: float = _SAVE_TIMEOUT_S) -> None:
         """Return once a state dump holds ``block_number``; keep that dump as the copy
-        ``_recover_state`` falls back to."""
+        ``recover_state`` falls back to."""
         deadline = time.monotonic() + timeout_s
         while True:
             data = self._new_dump()
-            saved = _saved_block(data) if data is not None else None
+            saved = saved_block(data) if data is not None else None
             if data is not None and saved is not None and saved >= block_number:
-                _write_private(self.files.saved_state, data)
+                write_private(self.files.saved_state, data)
                 return
             exited = self.process is not None and self.process.poll() is not None
             if exited or time.monotonic() > deadline:
@@ -370,15 +284,6 @@ class AnvilNode:
             self._lock_fd = None
 
 
-def _published(files: ChainFiles) -> dict[str, Any]:
-    try:
-        record = json.loads(files.running.read_text())
-    except (OSError, ValueError):
-        return {}
-    valid = isinstance(record, dict) and isinstance(record.get("port"), int)
-    return record if valid else {}
-
-
 def _wait_until_answering(
     process: subprocess.Popen[bytes], rpc_url: str, files: ChainFiles, timeout_s: float
 ) -> bool:
@@ -394,39 +299,8 @@ def _wait_until_answering(
     process.wait()
     raise AnchorError(
         f"anvil did not answer JSON-RPC on {rpc_url} within {timeout_s:g} s "
-        f"(anchor.anvil_start_timeout_s): {_log_tail(files)} (full log: {files.log})"
+        f"(anchor.anvil_start_timeout_s): {log_tail(files)} (full log: {files.log})"
     )
-
-
-def _log_tail(files: ChainFiles, nbytes: int = 600) -> str:
-    try:
-        with open(files.log, "rb") as handle:
-            handle.seek(max(handle.seek(0, os.SEEK_END) - nbytes, 0))
-            return handle.read().decode("utf-8", "replace").strip() or "(no output)"
-    except OSError:
-        return "(no log)"
-
-
-def _lock(files: ChainFiles) -> int:
-    """Hold ``anvil.lock`` while this process runs the chain: two anvils on one state
-    file would overwrite each other's dumps. anvil inherits the lock, so an anvil that
-    outlived a crashed gateway still keeps the next one from starting."""
-    import fcntl  # POSIX only: imported here so the module loads anywhere
-
-    fd = os.open(files.lock, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        holder = files.lock.read_text().strip() or "another process"
-        os.close(fd)
-        raise ChainBusyError(
-            f"the local chain in {files.directory} is already running ({holder}) and "
-            "does not answer; if that process is gone, an anvil it left behind holds the "
-            "lock: stop it (see the anvil.json beside the lock)"
-        ) from None
-    os.ftruncate(fd, 0)
-    os.write(fd, f"gateway pid {os.getpid()}\n".encode())
-    return fd
 
 
 def _free_port() -> int:
@@ -526,7 +400,7 @@ class AnvilAnchor:
         receipt = inner.submit(root_hash, tree_size)
         # Recorded only once on disk: else a crash could lose a block the ledger cites.
         node.wait_saved(receipt.block_number)
-        _mark_anchored(node.files)
+        mark_anchored(node.files)
         return receipt
 
     def find(
@@ -622,7 +496,7 @@ def _connect(node: AnvilNode, settings: AnchorSettings, chain_id: int) -> Web3An
 
 def _chain_id(files: ChainFiles, configured: int | None) -> int:
     """The id this chain was created with; a different configured one is refused."""
-    stored = _read_contract(files)
+    stored = read_contract(files)
     if stored is None:
         return configured or DEFAULT_CHAIN_ID
     chain_id = int(stored["chain_id"])
@@ -639,7 +513,7 @@ def _account(files: ChainFiles, w3: Web3) -> LocalAccount:
     if not files.key.exists():
         from eth_account import Account
 
-        _write_private(files.key, (Account.create().key.hex() + "\n").encode())
+        write_private(files.key, (Account.create().key.hex() + "\n").encode())
     account = load_account(files.key)
     if int(w3.eth.get_balance(account.address)) < _MIN_BALANCE_WEI:
         from web3.types import RPCEndpoint
@@ -653,7 +527,7 @@ def _contract(
     files: ChainFiles, w3: Web3, node: AnvilNode, account: LocalAccount, chain_id: int
 ) -> str:
     """The AnchorRegistry of this chain: the remembered one, or one deployed now."""
-    stored = _read_contract(files)
+    stored = read_contract(files)
     if stored is not None:
         address = str(stored["address"])
         if w3.eth.get_code(w3.to_checksum_address(address)):
@@ -671,25 +545,6 @@ def _contract(
         raise LedgerConfigurationError(f"{files.contract} is missing")
     address = deploy_registry(w3, account)
     record = {"address": address, "chain_id": chain_id, "deployer": account.address}
-    _write_private(files.contract, json.dumps(record, indent=2).encode() + b"\n")
+    write_private(files.contract, json.dumps(record, indent=2).encode() + b"\n")
     log.info("first start of the local chain: deployed the anchor contract at %s", address)
     return address
-
-
-def _mark_anchored(files: ChainFiles) -> None:
-    """Note in ``contract.json`` that receipts of this chain exist (once): losing its
-    state is then an error, never a quiet redeploy."""
-    record = _read_contract(files)
-    if record is not None and not record.get("anchored"):
-        record["anchored"] = True
-        _write_private(files.contract, json.dumps(record, indent=2).encode() + b"\n")
-
-
-def _read_contract(files: ChainFiles) -> dict[str, Any] | None:
-    if not files.contract.exists():
-        return None
-    try:
-        record: dict[str, Any] = json.loads(files.contract.read_text())
-        return record
-    except (OSError, ValueError) as exc:
-        raise LedgerConfigurationError(f"{files.contract} is unreadable: {exc}") from exc
