@@ -141,12 +141,12 @@ def pin_full_length_key(models_dir: Path, secrets_dir: Path) -> int:
     The green list steers sampling, so the key decides when the model stops; fixing it
     makes every run (and every path in a run) do the same, full amount of work.
     """
-    from gateway.secrets import write_secret_file
+    from common.privatefiles import write_private
 
     wanted = int(PARAMS["max_new_tokens"])
     tokens = 0
     for candidate in range(64):
-        write_secret_file(secrets_dir / "text_watermark_key", candidate.to_bytes(8, "big"))
+        write_private(secrets_dir / "text_watermark_key", candidate.to_bytes(8, "big"))
         tokens = completion_tokens(models_dir, secrets_dir)
         if tokens == wanted:
             break

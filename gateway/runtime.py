@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from common.privatefiles import write_private
 from gateway.adapters.moderation import EngineModeration
 from gateway.adapters.review import QueueReview
 from gateway.auth import PrincipalCache, create_api_key, ensure_tenant
@@ -33,7 +34,6 @@ from gateway.metrics import GatewayMetrics
 from gateway.models import ApiKey, Role
 from gateway.pipeline import Pipeline, PipelineHooks
 from gateway.ports import LedgerPort, ModerationPort, ReviewPort, StampPort
-from gateway.secrets import write_secret_file
 from gateway.settings import ExecutionMode, Settings
 from gateway.wiring import (
     DomainWiring,
@@ -235,7 +235,7 @@ class Runtime:
                 return
             ensure_tenant(session, ADMIN_TENANT, self.settings.default_policy)
             issued = create_api_key(session, ADMIN_TENANT, Role.ADMIN, label="first-start admin")
-            write_secret_file(self.admin_key_path, (issued.plain_key + "\n").encode())
+            write_private(self.admin_key_path, (issued.plain_key + "\n").encode())
         log.warning(
             "first start: created an admin API key for tenant '%s'; it is in %s (mode 0600)",
             ADMIN_TENANT,

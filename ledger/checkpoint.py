@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from common.privatefiles import create_private_once
 from ledger.interface import (
     Checkpoint,
     LedgerConfigurationError,
@@ -213,23 +213,16 @@ class NoteVerifier:
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     """Load the PKCS#8 PEM Ed25519 key at ``path``; create it (mode 0600) if absent.
 
-    The key is written to a private temporary file and hard-linked into place, so two
-    processes starting together agree on one complete key file.
+    The key is created once (``common.privatefiles``), so two processes starting together
+    agree on one complete key file.
     """
     try:
         return _load_key(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = Ed25519PrivateKey.generate()
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    _write_private_file(temporary, _pem(key))
-    try:
-        os.link(temporary, path)
-    except FileExistsError:
+    if not create_private_once(path, _pem(key)):
         return _load_key(path)  # another process won the race; use its key
-    finally:
-        temporary.unlink()
     return key
 
 
@@ -239,14 +232,6 @@ def _pem(key: Ed25519PrivateKey) -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-
-
-def _write_private_file(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as file:
-        file.write(data)
-        file.flush()
-        os.fsync(file.fileno())
 
 
 def _load_key(path: Path) -> Ed25519PrivateKey:

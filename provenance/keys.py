@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from common.privatefiles import write_private
 from provenance.interface import CertificateError, SigningUnavailableError
 from provenance.settings import ProvenanceSettings
 
@@ -267,10 +268,10 @@ def _create_ca_pair(keys_dir: Path, settings: ProvenanceSettings) -> None:
         root_key,
         settings.ca_validity_days,
     )
-    _write_private(keys_dir / ROOT_KEY, _key_pem(root_key))
-    _write_private(keys_dir / ROOT_CERT, _cert_pem(root))
-    _write_private(keys_dir / INTERMEDIATE_KEY, _key_pem(inter_key))
-    _write_private(keys_dir / INTERMEDIATE_CERT, _cert_pem(inter))
+    write_private(keys_dir / ROOT_KEY, _key_pem(root_key))
+    write_private(keys_dir / ROOT_CERT, _cert_pem(root))
+    write_private(keys_dir / INTERMEDIATE_KEY, _key_pem(inter_key))
+    write_private(keys_dir / INTERMEDIATE_CERT, _cert_pem(inter))
 
 
 def _issue_signing_certificate(keys_dir: Path, settings: ProvenanceSettings) -> None:
@@ -280,9 +281,9 @@ def _issue_signing_certificate(keys_dir: Path, settings: ProvenanceSettings) -> 
     inter_key = _load_ec_private_key((keys_dir / INTERMEDIATE_KEY).read_bytes())
     leaf_key = _new_key()
     leaf = _build_leaf_cert(settings, leaf_key, inter, inter_key)
-    _write_private(keys_dir / SIGNING_KEY, _key_pem(leaf_key))
-    _write_private(keys_dir / SIGNING_CERT, _cert_pem(leaf))
-    _write_private(keys_dir / CHAIN, _cert_pem(leaf) + _cert_pem(inter))
+    write_private(keys_dir / SIGNING_KEY, _key_pem(leaf_key))
+    write_private(keys_dir / SIGNING_CERT, _cert_pem(leaf))
+    write_private(keys_dir / CHAIN, _cert_pem(leaf) + _cert_pem(inter))
 
 
 def _build_ca_cert(
@@ -425,14 +426,6 @@ def _locked(keys_dir: Path) -> Iterator[None]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
 
 
 def _new_key() -> ec.EllipticCurvePrivateKey:

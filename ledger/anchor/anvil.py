@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from common.privatefiles import write_private
 from ledger.anchor.chain_files import (
     ChainBusyError,
     ChainFiles,
@@ -53,7 +54,6 @@ from ledger.anchor.chain_files import (
     read_contract,
     recover_state,
     saved_block,
-    write_private,
 )
 from ledger.anchor.web3_anchor import Web3Anchor, deploy_registry, load_account
 from ledger.interface import AnchorError, AnchorReceipt, LedgerConfigurationError

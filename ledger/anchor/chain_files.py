@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from common.privatefiles import write_private
 from ledger.interface import LedgerConfigurationError
 
 __all__ = [
@@ -28,7 +29,6 @@ __all__ = [
     "read_contract",
     "recover_state",
     "saved_block",
-    "write_private",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,17 +75,6 @@ class ChainFiles:
     def create(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.directory.chmod(0o700)  # the chain's key lies here
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write ``path`` (0600) through a temporary file and a rename: never half a file."""
-    temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # processes may race
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
 
 
 def saved_block(data: bytes) -> int | None:
