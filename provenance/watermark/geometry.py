@@ -196,6 +196,7 @@ class _LogPolarScan:
         self._log_low = math.log(float(radii.min()) / params.period_range[1])
         # Radii beyond Nyquist (0.5 cycles per pixel) hold nothing: sampled as zeros.
         self._radii = math.ceil((math.log(0.5) - self._log_low) / params.log_step) + 1
+        self._padded_radii = self._room_for_every_lag(radii)
         self._template = self._splat(orders, weights, radii)
         self._lags = self._period_lags()
 
@@ -220,16 +221,15 @@ class _LogPolarScan:
         spectrum: NDArray[np.complex64] = np.conj(fft.rfft2(template.astype(np.float32)))
         return spectrum
 
-    @property
-    def _padded_radii(self) -> int:
-        """Room for every lag of the period range over the template without wrapping."""
+    def _room_for_every_lag(self, radii: Vector) -> int:
+        """Radial size of the correlation: every lag of the period range over the
+        template's radial extent, without wrapping round."""
         from scipy import fft
 
-        template_extent = math.ceil(math.log(40.0 / 3.0) / self._params.log_step) + 2
-        max_lag = math.ceil(
-            math.log(self._params.period_range[1] / self._params.period_range[0])
-            / self._params.log_step
-        )
+        step = self._params.log_step
+        template_extent = math.ceil(math.log(float(radii.max() / radii.min())) / step) + 2
+        low, high = self._params.period_range
+        max_lag = math.ceil(math.log(high / low) / step)
         return int(fft.next_fast_len(max(self._radii, template_extent + max_lag + 1), real=True))
 
     def _period_lags(self) -> NDArray[np.int64]:

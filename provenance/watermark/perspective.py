@@ -40,8 +40,8 @@ class SyncLocator(Protocol):
     def locate(self, folded: FloatArray) -> tuple[tuple[int, int], float]:
         """(row, column) where the sync pattern starts in a folded tile, and its z-score."""
 
-    def coarse_z(self, folds: FloatArray) -> NDArray[np.float64]:
-        """Sync z-score of each half-scale folded tile in a stack."""
+    def sync_z_many(self, folds: FloatArray, *, coarse: bool) -> NDArray[np.float64]:
+        """Sync z-score of each folded tile in a stack (half-scale tiles if ``coarse``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +150,7 @@ def _lock_block(
         for angle in params.angles_deg
     ]
     folds = np.stack([_warped_fold(half, trial, tile_px // 2) for trial in trials])
-    best = trials[int(np.argmax(locate.coarse_z(folds)))]
+    best = trials[int(np.argmax(locate.sync_z_many(folds, coarse=True)))]
     matrix = _local_warp(side, best)
     (row, column), z = locate.locate(_warped_fold(block, best, tile_px))
     centre_x, centre_y = matrix @ np.array([side / 2, side / 2, 1.0])

@@ -60,19 +60,38 @@ class SyncScorer(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ScreenParams:
-    tile_px: int = 128
     lattices: int = 2  # hypotheses handed on to be decoded
     lattice_min_z: float = 4.8  # half-scale z a spectral lattice needs
     tilt_step_deg: float = 0.5
     tilt_reach_deg: float = 6.0
-    tilt_min_z: float = 6.0  # tilts are tried on every image: a higher bar
+    # Tilts are tried on every image, so they must clear more than the spectral lattices:
+    # unmarked images reach 5.5 at most, grass and gravel copies 7.5-10.
+    tilt_min_z: float = 6.0
 
 
 class LatticeScreen:
-    def __init__(self, search: LatticeSearch, sync: SyncScorer, params: ScreenParams) -> None:
+    def __init__(
+        self, search: LatticeSearch, sync: SyncScorer, tile_px: int, params: ScreenParams
+    ) -> None:
         self._search = search
         self._sync = sync
+        self._tile_px = tile_px
         self._params = params
+
+    def upright(
+        self, whitened: FloatArray, lattice: Lattice
+    ) -> tuple[FloatArray, FloatArray, float]:
+        """``whitened`` resampled so the lattice is the nominal tile again, turned to the
+        best of the 8 orientations (a lattice cannot tell a quarter turn or a mirror), the
+        mask of what came from inside the image, and the sync z-score of that best."""
+        rectified, inside = rectify(whitened, lattice, self._tile_px)
+        grid = rectified * inside
+        folded = imaging.fold(grid, self._tile_px)
+        scores = self._sync.sync_z_many(
+            np.stack([turn(folded) for turn in ORIENTATIONS]), coarse=False
+        )
+        best = int(np.argmax(scores))
+        return ORIENTATIONS[best](grid), ORIENTATIONS[best](inside), float(scores[best])
 
     def lattices(self, small: FloatArray, whitened: FloatArray) -> list[Lattice]:
         """The hypotheses worth decoding, best half-scale sync z-score first.
@@ -104,7 +123,7 @@ class LatticeScreen:
     def _tilts(self) -> list[Lattice]:
         step, reach = self._params.tilt_step_deg, self._params.tilt_reach_deg
         count = round(reach / step)
-        period = float(self._params.tile_px)
+        period = float(self._tile_px)
         return [
             Lattice.stretched(math.radians(step * k), period, 1.0) for k in range(-count, count + 1)
         ]
@@ -116,21 +135,15 @@ class LatticeScreen:
         orientations: tuple[Orientation, ...] = ORIENTATIONS,
     ) -> float:
         """Sync z-score of the rectified, folded half-scale copy, best of the orientations."""
-        rectified = rectify_zero_mean(whitened, lattice, self._params.tile_px, shrink=2)
-        folded = imaging.fold(rectified, self._params.tile_px // 2, average=False)
+        rectified = rectify_zero_mean(whitened, lattice, self._tile_px, shrink=2)
+        folded = imaging.fold(rectified, self._tile_px // 2, average=False)
         turned = np.stack([turn(folded) for turn in orientations])
         return float(self._sync.sync_z_many(turned, coarse=True).max())
 
     def _polished_tilt(self, whitened: FloatArray, tilt: Lattice) -> Lattice:
         """A screened tilt to within a quarter degree (the fold wants ±0.3°), judged at
         full scale: half-scale z-scores are too noisy to split half a degree."""
-        angle, period = float(tilt.polar()[0]), float(self._params.tile_px)
+        angle, period = float(tilt.polar()[0]), float(self._tile_px)
         quarter = math.radians(0.25)
         trials = [tilt, *(Lattice.stretched(angle + d, period, 1.0) for d in (-quarter, quarter))]
-        return max(trials, key=lambda lattice: self._full_scale_z(whitened, lattice))
-
-    def _full_scale_z(self, whitened: FloatArray, lattice: Lattice) -> float:
-        rectified, inside = rectify(whitened, lattice, self._params.tile_px)
-        folded = imaging.fold(rectified * inside, self._params.tile_px, average=False)
-        turned = np.stack([turn(folded) for turn in ORIENTATIONS])
-        return float(self._sync.sync_z_many(turned, coarse=False).max())
+        return max(trials, key=lambda lattice: self.upright(whitened, lattice)[2])

@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -37,7 +37,7 @@ from PIL import Image
 
 from provenance.watermark import imaging
 from provenance.watermark.bch import CODEWORD_BITS, bch_decode, bch_encode, crc16
-from provenance.watermark.geometry import Lattice, LatticeSearch, rectify
+from provenance.watermark.geometry import LatticeSearch
 from provenance.watermark.interface import ImageTooSmallError, WatermarkReading
 from provenance.watermark.perspective import straighten
 from provenance.watermark.screening import ORIENTATIONS, LatticeScreen, ScreenParams
@@ -86,13 +86,7 @@ class TiledWatermarkParams:
     min_sync_z: float = 5.0  # below this z-score a hypothesis is not even decoded
     present_sync_z: float = 8.0  # an undecodable mark is reported present above this
     chase_bits: int = 5  # least reliable bits flipped in Chase decoding
-    lattice_candidates: int = 2  # turned or stretched copies: lattice hypotheses decoded
-    tilt_step_deg: float = 0.5  # small turns screened directly (see ``screening``)
-    tilt_reach_deg: float = 6.0
-    # Tilts are tried on every image, so they must clear more than the spectral lattices:
-    # unmarked images reach 5.5 at most, grass and gravel copies 7.5-10.
-    tilt_min_z: float = 6.0
-    lattice_min_z: float = 4.8  # half-scale sync z a lattice needs to be decoded (see geometry)
+    screen: ScreenParams = field(default_factory=ScreenParams)  # which lattices are decoded
     perspective_rounds: int = 2  # straightening passes per start (the second one tidies up)
 
     @property
@@ -147,14 +141,8 @@ class TiledWatermarker:
         self._screen = LatticeScreen(
             LatticeSearch(self._layout.sync_tile),
             self._layout,
-            ScreenParams(
-                tile_px=self._params.tile_px,
-                lattices=self._params.lattice_candidates,
-                lattice_min_z=self._params.lattice_min_z,
-                tilt_step_deg=self._params.tilt_step_deg,
-                tilt_reach_deg=self._params.tilt_reach_deg,
-                tilt_min_z=self._params.tilt_min_z,
-            ),
+            self._params.tile_px,
+            self._params.screen,
         )
 
     # --- embedding ----------------------------------------------------------------
@@ -263,7 +251,7 @@ class TiledWatermarker:
             yield self._resample_and_align(small, period)
         starts = [(whitened, np.ones_like(whitened))]
         for index, lattice in enumerate(self._screen.lattices(small, whitened)):
-            grid, inside = self._rectified(whitened, lattice)
+            grid, inside, _ = self._screen.upright(whitened, lattice)
             yield self._fold_nominal(grid)
             if index == 0:
                 starts.append((grid, inside))
@@ -280,22 +268,6 @@ class TiledWatermarker:
     def _fold_nominal(self, grid: FloatArray) -> tuple[FloatArray, _Alignment]:
         folded = imaging.fold(grid, self._params.tile_px)
         return folded, self._layout.align(folded, float(self._params.tile_px))
-
-    def _rectified(self, whitened: FloatArray, lattice: Lattice) -> tuple[FloatArray, FloatArray]:
-        """Whitened luminance resampled so the lattice is the nominal tile again, turned
-        to the best of 8 orientations (the lattice alone cannot tell a quarter turn or a
-        mirror), and the mask of what came from inside the image."""
-        tile_px = self._params.tile_px
-        # Resampling the whitened image reads as well as whitening the resampled one
-        # (same rates on the bench's turns and stretches) and saves two blurs.
-        rectified, inside = rectify(whitened, lattice, tile_px)
-        grid = rectified * inside
-        folded = imaging.fold(grid, tile_px)
-        best = max(
-            ORIENTATIONS,
-            key=lambda turn: self._layout.align(turn(folded), float(tile_px)).sync_z,
-        )
-        return best(grid), best(inside)
 
     def _scan_periods(self, whitened: FloatArray) -> list[float]:
         """Candidate periods for a cropped image, best sync first, scanned at half scale.
@@ -456,9 +428,6 @@ class _TileLayout:
     def locate(self, folded: FloatArray) -> tuple[tuple[int, int], float]:
         alignment = self.align(folded, float(folded.shape[0]))
         return alignment.offset, alignment.sync_z
-
-    def coarse_z(self, folds: FloatArray) -> Vector:
-        return self.sync_z_many(folds, coarse=True)
 
     def sync_z_many(self, folds: FloatArray, *, coarse: bool) -> Vector:
         """``align(...).sync_z`` of each tile in a stack, in one FFT."""
