@@ -39,11 +39,13 @@ from provenance.watermark import imaging
 from provenance.watermark.bch import CODEWORD_BITS, bch_decode, bch_encode, crc16
 from provenance.watermark.geometry import LatticeSearch
 from provenance.watermark.interface import ImageTooSmallError, WatermarkReading
-from provenance.watermark.perspective import straighten
+from provenance.watermark.perspective import resampled, straighten, unkeystone
 from provenance.watermark.screening import ORIENTATIONS, LatticeScreen, ScreenParams
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
+
+    from provenance.watermark.perspective import Quad
 
     FloatArray = NDArray[np.float32]
     Vector = NDArray[np.float64]
@@ -87,7 +89,6 @@ class TiledWatermarkParams:
     present_sync_z: float = 8.0  # an undecodable mark is reported present above this
     chase_bits: int = 5  # least reliable bits flipped in Chase decoding
     screen: ScreenParams = field(default_factory=ScreenParams)  # which lattices are decoded
-    perspective_rounds: int = 2  # straightening passes per start (the second one tidies up)
 
     @property
     def cells_per_side(self) -> int:
@@ -249,21 +250,34 @@ class TiledWatermarker:
         for estimate in self._scan_periods(whitened):
             period = self._refine_period(whitened, estimate)
             yield self._resample_and_align(small, period)
-        starts = [(whitened, np.ones_like(whitened))]
+        # A keystoned copy: its lattice drifts across the image. Straighten the plain
+        # canonical image (a phone photo is rarely turned much) and the best lattice.
+        starts: list[tuple[FloatArray, FloatArray, FloatArray | None]] = [
+            (whitened, np.ones_like(whitened), small)
+        ]
         for index, lattice in enumerate(self._screen.lattices(small, whitened)):
             grid, inside, _ = self._screen.upright(whitened, lattice)
             yield self._fold_nominal(grid)
             if index == 0:
-                starts.append((grid, inside))
-        # A keystoned copy: its lattice drifts across the image. Straighten the plain
-        # canonical image (a phone photo is rarely turned much) and the best lattice.
-        for grid, inside in starts:
-            for _ in range(self._params.perspective_rounds):
-                straight = straighten(grid, inside, tile_px, self._layout)
-                if straight is None:
-                    break
-                yield self._fold_nominal(straight)
-                grid, inside = straight, (straight != 0).astype(np.float32)
+                starts.append((grid, inside, None))
+        for grid, inside, source in starts:
+            for quad in straighten(grid, inside, tile_px, self._layout):
+                yield self._fold_nominal(self._straightened(grid * inside, source, quad))
+        # A keystoned texture: nothing for the blocks to lock onto.
+        pulled = unkeystone(whitened, tile_px, self._layout)
+        if pulled is not None:
+            yield self._fold_nominal(self._straightened(whitened, small, pulled))
+
+    def _straightened(self, grid: FloatArray, source: FloatArray | None, quad: Quad) -> FloatArray:
+        """``grid`` read through ``quad``; from its unwhitened ``source`` when there is one.
+
+        Bilinear resampling loses more of what whitening leaves (the chips' edges) than
+        of the unwhitened image: whitening after resampling lifts the bit agreement of
+        keystoned grass from 0.90 to 0.97.
+        """
+        if source is None:
+            return resampled(grid, quad)
+        return imaging.whiten(resampled(source, quad), self._params.whiten_sigma_px)
 
     def _fold_nominal(self, grid: FloatArray) -> tuple[FloatArray, _Alignment]:
         folded = imaging.fold(grid, self._params.tile_px)
