@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import select
 
 from common.errors import ConflictError, GatewayError, NotFoundError
 from common.types import (
@@ -37,8 +37,9 @@ from gateway.content_store import ContentStore
 from gateway.db import session_scope
 from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
 from gateway.pipeline.custody import (
-    LEDGER_EVENT_OF_STAGE,
+    append_custody_start,
     ledger_event,
+    recorded_refs,
     review_event,
     summary_to_dict,
 )
@@ -57,7 +58,6 @@ from gateway.pipeline.records import (
 from gateway.ports import (
     CheckedContent,
     CustodyRecordedError,
-    LedgerEvent,
     LedgerPort,
     LedgerRef,
     ModerationPort,
@@ -170,7 +170,7 @@ class Pipeline:
         generation.status = GenerationStatus.RUNNING.value
         next_seq = 1 if fresh else self._next_seq(generation.id)  # 0 is the "queued" event
         events = EventLog(generation.id, next_seq, self.hooks, row_exists=True)
-        refs = [] if fresh else self._ledger_refs(generation)
+        refs = [] if fresh else recorded_refs(self.engine, generation.id)
         try:
             if refs:
                 return self._resume_after_custody(generation, refs, events)
@@ -230,7 +230,7 @@ class Pipeline:
         if generation.status != GenerationStatus.PENDING_REVIEW.value:
             raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
         events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
-        approval = review_event(generation, self._ledger_refs(generation), summary)
+        approval = review_event(generation, recorded_refs(self.engine, generation.id), summary)
         generation.status = GenerationStatus.QUEUED.value
         generation.updated_at = utcnow()
         generation.meta = {**generation.meta, "review_summary": summary_to_dict(summary)}
@@ -268,7 +268,7 @@ class Pipeline:
             raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
         events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
         verdict = verdict_from_row(generation)
-        refs = self._ledger_refs(generation)
+        refs = recorded_refs(self.engine, generation.id)
         with events.stage("review", "review_ui") as record:
             ref = self.ledger.append(review_event(generation, refs, summary))
             record["ledger"] = ref
@@ -369,7 +369,9 @@ class Pipeline:
         )
         record_verdict(generation, verdict)
         with events.stage("decision", "policy") as record:
-            refs = self._ledger_custody_start(generation, verdict, events, output_event)
+            refs = append_custody_start(
+                self.ledger, self.engine, generation, verdict, events, output_event
+            )
             record["outcome"] = verdict.action.value
             record["ledger"] = refs[-1] if refs else None
             record["detail"] = {"reasons": list(verdict.reasons)}
@@ -519,61 +521,6 @@ class Pipeline:
             "text_watermarked": artifact.text_watermarked,
             "token_ids_count": len(artifact.token_ids or ()),
         }
-
-    def _ledger_custody_start(
-        self,
-        generation: Generation,
-        verdict: ModerationVerdict,
-        events: EventLog,
-        output_event: LedgerEvent | None,
-    ) -> list[LedgerRef]:
-        """Ledger the output (when there is one) and the verdict on it, in that order.
-
-        Both leaves go into one ledger transaction with one checkpoint: the moderation
-        event's link to the generation event is a hash known before the append.
-        """
-        moderation = ledger_event(
-            "moderation",
-            generation,
-            [],
-            actor=f"policy:{verdict.policy_name}",
-            decision=verdict.action.value,
-        )
-        # The generation's row is first written here, with the events so far, in the
-        # ledger's transaction: no row without its custody leaves, and no extra commit.
-        values = column_values(generation)
-        rows = list(events.events)
-
-        def write_row(connection: Connection, _refs: Sequence[LedgerRef]) -> None:
-            write_generation(self.engine, connection, values, rows, events.row_exists)
-
-        records = [moderation] if output_event is None else [output_event, moderation]
-        refs = self.ledger.append_chain(records, rider=write_row)
-        events.written()
-        if output_event is not None:
-            # Its own pipeline event, so the custody chain can be re-read stage by stage;
-            # its time is inside the decision stage's, which ran the shared transaction.
-            events.add(
-                "ledger_generation",
-                self.ledger.name,
-                {"ledger": refs[0], "detail": {"transaction": "shared with decision"}},
-            )
-        return [ref for ref in refs if ref]
-
-    def _ledger_refs(self, generation: Generation) -> list[LedgerRef]:
-        query = (
-            select(PipelineEvent)
-            .where(PipelineEvent.generation_id == generation.id)
-            .where(col(PipelineEvent.ledger_index).is_not(None))
-            .order_by(col(PipelineEvent.seq))
-        )
-        with session_scope(self.engine) as session:
-            rows = session.exec(query).all()
-        return [
-            LedgerRef(r.ledger_index, r.leaf_hash or "", LEDGER_EVENT_OF_STAGE.get(r.stage, ""))
-            for r in rows
-            if r.ledger_index is not None
-        ]
 
     def load(self, generation_id: str) -> Generation:
         with session_scope(self.engine) as session:
