@@ -39,20 +39,10 @@ from moderation import (  # noqa: E402
     build_engine,
     load_policy,
 )
+from moderation.scanners.toxicity import DETOXIFY_CATEGORIES  # noqa: E402
 
 DATA = ROOT / "tests" / "data" / "moderation_eval.jsonl"
 GROUPS = ("ad_law", "pii", "bias", "toxicity")
-TOXIC_CATEGORIES = frozenset(
-    {
-        "toxicity",
-        "severe_toxicity",
-        "obscene",
-        "threat",
-        "insult",
-        "identity_attack",
-        "sexual_explicit",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +85,7 @@ def load_examples(path: Path) -> list[Example]:
 
 
 def group_of(category: str) -> str:
-    if category in TOXIC_CATEGORIES:
+    if category in DETOXIFY_CATEGORIES:
         return "toxicity"
     return category.split(".", 1)[0]
 

@@ -65,7 +65,7 @@ class _HeaderDeadline(_UvicornHttp):
     _header_timer: asyncio.TimerHandle | None = None
 
     # uvicorn's own connection_made narrows BaseTransport to Transport the same way.
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]  # as uvicorn
         super().connection_made(transport)
         self._arm_header_deadline()
 

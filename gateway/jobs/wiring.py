@@ -43,7 +43,7 @@ def build_execution(
 def register_job_task(app: Celery, runner: JobRunner, sender: JobSender) -> None:
     """The one task: run a job by id; a retry is a new message after its backoff."""
 
-    @app.task(  # type: ignore[untyped-decorator]
+    @app.task(  # type: ignore[untyped-decorator]  # celery ships no type hints
         name=RUN_JOB_TASK,
         bind=True,
         acks_late=True,

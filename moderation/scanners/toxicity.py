@@ -29,6 +29,7 @@ from moderation.scanners.profanity_model import CalibratedLinearModel, load_prof
 from moderation.settings import DetoxifySettings
 
 __all__ = [
+    "DETOXIFY_CATEGORIES",
     "DETOXIFY_CHECKPOINT_FILES",
     "CompositeScanner",
     "DetoxifyScanner",
@@ -36,6 +37,18 @@ __all__ = [
     "sentence_spans",
 ]
 
+# What Detoxify's heads report (a finding's category); multilingual reports a subset.
+DETOXIFY_CATEGORIES = frozenset(
+    {
+        "toxicity",
+        "severe_toxicity",
+        "obscene",
+        "threat",
+        "insult",
+        "identity_attack",
+        "sexual_explicit",
+    }
+)
 # File names of Detoxify 0.5's release checkpoints (detoxify.detoxify.MODEL_URLS).
 DETOXIFY_CHECKPOINT_FILES = {
     "original": "toxic_original-c1212f89.ckpt",

@@ -1,18 +1,35 @@
-"""Fixtures of the gateway tests: the verification world, and a real S3 server."""
+"""Fixtures of the gateway tests: the verification world, a real S3 server, and a key
+prefix of its own on the machine's Redis."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
+import redis
 
 from tests.gateway.test_verification_world import provenance_settings, world
 
 if TYPE_CHECKING:
     from tests.support.s3server import S3Server
 
-__all__ = ["provenance_settings", "s3_server", "world"]  # fixtures, imported for pytest
+__all__ = ["REDIS_URL", "provenance_settings", "redis_prefix", "s3_server", "world"]
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture
+def redis_prefix() -> Iterator[str]:
+    """A fresh key prefix; whatever a test left under it is deleted afterwards."""
+    prefix = f"aigc-test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = redis.Redis.from_url(REDIS_URL)
+    keys = list(client.scan_iter(match=prefix + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 @pytest.fixture(scope="session")

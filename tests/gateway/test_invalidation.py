@@ -27,11 +27,11 @@ from gateway.invalidation import Invalidations, Topic
 from gateway.models import Role
 from gateway.runtime import Runtime, build_runtime
 from gateway.settings import Settings
+from tests.gateway.conftest import REDIS_URL
 from tests.support.gateway import bearer, fake_catalog, issue_key
 
 pytestmark = pytest.mark.db
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 UNREACHABLE_URL = "redis://127.0.0.1:1/0"
 AD_LAW_CLAIM = "全网最佳的保温杯"  # review under cn-marketing, released under eu-general
 COMPETITOR_TEXT = "试试竞品星巴克"
@@ -40,17 +40,6 @@ COMPETITOR_TEXT = "试试竞品星巴克"
 @pytest.fixture
 def channel() -> str:
     return f"aigc-test:invalidate:{uuid.uuid4().hex}"
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"aigc-test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 @pytest.fixture

@@ -111,6 +111,24 @@ def leaves_of(runtime: Runtime, generation_id: str) -> list[str]:
         return [row[0] for row in rows]
 
 
+def queue_one(api: TestClient, runtime: Runtime, sender: RecordingSender) -> tuple[str, str, str]:
+    """A text generation admitted by the API: the caller's key, its id and its job's."""
+    key = issue_key(runtime, "acme", Role.GENERATE)
+    generation_id = submit(api, key).json()["id"]
+    return key, generation_id, sender.sent[-1][0]
+
+
+def upload_text(api: TestClient, key: str) -> Any:
+    """A text file sent to be stamped; its 202 is checked."""
+    response = api.post(
+        "/v1/stamp",
+        files={"file": ("copy.txt", "夏季新品上市".encode(), "text/plain")},
+        headers=bearer(key),
+    )
+    assert response.status_code == 202, response.text
+    return response
+
+
 def submit(api: TestClient, key: str, prompt: str = "春季连衣裙", **extra: Any) -> Any:
     response = api.post(
         "/v1/generations", json={"kind": "text", "prompt": prompt}, headers=bearer(key), **extra
@@ -147,9 +165,7 @@ def test_a_queued_generation_is_released_by_its_job(
 def test_a_redelivered_message_does_nothing_twice(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender
 ) -> None:
-    key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    generation_id = submit(api, key).json()["id"]
-    job_id = sender.sent[0][0]
+    _, generation_id, job_id = queue_one(api, celery_runtime, sender)
     assert make_runner(celery_runtime).run(job_id).outcome is JobOutcome.DONE
     assert make_runner(celery_runtime, "w2").run(job_id).outcome is JobOutcome.SKIPPED
     assert leaves_of(celery_runtime, generation_id) == ["generation", "moderation", "stamp"]
@@ -158,9 +174,7 @@ def test_a_redelivered_message_does_nothing_twice(
 def test_a_job_whose_worker_died_is_taken_up_again(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender
 ) -> None:
-    key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    generation_id = submit(api, key).json()["id"]
-    job_id = sender.sent[0][0]
+    key, generation_id, job_id = queue_one(api, celery_runtime, sender)
     jobs = JobStore(celery_runtime.engine)
     # A worker claims the job and dies: nobody renews the lease.
     assert jobs.claim(job_id, worker="dead", lease_s=0.2) is not None
@@ -179,9 +193,7 @@ def test_a_job_whose_worker_died_is_taken_up_again(
 def test_a_run_that_stopped_after_its_custody_goes_on_from_there(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender, monkeypatch: Any
 ) -> None:
-    key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    generation_id = submit(api, key).json()["id"]
-    job_id = sender.sent[0][0]
+    _, generation_id, job_id = queue_one(api, celery_runtime, sender)
     stamping = celery_runtime.pipeline.stamping
     original = stamping.stamp
     calls: list[int] = []
@@ -231,12 +243,7 @@ def test_a_lost_upload_fails_its_job_with_a_reason(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender
 ) -> None:
     key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    response = api.post(
-        "/v1/stamp",
-        files={"file": ("copy.txt", "夏季新品上市".encode(), "text/plain")},
-        headers=bearer(key),
-    )
-    assert response.status_code == 202, response.text
+    response = upload_text(api, key)
     [(job_id, queue, _)] = sender.sent
     assert queue == "aigc.stamp"
     raw = JobStore(celery_runtime.engine)
@@ -255,12 +262,7 @@ def test_an_upload_is_stamped_by_its_job(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender
 ) -> None:
     key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    response = api.post(
-        "/v1/stamp",
-        files={"file": ("copy.txt", "夏季新品上市".encode(), "text/plain")},
-        headers=bearer(key),
-    )
-    assert response.status_code == 202, response.text
+    response = upload_text(api, key)
     assert make_runner(celery_runtime).run(sender.sent[0][0]).outcome is JobOutcome.DONE
     body = api.get(f"/v1/generations/{response.json()['id']}", headers=bearer(key)).json()
     assert body["status"] == "released"
@@ -386,9 +388,7 @@ def test_openai_chat_times_out_with_the_generation_id(
 def test_a_job_lost_too_often_is_failed_with_a_reason(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender
 ) -> None:
-    key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    generation_id = submit(api, key).json()["id"]
-    job_id = sender.sent[0][0]
+    key, generation_id, job_id = queue_one(api, celery_runtime, sender)
     jobs = JobStore(celery_runtime.engine)
     for _ in range(2):
         assert jobs.claim(job_id, worker="dead", lease_s=0.05) is not None
@@ -491,9 +491,7 @@ def test_the_reaper_resends_a_stale_job_only_where_its_queue_is_empty(
 def test_a_database_outage_mid_job_is_retried(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender, monkeypatch: Any
 ) -> None:
-    key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    generation_id = submit(api, key).json()["id"]
-    job_id = sender.sent[0][0]
+    _, generation_id, job_id = queue_one(api, celery_runtime, sender)
     resume = celery_runtime.pipeline.resume
     calls: list[int] = []
 
@@ -513,9 +511,7 @@ def test_a_requeued_failed_job_reads_back_what_its_first_run_left(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender, monkeypatch: Any
 ) -> None:
     # A stamp that fails for good after the custody is committed; an operator requeues it.
-    key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    generation_id = submit(api, key).json()["id"]
-    job_id = sender.sent[0][0]
+    key, generation_id, job_id = queue_one(api, celery_runtime, sender)
     stamping = celery_runtime.pipeline.stamping
     original = stamping.stamp
 

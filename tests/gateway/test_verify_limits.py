@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import threading
-import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -26,9 +24,9 @@ from gateway.models import Role
 from gateway.ratelimit import Bucket, MemoryRateLimiter, RedisRateLimiter
 from gateway.runtime import Runtime
 from gateway.verification import VerificationReport
+from tests.gateway.conftest import REDIS_URL
 from tests.support.gateway import bearer, issue_key
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 TEXT = {"text": "hello"}
 
 
@@ -42,17 +40,6 @@ def _assert_retry_after(response: Any, status: int = 429) -> None:
     assert response.status_code == status, response.text
     assert int(response.headers["Retry-After"]) >= 1
     assert response.json()["error"]["request_id"]
-
-
-@pytest.fixture
-def redis_prefix() -> Iterator[str]:
-    prefix = f"aigc-test:{uuid.uuid4().hex}:"
-    yield prefix
-    client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(match=prefix + "*"))
-    if keys:
-        client.delete(*keys)
-    client.close()
 
 
 # --- rate limits ----------------------------------------------------------------------

@@ -15,21 +15,12 @@ from moderation import (
     load_policy,
 )
 from moderation.scanners.toxicity import (
+    DETOXIFY_CATEGORIES,
     DETOXIFY_CHECKPOINT_FILES,
     DetoxifyScanner,
     ProfanityCheckScanner,
     sentence_spans,
 )
-
-DETOXIFY_CATEGORIES = {
-    "toxicity",
-    "severe_toxicity",
-    "obscene",
-    "threat",
-    "insult",
-    "identity_attack",
-    "sexual_explicit",
-}
 
 
 @pytest.fixture(scope="module")
