@@ -42,7 +42,9 @@ class AnchorChain:
         return list(self.warnings)
 
     def readiness_problems(self) -> list[str]:
-        if isinstance(self.anchor, AnvilAnchor):
+        # Both the local node and a configured endpoint are asked: an RPC endpoint that
+        # went away is a readiness problem, not something the next anchor finds out.
+        if isinstance(self.anchor, AnvilAnchor | Web3Anchor):
             problem = self.anchor.readiness_problem()
             return [f"chain: {problem}"] if problem else []
         return []

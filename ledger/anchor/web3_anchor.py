@@ -14,6 +14,7 @@ inside the factories so a deployment without anchoring never loads it.
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
@@ -98,6 +99,7 @@ class Web3Anchor:
         self._account = account
         self._expected_chain_id = expected_chain_id
         self._timeout_s = timeout_s
+        self._probed: tuple[float, str | None] | None = None  # (when, what it found)
 
     @classmethod
     def connect(
@@ -146,6 +148,27 @@ class Web3Anchor:
             tree_size=tree_size,
             anchored_at=_now(),
         )
+
+    def readiness_problem(self) -> str | None:
+        """Why anchoring cannot work now: the endpoint is unreachable, is another chain,
+        or has no contract at the address. Asked at most every few seconds, because a
+        load balancer's probes must not become a load on the chain's endpoint."""
+        now = time.monotonic()
+        if self._probed is None or now - self._probed[0] > _PROBE_TTL_S:
+            self._probed = (now, self._probe())
+        return self._probed[1]
+
+    def _probe(self) -> str | None:
+        try:
+            self._checked_chain_id()
+            code = self._w3.eth.get_code(self._contract.address)
+        except AnchorError as exc:
+            return str(exc)
+        except Exception as exc:  # refused, timed out, not JSON-RPC: all say "unreachable"
+            return f"the chain's RPC endpoint does not answer: {type(exc).__name__}"
+        if not bytes(code):
+            return f"no contract at {self.contract_address} on this chain (deploy one first)"
+        return None
 
     def _checked_chain_id(self) -> int:
         chain_id = int(self._w3.eth.chain_id)
@@ -209,6 +232,9 @@ def embedded_anchor() -> Web3Anchor:
     w3 = Web3(EthereumTesterProvider())
     restore_recursion_limit()  # py_ecc, loaded by the provider, raised it to 100,000
     return Web3Anchor(w3, deploy_registry(w3), name="embedded")
+
+
+_PROBE_TTL_S = 5.0
 
 
 def _now() -> str:

@@ -101,3 +101,28 @@ def test_a_database_outage_is_503_with_retry_after(
     assert response.status_code == 503
     assert response.json()["error"]["code"] == "database_unavailable"
     assert response.headers["Retry-After"] == "5"
+
+
+def test_an_unreachable_anchor_endpoint_makes_the_gateway_not_ready(
+    database_url: str, data_dir: Path
+) -> None:
+    key_file = data_dir / "anchor.key"
+    key_file.write_text("0x" + "11" * 32)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url,
+        ledger={
+            "anchor": {
+                "rpc_url": "http://127.0.0.1:9",
+                "key_file": str(key_file),
+                "contract_address": "0x" + "22" * 20,
+                "rpc_timeout_s": 1,
+            }
+        },
+    )
+    with TestClient(create_app(runtime=build_runtime(settings))) as client:
+        ready = client.get("/readyz")
+    assert ready.status_code == 503
+    body = ready.json()
+    assert body["components"]["chain"]["kind"] == "anchoring"
+    assert any(p.startswith("chain: the chain's RPC endpoint") for p in body["problems"])

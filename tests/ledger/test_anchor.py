@@ -235,3 +235,27 @@ def test_a_receipt_is_confirmed_only_by_a_chain_that_has_it_now(
     assert Anchorer(ledger, dead, AnchorSettings()).confirm(receipt) is (
         AnchorConfirmation.UNREACHABLE
     )
+
+
+def test_a_configured_endpoint_is_probed_for_readiness(tmp_path: Path) -> None:
+    """Unreachable, the wrong chain, or no contract there: each is a readiness problem."""
+    from web3 import EthereumTesterProvider, Web3
+
+    from ledger.anchor import deploy_registry
+    from ledger.anchor.registry import AnchorChain
+
+    key_file = tmp_path / "anchor.key"
+    key_file.write_text("0x" + "11" * 32)
+    dead = Web3Anchor.connect(
+        DEAD_RPC, key_file=key_file, contract_address="0x" + "22" * 20, timeout_s=1
+    )
+    assert AnchorChain(dead).readiness_problems() == [
+        "chain: the chain's RPC endpoint does not answer: ConnectionError"
+    ]
+    w3 = Web3(EthereumTesterProvider())
+    address = deploy_registry(w3)
+    assert Web3Anchor(w3, address).readiness_problem() is None
+    other_chain = Web3Anchor(w3, address, expected_chain_id=1).readiness_problem()
+    assert other_chain is not None and "not 1" in other_chain
+    empty = Web3Anchor(w3, "0x" + "33" * 20).readiness_problem()
+    assert empty is not None and empty.startswith("no contract at")
