@@ -35,10 +35,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, NewType
 
-from common.errors import ConflictError, InvalidInputError, NotFoundError, PermissionDeniedError
+from common.errors import (
+    ConflictError,
+    GatewayError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 from common.types import ContentKind, ReasonCode
 
 __all__ = [
+    "BulkDecisionNotAllowedError",
+    "BulkDecisionRequest",
+    "BulkItemResult",
     "DecisionOutcome",
     "EnqueueRequest",
     "EscalationNotAllowedError",
@@ -76,6 +85,12 @@ class TaskConflictError(ConflictError):
     """The task is claimed by someone else, already decided, or the caller's lease lapsed."""
 
     code = "review_conflict"
+
+
+class BulkDecisionNotAllowedError(ConflictError):
+    """Double-review and senior-queue items need a decision of their own, not a bulk one."""
+
+    code = "bulk_decision_not_allowed"
 
 
 class UnknownReasonCodeError(InvalidInputError):
@@ -312,6 +327,40 @@ class ReviewTaskView:
             "escalated_from": self.escalated_from,
             "escalated_to": self.escalated_to,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class BulkDecisionRequest:
+    """One approve or reject, with one reason, for several tasks (``decide_many``)."""
+
+    task_ids: tuple[str, ...]
+    reviewer: str
+    tenant_id: str
+    decision: ReviewDecision  # approve or reject; an escalation is decided one by one
+    reason_code: str | None = None
+    note: str | None = None
+    senior: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BulkItemResult:
+    """What one task of a bulk decision came to: its outcome, or the error that stopped it."""
+
+    task_id: str
+    outcome: DecisionOutcome | None = None
+    error: GatewayError | None = None
+
+    @property
+    def http_status(self) -> int:
+        return self.error.http_status if self.error is not None else 200
+
+    def to_dict(self) -> dict[str, Any]:
+        result: dict[str, Any] = {"id": self.task_id, "status": self.http_status}
+        if self.outcome is not None:
+            result["outcome"] = self.outcome.to_dict()
+        if self.error is not None:
+            result["error"] = self.error.public_detail()
+        return result
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,19 +21,24 @@ the pipeline: stamping, ledger, webhook)::
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Callable, Collection, Iterable
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
-from common.errors import InvalidInputError
+from common.errors import GatewayError, InvalidInputError
 from review_ui import store, transitions
 from review_ui.cursor import QueuePosition, decode_cursor, encode_cursor
 from review_ui.interface import (
+    BulkDecisionNotAllowedError,
+    BulkDecisionRequest,
+    BulkItemResult,
     DecisionOutcome,
     EnqueueRequest,
     QueueMetric,
+    ReasonCodeRequiredError,
     ReviewDecision,
     ReviewEvent,
     ReviewEventKind,
@@ -296,6 +301,48 @@ class ReviewService:
         if outcome.final.settles_generation and self._on_final_decision is not None:
             self._on_final_decision(outcome)
         return outcome
+
+    def decide_many(self, request: BulkDecisionRequest) -> tuple[BulkItemResult, ...]:
+        """Claim and decide each task on its own (each vote its own event, each settled
+        generation its own ledger event); one task's refusal stops none of the others.
+
+        Only tasks a single reviewer may settle qualify: a double-review or senior-queue
+        task answers :class:`BulkDecisionNotAllowedError` (409) and is left as it was.
+        """
+        vote = transitions.parse_decision(request.decision)
+        if vote not in (ReviewDecision.APPROVE, ReviewDecision.REJECT):
+            raise InvalidInputError("a bulk decision approves or rejects; escalate one by one")
+        if vote is ReviewDecision.REJECT and not request.reason_code:
+            raise ReasonCodeRequiredError("a rejection needs a reason code")
+        results = []
+        for task_id in dict.fromkeys(request.task_ids):  # each once, in the order given
+            try:
+                outcome = self._decide_alone(task_id, request)
+                results.append(BulkItemResult(task_id, outcome=outcome))
+            except GatewayError as exc:
+                results.append(BulkItemResult(task_id, error=exc))
+        return tuple(results)
+
+    def _decide_alone(self, task_id: str, request: BulkDecisionRequest) -> DecisionOutcome:
+        task = self.get(task_id, request.tenant_id)
+        if task.double_review or task.queue == self.settings.senior_queue:
+            raise BulkDecisionNotAllowedError(
+                "double-review and senior-queue tasks are decided one by one"
+            )
+        who = {"reviewer": request.reviewer, "tenant_id": request.tenant_id}
+        self.claim(task_id, senior=request.senior, **who)
+        try:
+            return self.decide(
+                task_id,
+                decision=request.decision,
+                reason_code=request.reason_code,
+                note=request.note,
+                **who,
+            )
+        except GatewayError:
+            with contextlib.suppress(GatewayError):  # a lease that lapsed meanwhile
+                self.release(task_id, **who)  # e.g. a reason this policy lacks: leave it open
+            raise
 
     # ------------------------------------------------------------------ ops
 

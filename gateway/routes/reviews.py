@@ -21,7 +21,7 @@ from gateway.db import session_scope
 from gateway.deps import HistoryReader, ReviewKey, ReviewServiceDep
 from gateway.models import ApiKey, Generation, Role
 from gateway.runtime import Runtime
-from review_ui.interface import ReviewDecision, Reviewer, ReviewTaskView
+from review_ui.interface import BulkDecisionRequest, ReviewDecision, Reviewer, ReviewTaskView
 from review_ui.web import PreviewImage, build_review_router
 
 __all__ = ["build_reviewer_pages", "router"]
@@ -35,6 +35,19 @@ class DecisionBody(BaseModel):
     decision: Literal["approve", "reject", "escalate"]
     reason_code: str | None = Field(
         default=None, max_length=64, description="From the policy's list; required to reject."
+    )
+    note: str | None = Field(default=None, max_length=4000)
+
+
+class BulkDecisionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=1, max_length=100, description="Review task ids, each decided on its own."
+    )
+    decision: Literal["approve", "reject"]
+    reason_code: str | None = Field(
+        default=None, max_length=64, description="One reason for all; required to reject."
     )
     note: str | None = Field(default=None, max_length=4000)
 
@@ -66,6 +79,40 @@ def list_reviews(
         limit=limit,
     )
     return {"items": [t.to_dict() for t in page.items], "next_cursor": page.next_cursor}
+
+
+@router.post(
+    "/decisions",
+    summary="Approve or reject several single-review tasks with one reason",
+    description=(
+        "Each task is claimed and decided on its own — its own vote, its own ledger event. "
+        "The answer lists every id with `status` 200 and its `outcome`, or the status and "
+        "`error` that stopped it (404 unknown, 409 claimed by someone else, already "
+        "decided, or a double-review or senior-queue task, which bulk decisions never "
+        "settle; 422 a reason code this task's policy lacks). One failure stops none of "
+        "the others."
+    ),
+)
+def decide_reviews(
+    body: BulkDecisionBody, principal: ReviewKey, reviews: ReviewServiceDep
+) -> dict[str, Any]:
+    results = reviews.decide_many(
+        BulkDecisionRequest(
+            task_ids=tuple(body.ids),
+            reviewer=_reviewer_id(principal),
+            tenant_id=principal.tenant_id,
+            decision=ReviewDecision(body.decision),
+            reason_code=body.reason_code,
+            note=body.note,
+            senior=principal.is_senior_reviewer,
+        )
+    )
+    succeeded = sum(1 for result in results if result.error is None)
+    return {
+        "results": [result.to_dict() for result in results],
+        "succeeded": succeeded,
+        "failed": len(results) - succeeded,
+    }
 
 
 @router.get("/{task_id}", summary="One review task")

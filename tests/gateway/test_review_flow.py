@@ -202,3 +202,69 @@ def test_reason_codes_offered_are_those_the_findings_need(
     task = client.get(f"/v1/reviews/{created['review_task_id']}", headers=bearer(reviewer)).json()
     offered = [code["code"] for code in task["reason_codes"]]
     assert offered == ["ad_law_absolute_term", "other"]  # no image_rights for a slogan
+
+
+def test_a_bulk_decision_settles_each_task_and_says_which_failed(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    held = [held_generation(client, keys) for _ in range(3)]
+    tasks = [task_of(client, keys, generation["id"]) for generation in held]
+    taken = client.post(f"/v1/reviews/{tasks[2]['id']}/claim", headers=bearer(keys["rev2"]))
+    assert taken.status_code == 200
+    ids = [tasks[0]["id"], tasks[1]["id"], tasks[2]["id"], "no-such-task", tasks[0]["id"]]
+    response = client.post(
+        "/v1/reviews/decisions",
+        json={"ids": ids, "decision": "approve", "note": "comparative claim, allowed"},
+        headers=bearer(keys["rev"]),
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(r["id"], r["status"]) for r in body["results"]] == [
+        (tasks[0]["id"], 200),
+        (tasks[1]["id"], 200),
+        (tasks[2]["id"], 409),
+        ("no-such-task", 404),
+    ]  # a repeated id is decided once
+    assert (body["succeeded"], body["failed"]) == (2, 2)
+    assert body["results"][0]["outcome"]["final"] == "approved"
+    assert body["results"][2]["error"]["code"] == "review_conflict"
+    for generation in held[:2]:  # each released by its own stamp, ledgered on its own
+        released = client.get(f"/v1/generations/{generation['id']}", headers=bearer(keys["gen"]))
+        assert released.json()["status"] == "released"
+        assert released.json()["provenance"]["ledger_index"] is not None
+    untouched = client.get(f"/v1/reviews/{tasks[2]['id']}", headers=bearer(keys["rev2"]))
+    assert untouched.json()["claimed_by"] == taken.json()["claimed_by"]
+
+
+def test_a_bulk_rejection_needs_one_reason_and_never_escalates(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    task = task_of(client, keys, held_generation(client, keys)["id"])
+    for body, code in (
+        ({"ids": [task["id"]], "decision": "reject"}, "reason_code_required"),
+        ({"ids": [task["id"]], "decision": "escalate", "reason_code": "other"}, None),
+        ({"ids": [], "decision": "approve"}, None),
+    ):
+        response = client.post("/v1/reviews/decisions", json=body, headers=bearer(keys["rev"]))
+        assert response.status_code == 422, response.text
+        if code is not None:
+            assert response.json()["error"]["code"] == code
+    assert (
+        client.get(f"/v1/reviews/{task['id']}", headers=bearer(keys["rev"])).json()["status"]
+        == "pending"
+    )
+    unknown_reason = client.post(
+        "/v1/reviews/decisions",
+        json={"ids": [task["id"]], "decision": "reject", "reason_code": "vibes"},
+        headers=bearer(keys["rev"]),
+    )
+    assert unknown_reason.json()["results"][0]["status"] == 422
+    # Refused after its claim: the claim is given back, not left to lapse.
+    after = client.get(f"/v1/reviews/{task['id']}", headers=bearer(keys["rev"])).json()
+    assert (after["status"], after["claimed_by"]) == ("pending", None)
+    rejected = client.post(
+        "/v1/reviews/decisions",
+        json={"ids": [task["id"]], "decision": "reject", "reason_code": "ad_law_absolute_term"},
+        headers=bearer(keys["rev"]),
+    )
+    assert rejected.json()["results"][0]["outcome"]["final"] == "rejected"

@@ -11,6 +11,7 @@ import pytest
 from common.types import ContentKind
 from review_ui.cursor import InvalidCursorError
 from review_ui.interface import (
+    BulkDecisionRequest,
     DecisionOutcome,
     EscalationNotAllowedError,
     FinalOutcome,
@@ -510,3 +511,26 @@ def test_both_double_reviewers_are_kept_off_the_senior_vote(service: ReviewServi
         with pytest.raises(TaskConflictError):
             service.claim(outcome.escalated_to or "", reviewer=voter, tenant_id="acme", senior=True)
     service.claim(outcome.escalated_to or "", reviewer="sam", tenant_id="acme", senior=True)
+
+
+def test_a_bulk_decision_leaves_double_review_and_senior_tasks_alone(
+    service: ReviewService, recorder: Recorder
+) -> None:
+    single = enqueue_text(service)
+    double = enqueue_text(service, double_review=True)
+    senior = _escalated_by_alice(service)
+    results = service.decide_many(
+        BulkDecisionRequest(
+            task_ids=(single.id, double.id, senior),
+            reviewer="sam",
+            tenant_id="acme",
+            decision=ReviewDecision.APPROVE,
+            senior=True,  # even a senior reviewer settles the senior queue one by one
+        )
+    )
+    assert [r.http_status for r in results] == [200, 409, 409]
+    assert [r.error.code for r in results[1:] if r.error] == ["bulk_decision_not_allowed"] * 2
+    assert [outcome.task_id for outcome in recorder.outcomes] == [single.id]
+    for task_id in (double.id, senior):
+        view = service.get(task_id, "acme")
+        assert (view.status, view.claimed_by) == (TaskStatus.PENDING, None)
