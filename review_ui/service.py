@@ -31,6 +31,7 @@ import sqlalchemy as sa
 from common.errors import GatewayError, InvalidInputError
 from review_ui import store, transitions
 from review_ui.cursor import QueuePosition, decode_cursor, encode_cursor
+from review_ui.dashboard import LeadDashboard, lead_dashboard
 from review_ui.interface import (
     BulkDecisionNotAllowedError,
     BulkDecisionRequest,
@@ -360,6 +361,16 @@ class ReviewService:
         start = to_utc(since) if since else None
         with self._engine.connect() as conn:
             return window_stats(conn, tenant_id, start, end)
+
+    def dashboard(
+        self, *, tenant_id: str, since: datetime | None = None, until: datetime | None = None
+    ) -> LeadDashboard:
+        """``stats`` plus what a lead watches over time: decisions per reviewer and day,
+        time to decision, SLA breaches and the queue's depth."""
+        end = to_utc(until) if until else self.now()
+        start = to_utc(since) if since else None
+        with self._engine.connect() as conn:
+            return lead_dashboard(conn, tenant_id, start, end, settings=self.settings)
 
     def queue_metrics(self) -> tuple[QueueMetric, ...]:
         """Open-task depth (pending, claimed) and oldest age per queue, all tenants."""

@@ -9,12 +9,14 @@ reviewer, ``key:<id>``.
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel, ConfigDict, Field
 
+from common.errors import InvalidInputError
 from common.types import ContentKind
 from gateway.auth import Principal, authenticate
 from gateway.db import session_scope
@@ -113,6 +115,27 @@ def decide_reviews(
         "succeeded": succeeded,
         "failed": len(results) - succeeded,
     }
+
+
+@router.get(
+    "/stats",
+    summary="Decisions per reviewer and day, time to decision, agreement, SLA, queue depth",
+    description=(
+        "Over [since, until] (ISO 8601; until defaults to now, since to the first vote). "
+        "Time to decision runs from a task's creation to its end; `sla.ended_late` counts "
+        "tasks that ended after more than `breach_after_s`, `sla.open_late` those still "
+        "open at `until` and older than that; `queue_depth` samples open tasks 24 times."
+    ),
+)
+def review_stats(
+    principal: HistoryReader,
+    reviews: ReviewServiceDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> dict[str, Any]:
+    if since is not None and until is not None and since > until:
+        raise InvalidInputError("since must not be after until")
+    return reviews.dashboard(tenant_id=principal.tenant_id, since=since, until=until).to_dict()
 
 
 @router.get("/{task_id}", summary="One review task")

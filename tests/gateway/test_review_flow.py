@@ -268,3 +268,24 @@ def test_a_bulk_rejection_needs_one_reason_and_never_escalates(
         headers=bearer(keys["rev"]),
     )
     assert rejected.json()["results"][0]["outcome"]["final"] == "rejected"
+
+
+def test_review_stats_over_http(client: TestClient, keys: dict[str, str]) -> None:
+    task = task_of(client, keys, held_generation(client, keys)["id"])
+    client.post(
+        "/v1/reviews/decisions",
+        json={"ids": [task["id"]], "decision": "approve"},
+        headers=bearer(keys["rev"]),
+    )
+    stats = client.get("/v1/reviews/stats", headers=bearer(keys["rev"]))
+    assert stats.status_code == 200, stats.text
+    body = stats.json()
+    assert (body["votes"], body["approved"]) == (1, 1)
+    assert sum(b["count"] for b in body["time_to_decision"]["buckets"]) == 1
+    assert client.get("/v1/reviews/stats", headers=bearer(keys["other"])).json()["votes"] == 0
+    backwards = client.get(
+        "/v1/reviews/stats?since=2026-12-02T00:00:00Z&until=2026-12-01T00:00:00Z",
+        headers=bearer(keys["rev"]),
+    )
+    assert backwards.status_code == 422
+    assert client.get("/v1/reviews/stats", headers=bearer(keys["gen"])).status_code == 403
