@@ -121,6 +121,20 @@ STRINGS: dict[str, dict[Language, str]] = {
     "status_rejected": {Language.EN: "rejected", Language.ZH: "已拒绝"},
     "status_escalated": {Language.EN: "escalated", Language.ZH: "已升级"},
     "language_other": {Language.EN: "中文", Language.ZH: "English"},
+    "stats": {Language.EN: "Stats", Language.ZH: "统计"},
+    "stats_title": {Language.EN: "Review statistics", Language.ZH: "审核统计"},
+    "stats_window": {Language.EN: "Last days", Language.ZH: "最近天数"},
+    "stats_decisions_per_day": {Language.EN: "Decisions per day", Language.ZH: "每日决定数"},
+    "stats_time_to_decision": {Language.EN: "Time to decision", Language.ZH: "决定耗时"},
+    "stats_queue_depth": {Language.EN: "Open tasks", Language.ZH: "待处理任务数"},
+    "stats_votes": {Language.EN: "Decisions", Language.ZH: "决定数"},
+    "stats_settled": {Language.EN: "Settled", Language.ZH: "已结案"},
+    "stats_agreement": {Language.EN: "Double-review agreement", Language.ZH: "双人复核一致率"},
+    "stats_median": {Language.EN: "Median time to decision", Language.ZH: "决定耗时中位数"},
+    "stats_ended_late": {Language.EN: "Ended past the SLA", Language.ZH: "超时结案"},
+    "stats_open_late": {Language.EN: "Open past the SLA", Language.ZH: "超时未处理"},
+    "stats_reviewer": {Language.EN: "Reviewer", Language.ZH: "审核员"},
+    "total": {Language.EN: "Total", Language.ZH: "合计"},
 }
 
 

@@ -5,8 +5,9 @@ they are); from then on a signed session cookie (HttpOnly, SameSite=Strict) carr
 them, and every state-changing form carries a CSRF token — a POST without a valid one
 is refused with 403. Pages: sign-in, the queue (filters, SLA age colours), one item
 (highlighted findings, image preview, decision buttons with keyboard shortcuts, audit
-history). Strings in Chinese and English. All user-supplied text is escaped by Jinja2's
-autoescaping, and a strict Content-Security-Policy allows only our own script::
+history), and the lead's statistics (SVG charts drawn on the server). Strings in
+Chinese and English. All user-supplied text is escaped by Jinja2's autoescaping, and a
+strict Content-Security-Policy allows only our own script::
 
     router = build_review_router(
         service,
@@ -23,7 +24,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import urlencode
@@ -45,6 +46,7 @@ from review_ui.interface import (
 )
 from review_ui.service import ReviewService
 from review_ui.session import Session, SessionCodec
+from review_ui.stats_page import DEFAULT_DAYS, MAX_DAYS, stats_context
 
 if TYPE_CHECKING:
     import jinja2
@@ -122,6 +124,7 @@ def build_review_router(
     router.add_api_route("/lang/{code}", pages.switch_language, methods=["GET"])
     router.add_api_route("/queue", pages.queue, methods=["GET"])
     router.add_api_route("/queue/next", pages.claim_next, methods=["POST"])
+    router.add_api_route("/stats", pages.stats, methods=["GET"])
     router.add_api_route("/tasks/{task_id}", pages.task, methods=["GET"])
     router.add_api_route("/tasks/{task_id}/claim", pages.claim, methods=["POST"])
     router.add_api_route("/tasks/{task_id}/release", pages.release, methods=["POST"])
@@ -288,6 +291,20 @@ class _ReviewPages:
         if task is None:
             return self._redirect("/queue?notice=nothing_to_claim")
         return self._redirect(f"/tasks/{task.id}")
+
+    def stats(self, request: Request, days: str = "") -> Response:
+        session = self._reviewer_session(request)
+        if session is None or session.reviewer is None:
+            return self._redirect("/login")
+        window = min(MAX_DAYS, max(1, int(days))) if days.isdigit() else DEFAULT_DAYS
+        now = self.service.now()
+        dashboard = self.service.dashboard(
+            tenant_id=session.reviewer.tenant_id, since=now - timedelta(days=window), until=now
+        )
+        context = stats_context(dashboard, self._language(request))
+        return self._render(
+            request, "stats.html", session, days=window, max_days=MAX_DAYS, **context
+        )
 
     # ------------------------------------------------------------------ one task
 

@@ -392,3 +392,26 @@ def test_logout_ends_the_session_on_the_server(service: ReviewService) -> None:
     ) as thief:
         thief.cookies.set(SESSION_COOKIE, stolen or "", path="/review")
         assert thief.get("/review/queue").headers["location"] == "/review/login"
+
+
+def test_the_stats_page_draws_its_charts(
+    client: TestClient, service: ReviewService, clock: FakeClock
+) -> None:
+    assert client.get("/review/stats").headers["location"] == "/review/login"
+    task = enqueue_text(service)
+    clock.advance(90)
+    service.claim(task.id, reviewer="alice", tenant_id="acme")
+    service.decide(task.id, reviewer="alice", tenant_id="acme", decision="approve")
+    enqueue_text(service, generation_id="other", tenant_id="other-tenant")
+    sign_in(client)
+
+    page = client.get("/review/stats?days=3")
+    assert page.status_code == 200
+    assert page.text.count('<svg class="chart"') == 3
+    assert '<title>1–5 min: 1</title>' in page.text  # the one decision took 90 s
+    assert re.search(r"<td>alice</td><td>1</td><td>0</td><td>0</td><td>1</td>", page.text)
+    assert 'value="3"' in page.text
+    assert client.get("/review/stats?days=lots").status_code == 200  # the default window
+    chinese = client.get("/review/stats", headers={"Accept-Language": "zh-CN"}).text
+    assert "决定耗时" in chinese
+    assert "审核统计" in chinese
