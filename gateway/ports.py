@@ -106,6 +106,9 @@ class ReviewSummary:
     decided_at: str
     reason_code: str | None = None
     reviewers: tuple[str, ...] = ()
+    # An approval that rewrote the text: the text (while it is applied) and that it was.
+    edited_output: str | None = None
+    edited: bool = False
 
 
 class ReviewPort(Protocol):

@@ -169,6 +169,7 @@ class ReviewSummary:
     decided_at: datetime
     reason_code: str | None = None
     reviewers: tuple[str, ...] = ()  # every reviewer when the policy asked for two
+    edited: bool = False  # the reviewer rewrote the output before approving it
 
 
 @dataclass(frozen=True, slots=True)

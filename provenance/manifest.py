@@ -25,6 +25,9 @@ from common.types import MediaType
 from provenance.interface import StampRequest
 from provenance.xmp import TRAINED_ALGORITHMIC_MEDIA
 
+# IPTC digital source type of a person's changes to generated media.
+HUMAN_EDITS = "http://cv.iptc.org/newscodes/digitalsourcetype/humanEdits"
+
 __all__ = [
     "GB45438_ASSERTION",
     "LEDGER_ASSERTION",
@@ -100,7 +103,19 @@ def _actions(request: StampRequest) -> dict[str, Any]:
         "digitalSourceType": TRAINED_ALGORITHMIC_MEDIA,
         "softwareAgent": agent,
     }
-    return {"label": "c2pa.actions", "data": {"actions": [created]}}
+    actions = [created]
+    review = request.review
+    if review is not None and review.edited:
+        # A person changed the generated output (IPTC "humanEdits"): no software agent.
+        actions.append(
+            {
+                "action": "c2pa.edited",
+                "digitalSourceType": HUMAN_EDITS,
+                "description": "output rewritten by a reviewer before approval",
+                "parameters": {"org.aigc-gateway.reviewer": review.reviewer_id},
+            }
+        )
+    return {"label": "c2pa.actions", "data": {"actions": actions}}
 
 
 def _moderation(request: StampRequest) -> dict[str, Any]:
@@ -124,6 +139,7 @@ def _review(request: StampRequest) -> dict[str, Any]:
         "decided_at": review.decided_at.isoformat(),
         "reason_code": review.reason_code,
         "reviewers": list(review.reviewers or (review.reviewer_id,)),
+        "edited": review.edited,
     }
 
 

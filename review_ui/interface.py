@@ -49,6 +49,7 @@ __all__ = [
     "BulkDecisionRequest",
     "BulkItemResult",
     "DecisionOutcome",
+    "EditNotAllowedError",
     "EnqueueRequest",
     "EscalationNotAllowedError",
     "FinalOutcome",
@@ -91,6 +92,12 @@ class BulkDecisionNotAllowedError(ConflictError):
     """Double-review and senior-queue items need a decision of their own, not a bulk one."""
 
     code = "bulk_decision_not_allowed"
+
+
+class EditNotAllowedError(InvalidInputError):
+    """An edited output goes only with a single reviewer's approval of text (422)."""
+
+    code = "edit_not_allowed"
 
 
 class UnknownReasonCodeError(InvalidInputError):
@@ -387,6 +394,7 @@ class DecisionOutcome:
     policy_version: str
     decided_at: datetime
     escalated_to: TaskId | None = None  # the new senior-queue task, when escalated
+    edited_output: str | None = None  # approved with this text instead of the output
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form for the ``POST /v1/reviews/{id}/decision`` response."""
@@ -402,6 +410,7 @@ class DecisionOutcome:
             "policy_version": self.policy_version,
             "decided_at": _iso(self.decided_at),
             "escalated_to": self.escalated_to,
+            "edited": self.edited_output is not None,
         }
 
 

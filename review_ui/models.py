@@ -91,6 +91,8 @@ class ReviewDecisionRow(SQLModel, table=True):
     double_review: bool = False
     created_at: datetime = Field(index=True)
     policy_version: str = Field(max_length=64)
+    # An approval that rewrote the text output: what the reviewer released instead.
+    edited_output: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
 
 
 class ReviewEventRow(SQLModel, table=True):

@@ -219,6 +219,7 @@ class VoteRecord:
     double_review: bool
     created_at: datetime
     policy_version: str
+    edited_output: str | None = None
 
     def to_row(self) -> dict[str, Any]:
         return {
@@ -232,6 +233,7 @@ class VoteRecord:
             "double_review": self.double_review,
             "created_at": self.created_at,
             "policy_version": self.policy_version,
+            "edited_output": self.edited_output,
         }
 
 

@@ -275,6 +275,7 @@ class ReviewService:
         decision: ReviewDecision | str,
         reason_code: str | None = None,
         note: str | None = None,
+        edited_output: str | None = None,
     ) -> DecisionOutcome:
         """Record the claim holder's decision and say what it did.
 
@@ -291,6 +292,7 @@ class ReviewService:
             reason_code=reason_code,
             note=transitions.checked_note(note),
             escalation_task_id=uuid.uuid4().hex,
+            edited_output=edited_output,
         )
 
         def plan(_conn: sa.Connection, task: TaskRecord) -> Change:

@@ -158,6 +158,7 @@ def _vote_from_row(row: sa.Row[tuple[object, ...]]) -> VoteRecord:
         double_review=bool(row.double_review),
         created_at=to_utc(row.created_at),
         policy_version=row.policy_version,
+        edited_output=row.edited_output,
     )
 
 

@@ -25,6 +25,7 @@ from common.errors import InvalidInputError
 from common.types import ContentKind, ReasonCode
 from review_ui.interface import (
     DecisionOutcome,
+    EditNotAllowedError,
     EnqueueRequest,
     EscalationNotAllowedError,
     FinalOutcome,
@@ -103,6 +104,7 @@ class DecideRequest:
     reason_code: str | None
     note: str | None
     escalation_task_id: str
+    edited_output: str | None = None  # an approval that rewrites the text output
 
 
 # ---------------------------------------------------------------------- input checks
@@ -357,6 +359,21 @@ def _check_can_decide(
     _check_reason_code(task, request)
     if request.vote is ReviewDecision.ESCALATE and task.queue == settings.senior_queue:
         raise EscalationNotAllowedError("the task is already in the senior queue")
+    if request.edited_output is not None:
+        _check_edit(task, request)
+
+
+def _check_edit(task: TaskRecord, request: DecideRequest) -> None:
+    """An edit rewrites a single reviewer's approval of text: a double review's second
+    reviewer would be approving words the first never saw."""
+    if request.vote is not ReviewDecision.APPROVE:
+        raise EditNotAllowedError("only an approval carries an edited output")
+    if task.kind is not ContentKind.TEXT or task.output_text is None:
+        raise EditNotAllowedError("only text output can be edited")
+    if task.double_review:
+        raise EditNotAllowedError("a double-review task is approved as it stands")
+    if not (request.edited_output or "").strip():
+        raise EditNotAllowedError("the edited output is empty")
 
 
 def _check_reason_code(task: TaskRecord, request: DecideRequest) -> None:
@@ -403,6 +420,7 @@ def _ballot(
         double_review=task.double_review,
         created_at=now,
         policy_version=task.policy_version,
+        edited_output=request.edited_output,
     )
     voted = EventDraft.about(
         task,
@@ -531,6 +549,7 @@ def replayed_outcome(task: TaskRecord, votes: Sequence[VoteRecord]) -> DecisionO
         policy_name=task.policy_name,
         policy_version=task.policy_version,
         decided_at=task.decided_at or last.created_at,
+        edited_output=last.edited_output,
     )
 
 
@@ -554,4 +573,5 @@ def _outcome(
         policy_name=task.policy_name,
         policy_version=task.policy_version,
         decided_at=now,
+        edited_output=request.edited_output,
     )

@@ -110,6 +110,7 @@ def resume_hook(
             decided_at=outcome.decided_at.isoformat(),
             reason_code=outcome.reason_code,
             reviewers=outcome.reviewers,
+            edited_output=outcome.edited_output,
         )
         reason = None
         if outcome.final is FinalOutcome.REJECTED:

@@ -78,26 +78,38 @@ def ledger_event(
 def review_event(
     generation: Generation, refs: list[LedgerRef], summary: ReviewSummary
 ) -> LedgerEvent:
+    """The reviewer's decision; with an edit, the hashes of both texts and how the
+    edited one fared in moderation (the leaf's ``artifact_sha256`` is the edited text's)."""
+    extra: dict[str, LedgerAttr] = {
+        "reason_code": summary.reason_code or "",
+        "reviewers": ",".join(summary.reviewers),
+    }
+    edit = generation.meta.get("review_edit")
+    if summary.edited_output is not None and isinstance(edit, Mapping):
+        extra |= {
+            "original_output_sha256": str(edit["original_sha256"]),
+            "edited_output_sha256": str(edit["edited_sha256"]),
+            "edit_moderation": str(edit["moderation"]),
+        }
     return ledger_event(
         "review_decision",
         generation,
         refs,
         actor=summary.reviewer,
         decision=summary.decision,
-        extra={
-            "reason_code": summary.reason_code or "",
-            "reviewers": ",".join(summary.reviewers),
-        },
+        extra=extra,
     )
 
 
 def summary_to_dict(summary: ReviewSummary) -> dict[str, Any]:
+    """What a worker reads back; an edit's text is not kept here but as the raw content."""
     return {
         "reviewer": summary.reviewer,
         "decision": summary.decision,
         "decided_at": summary.decided_at,
         "reason_code": summary.reason_code,
         "reviewers": list(summary.reviewers),
+        "edited": summary.edited or summary.edited_output is not None,
     }
 
 

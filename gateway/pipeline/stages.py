@@ -43,6 +43,7 @@ from gateway.pipeline.custody import (
     review_event,
     summary_to_dict,
 )
+from gateway.pipeline.edits import adopt_edit, moderate_edit
 from gateway.pipeline.orders import GenerationOrder, PipelineHooks, StampOrder
 from gateway.pipeline.records import (
     EventLog,
@@ -230,6 +231,8 @@ class Pipeline:
         if generation.status != GenerationStatus.PENDING_REVIEW.value:
             raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
         events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
+        if summary.edited_output is not None and not self._edit_passes(generation, summary, events):
+            return generation  # the edited text is back in the queue, no job to run
         approval = review_event(generation, recorded_refs(self.engine, generation.id), summary)
         generation.status = GenerationStatus.QUEUED.value
         generation.updated_at = utcnow()
@@ -267,6 +270,9 @@ class Pipeline:
         if generation.status != GenerationStatus.PENDING_REVIEW.value:
             raise ConflictError(f"generation {generation_id} is {generation.status}, not in review")
         events = EventLog(generation.id, self._next_seq(generation.id), self.hooks, row_exists=True)
+        edited = approved and summary.edited_output is not None
+        if edited and not self._edit_passes(generation, summary, events):
+            return generation  # the edited text is back in the queue
         verdict = verdict_from_row(generation)
         refs = recorded_refs(self.engine, generation.id)
         with events.stage("review", "review_ui") as record:
@@ -280,6 +286,25 @@ class Pipeline:
         generation.status = GenerationStatus.BLOCKED.value
         generation.block_reason = reason or "rejected by a reviewer"
         return self._finish(generation, events)
+
+    def _edit_passes(
+        self, generation: Generation, summary: ReviewSummary, events: EventLog
+    ) -> bool:
+        """Moderate a reviewer's edited text and make it the output. False when it was
+        flagged: then it is back in the review queue (the review event, with both
+        hashes, recorded) and the generation stays pending."""
+        edit = moderate_edit(
+            self.moderation, self.store, generation, summary.edited_output or "", events
+        )
+        adopt_edit(generation, edit)
+        if edit.verdict.action is Action.ALLOW:
+            return True
+        refs = recorded_refs(self.engine, generation.id)
+        with events.stage("review", "review_ui") as record:
+            record["ledger"] = self.ledger.append(review_event(generation, refs, summary))
+            record["detail"] = {"decision": "edited, back to review", "reviewer": summary.reviewer}
+        self._hold_for_review(generation, edit.text.encode("utf-8"), edit.verdict, events)
+        return False
 
     # ---------------------------------------------------------------- stage runners
 

@@ -39,6 +39,14 @@ class DecisionBody(BaseModel):
         default=None, max_length=64, description="From the policy's list; required to reject."
     )
     note: str | None = Field(default=None, max_length=4000)
+    edited_output: str | None = Field(
+        default=None,
+        max_length=100_000,
+        description=(
+            "With approve, on a single-review text task: the text to release instead of the "
+            "output. It is moderated again; flagged, it returns to the queue."
+        ),
+    )
 
 
 class BulkDecisionBody(BaseModel):
@@ -180,6 +188,7 @@ def decide_review(
         decision=ReviewDecision(body.decision),
         reason_code=body.reason_code,
         note=body.note,
+        edited_output=body.edited_output,
     )
     return outcome.to_dict()
 

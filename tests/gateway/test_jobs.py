@@ -336,6 +336,33 @@ def test_an_approval_queues_the_release_and_a_worker_stamps_it(
     assert "review_decision" in leaves
 
 
+def test_an_edited_approval_is_released_by_a_worker_with_the_edited_text(
+    api: TestClient, celery_runtime: Runtime, sender: RecordingSender
+) -> None:
+    gen_key = issue_key(celery_runtime, "acme", Role.GENERATE)
+    rev_key = issue_key(celery_runtime, "acme", Role.REVIEW)
+    generation_id = submit(api, gen_key, "全网最佳的保温杯").json()["id"]
+    runner = make_runner(celery_runtime)
+    assert runner.run(sender.sent[0][0]).outcome is JobOutcome.DONE
+    tasks = api.get("/v1/reviews?status=pending", headers=bearer(rev_key)).json()["items"]
+    task = next(t for t in tasks if t["generation_id"] == generation_id)
+    api.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(rev_key))
+    edited = "这款保温杯保温效果出色。"
+    decided = api.post(
+        f"/v1/reviews/{task['id']}/decision",
+        json={"decision": "approve", "edited_output": edited},
+        headers=bearer(rev_key),
+    )
+    assert decided.status_code == 200, decided.text
+    release_job, queue, _ = sender.sent[-1]
+    assert queue == "aigc.stamp"
+    assert runner.run(release_job).outcome is JobOutcome.DONE
+    released = api.get(f"/v1/generations/{generation_id}", headers=bearer(gen_key)).json()
+    assert released["status"] == "released"
+    assert edited in released["output_text"]
+    assert leaves_of(celery_runtime, generation_id).count("stamp") == 1
+
+
 def test_openai_chat_waits_for_the_worker(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender
 ) -> None:

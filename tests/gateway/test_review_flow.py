@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ def keys(runtime: Runtime) -> dict[str, str]:
         "rev": issue_key(runtime, "acme", Role.REVIEW),
         "rev2": issue_key(runtime, "acme", Role.REVIEW),
         "other": issue_key(runtime, "globex", Role.REVIEW),
+        "audit": issue_key(runtime, "acme", Role.AUDIT),
     }
 
 
@@ -289,3 +291,67 @@ def test_review_stats_over_http(client: TestClient, keys: dict[str, str]) -> Non
     )
     assert backwards.status_code == 422
     assert client.get("/v1/reviews/stats", headers=bearer(keys["gen"])).status_code == 403
+
+
+def _decide_with_edit(
+    client: TestClient, keys: dict[str, str], task_id: str, edited: str, decision: str = "approve"
+) -> Any:
+    client.post(f"/v1/reviews/{task_id}/claim", headers=bearer(keys["rev"]))
+    return client.post(
+        f"/v1/reviews/{task_id}/decision",
+        json={"decision": decision, "edited_output": edited, "reason_code": "other"},
+        headers=bearer(keys["rev"]),
+    )
+
+
+def test_an_edited_approval_releases_the_edited_text(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    generation = held_generation(client, keys)
+    task = task_of(client, keys, generation["id"])
+    original = task["output_text"]
+    edited = "这款保温杯保温效果出色，适合通勤使用。"
+    decision = _decide_with_edit(client, keys, task["id"], edited)
+    assert decision.status_code == 200, decision.text
+    assert decision.json()["edited"] is True
+    gen_headers = bearer(keys["gen"])
+    released = client.get(f"/v1/generations/{generation['id']}", headers=gen_headers).json()
+    assert released["status"] == "released"
+    assert edited in released["output_text"]
+    assert original not in released["output_text"]
+    events = client.get(f"/v1/generations/{generation['id']}/events", headers=gen_headers)
+    items = events.json()["items"]
+    assert [e["stage"] for e in items][-4:] == ["edit_moderation", "review", "stamp", "ledger"]
+    review = next(e for e in items if e["stage"] == "review")
+    index = review["ledger_index"]
+    leaf = client.get(f"/v1/ledger/entries/{index}", headers=bearer(keys["audit"]))
+    attrs = leaf.json()["leaf"]["attrs"]
+    assert attrs["edited_output_sha256"] == hashlib.sha256(edited.encode()).hexdigest()
+    assert attrs["original_output_sha256"] != attrs["edited_output_sha256"]
+    assert attrs["edit_moderation"] == "allow"
+
+
+def test_an_edit_that_is_flagged_again_goes_back_to_the_queue(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    generation = held_generation(client, keys)
+    task = task_of(client, keys, generation["id"])
+    still_absolute = "全网第一的保温杯，国家级品质。"
+    assert _decide_with_edit(client, keys, task["id"], still_absolute).status_code == 200
+    held = client.get(f"/v1/generations/{generation['id']}", headers=bearer(keys["gen"])).json()
+    assert held["status"] == "pending_review"
+    again = task_of(client, keys, generation["id"])
+    assert again["id"] != task["id"]
+    assert again["output_text"] == still_absolute
+    assert any(f["category"].startswith("ad_law") for f in again["findings"])
+
+
+def test_an_edit_goes_only_with_an_approval_of_text(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    task = task_of(client, keys, held_generation(client, keys)["id"])
+    refused = _decide_with_edit(client, keys, task["id"], "改过的文字", decision="reject")
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "edit_not_allowed"
+    blank = _decide_with_edit(client, keys, task["id"], "   ")
+    assert blank.json()["error"]["code"] == "edit_not_allowed"

@@ -294,7 +294,25 @@ def test_review_assertion_records_the_human_decision(
         "decided_at": "2026-11-23T09:30:00+00:00",
         "reason_code": None,
         "reviewers": ["reviewer-42"],
+        "edited": False,
     }
+
+
+def test_a_reviewers_edit_is_an_action_by_a_person(
+    stamper: Stamper, make_request: MakeRequest, anchors: str
+) -> None:
+    review = ReviewSummary(
+        "reviewer-42", "approve", datetime(2026, 11, 23, 9, 30, tzinfo=UTC), edited=True
+    )
+    result = stamper.stamp(make_request("保温效果出色。".encode(), MediaType.TEXT, review=review))
+
+    reading = read_c2pa(result.data, MediaType.TEXT, result.manifest_bytes, anchors)
+    assert reading.state is C2paState.TRUSTED
+    actions = reading.manifest["actions"]
+    assert [a["action"] for a in actions] == ["c2pa.created", "c2pa.edited"]
+    assert actions[1]["digitalSourceType"].endswith("/humanEdits")
+    assert actions[1]["parameters"]["org.aigc-gateway.reviewer"] == "reviewer-42"
+    assert reading.manifest["assertions"][REVIEW_ASSERTION]["edited"] is True
 
 
 def test_disabled_steps_are_recorded(
