@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
-from review_ui.interface import ReviewFinding
+from review_ui.interface import FindingSource, ReviewFinding
 
-__all__ = ["Segment", "segment_text"]
+__all__ = ["Segment", "Snippet", "segment_text", "snippet", "top_finding"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +37,34 @@ def segment_text(text: str, numbered: Sequence[tuple[int, ReviewFinding]]) -> li
         ending = tuple(n for n, (_, e) in spans if e == end and n in covering)
         segments.append(Segment(text[start:end], covering, ending))
     return segments
+
+
+@dataclass(frozen=True, slots=True)
+class Snippet:
+    """A queue row's view of a text: the top finding's span with a little on each side."""
+
+    before: str
+    flagged: str
+    after: str
+
+
+def snippet(text: str | None, finding: ReviewFinding | None, context: int = 24) -> Snippet | None:
+    """The flagged span of the output in context; the text's start without a span."""
+    if not text:
+        return None
+    span = finding.span if finding is not None and finding.source is FindingSource.OUTPUT else None
+    if span is None or not 0 <= span[0] < span[1] <= len(text):
+        return Snippet(text[: 2 * context], "", "…" if len(text) > 2 * context else "")
+    start, end = span
+    lead = "…" if start > context else ""
+    tail = "…" if end + context < len(text) else ""
+    return Snippet(
+        lead + text[max(0, start - context) : start],
+        text[start:end],
+        text[end : end + context] + tail,
+    )
+
+
+def top_finding(findings: Sequence[ReviewFinding]) -> ReviewFinding | None:
+    """The finding a reviewer looks at first: the highest score (the first of equals)."""
+    return max(findings, key=lambda finding: finding.score, default=None)

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from common.errors import InvalidInputError
+from common.types import ContentKind
 from review_ui.cursor import QueuePosition
 from review_ui.interface import ReviewDecision, ReviewerStats, ReviewStats, TaskStatus
 from review_ui.models import CATEGORIES_TABLE, DECISIONS_TABLE, TASKS_TABLE
@@ -49,6 +50,11 @@ class TaskFilter:
     queue: str | None = None
     category: str | None = None
     older_than_s: float | None = None
+    kind: str | None = None
+    policy: str | None = None
+    # Free text: a task or generation id, words of the prompt or the output, or a
+    # finding category (exactly or as a dotted prefix).
+    search: str | None = None
 
 
 def task_filters(wanted: TaskFilter, now: datetime) -> list[sa.ColumnElement[bool]]:
@@ -63,7 +69,37 @@ def task_filters(wanted: TaskFilter, now: datetime) -> list[sa.ColumnElement[boo
         conditions.append(_has_category(wanted.category))
     if wanted.older_than_s is not None:
         conditions.append(_TASKS.c.created_at <= now - timedelta(seconds=wanted.older_than_s))
+    if wanted.kind:
+        conditions.append(_TASKS.c.kind == _parse_kind(wanted.kind))
+    if wanted.policy:
+        conditions.append(_TASKS.c.policy_name == wanted.policy)
+    if wanted.search and wanted.search.strip():
+        conditions.append(_matches(wanted.search.strip()))
     return conditions
+
+
+def _parse_kind(kind: str) -> str:
+    try:
+        return ContentKind(kind).value
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"kind must be one of {', '.join(k.value for k in ContentKind)}"
+        ) from exc
+
+
+def _matches(term: str) -> sa.ColumnElement[bool]:
+    contains = f"%{_like_escaped(term)}%"
+    return sa.or_(
+        _TASKS.c.id == term,
+        _TASKS.c.generation_id == term,
+        _TASKS.c.output_text.like(contains, escape="\\"),
+        _TASKS.c.prompt.like(contains, escape="\\"),
+        _has_category(term),
+    )
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _parse_status(status: TaskStatus | str) -> TaskStatus:
@@ -77,7 +113,7 @@ def _parse_status(status: TaskStatus | str) -> TaskStatus:
 
 def _has_category(category: str) -> sa.ColumnElement[bool]:
     """Exactly or as a dotted prefix (``ad_law`` matches ``ad_law.absolute_term``)."""
-    escaped = category.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    escaped = _like_escaped(category)
     return sa.exists().where(
         _CATEGORIES.c.task_id == _TASKS.c.id,
         sa.or_(

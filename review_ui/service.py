@@ -141,6 +141,9 @@ class ReviewService:
         queue: str | None = None,
         category: str | None = None,
         older_than_s: float | None = None,
+        kind: str | None = None,
+        policy: str | None = None,
+        search: str | None = None,
         cursor: str | None = None,
         limit: int | None = None,
     ) -> TaskPage:
@@ -148,10 +151,12 @@ class ReviewService:
 
         ``status`` filters by the status callers see (a lapsed claim counts as pending);
         ``category`` matches exactly or as a dotted prefix (``ad_law`` matches
-        ``ad_law.absolute_term``); ``older_than_s`` keeps tasks at least that old.
+        ``ad_law.absolute_term``); ``older_than_s`` keeps tasks at least that old;
+        ``search`` finds a task or generation id, words of the prompt or output, or a
+        category.
         """
         page_size = self._page_size(limit)
-        wanted = TaskFilter(status, queue, category, older_than_s)
+        wanted = TaskFilter(status, queue, category, older_than_s, kind, policy, search)
         query = sa.select(_TASKS).where(
             _TASKS.c.tenant == tenant_id, *task_filters(wanted, self.now())
         )

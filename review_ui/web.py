@@ -20,7 +20,6 @@ strict Content-Security-Policy allows only our own script::
 from __future__ import annotations
 
 import importlib.resources
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from common.errors import GatewayError, InvalidInputError
 from common.i18n import pick_language
 from common.types import ContentKind, Language
-from review_ui.highlight import segment_text
+from review_ui.highlight import segment_text, snippet, top_finding
 from review_ui.i18n import STRINGS, translate
 from review_ui.interface import (
     FindingSource,
@@ -44,6 +43,7 @@ from review_ui.interface import (
     TaskNotFoundError,
     TaskStatus,
 )
+from review_ui.queue_filters import age_label, minutes_to_s, status_filter
 from review_ui.service import ReviewService
 from review_ui.session import Session, SessionCodec
 from review_ui.stats_page import DEFAULT_DAYS, MAX_DAYS, stats_context
@@ -233,6 +233,7 @@ class _ReviewPages:
         queue: str = "",
         category: str = "",
         older_than_min: Annotated[str, Query()] = "",
+        q: Annotated[str, Query(max_length=200)] = "",
         cursor: str = "",
         notice: str = "",
     ) -> Response:
@@ -242,10 +243,11 @@ class _ReviewPages:
         try:
             page = self.service.list_tasks(
                 session.reviewer.tenant_id,
-                status=_status_filter(status),
+                status=status_filter(status),
                 queue=queue or None,
                 category=category.strip() or None,
-                older_than_s=_minutes_to_s(older_than_min),
+                older_than_s=minutes_to_s(older_than_min),
+                search=q.strip() or None,
                 cursor=cursor or None,
             )
         except GatewayError as exc:
@@ -258,6 +260,7 @@ class _ReviewPages:
             "queue": queue,
             "category": category,
             "older_than_min": older_than_min,
+            "q": q,
         }
         next_url = None
         if page.next_cursor:
@@ -335,7 +338,7 @@ class _ReviewPages:
             mine=view.status is TaskStatus.CLAIMED and view.claimed_by == session.reviewer.id,
             previous_url=f"{self.prefix}/tasks/{previous_id}" if previous_id else "",
             next_url=f"{self.prefix}/tasks/{next_id}" if next_id else "",
-            age=_age_label(view.age_s(self.service.now()), self._language(request)),
+            age=age_label(view.age_s(self.service.now()), self._language(request)),
             age_class=self._sla_class(view.age_s(self.service.now())),
             senior_queue=self.settings.senior_queue,
         )
@@ -495,11 +498,15 @@ class _ReviewPages:
 
     def _queue_row(self, task: ReviewTaskView, now: datetime, lang: Language) -> dict[str, Any]:
         age_s = task.age_s(now)
+        top = top_finding(task.findings)
         return {
             "task": task,
-            "age": _age_label(age_s, lang),
+            "age": age_label(age_s, lang),
             "sla": self._sla_class(age_s),
             "url": f"{self.prefix}/tasks/{task.id}",
+            "top": top,
+            "snippet": snippet(task.output_text, top),
+            "thumb": self._image_src(task),
         }
 
     def _image_src(self, view: ReviewTaskView) -> str | None:
@@ -536,37 +543,6 @@ def _secured(response: Response, *, cache: bool = True) -> Response:
     return response
 
 
-def _status_filter(status: str) -> list[TaskStatus] | TaskStatus | None:
-    if status == "all":
-        return None
-    if status in ("", "open"):
-        return [TaskStatus.PENDING, TaskStatus.CLAIMED]
-    try:
-        return TaskStatus(status)
-    except ValueError as exc:
-        raise _InvalidFilterError(f"unknown status {status!r}") from exc
-
-
-class _InvalidFilterError(InvalidInputError):
-    code = "invalid_filter"
-
-
-_MAX_AGE_MIN = 10 * 366 * 24 * 60  # ten years: older than any task a queue holds
-
-
-def _minutes_to_s(minutes: str) -> float | None:
-    if not minutes.strip():
-        return None
-    try:
-        value = float(minutes)
-    except ValueError as exc:
-        raise _InvalidFilterError("older than: a number of minutes") from exc
-    # inf, nan and 1e20 minutes reach datetime arithmetic, which overflows (a 500).
-    if not math.isfinite(value) or not 0 <= value <= _MAX_AGE_MIN:
-        raise _InvalidFilterError(f"older than: a number of minutes from 0 to {_MAX_AGE_MIN}")
-    return value * 60
-
-
 def _notice_key(notice: str) -> str | None:
     key = f"notice_{notice}"
     return key if notice and key in STRINGS else None
@@ -586,14 +562,3 @@ def _safe_image_url(url: str | None) -> bool:
     return lowered.startswith(("https://", "http://")) or any(
         lowered.startswith(f"data:{media};base64,") for media in _PREVIEW_TYPES
     )
-
-
-def _age_label(age_s: float, lang: Language) -> str:
-    t = partial(translate, lang)
-    minutes = int(age_s // 60)
-    if minutes < 60:
-        return f"{minutes} {t('unit_min')}"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours} {t('unit_h')} {minutes:02d} {t('unit_min')}"
-    return f"{hours // 24} {t('unit_d')}"

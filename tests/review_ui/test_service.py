@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from common.errors import InvalidInputError
 from common.types import ContentKind
 from review_ui.cursor import InvalidCursorError
 from review_ui.interface import (
@@ -534,3 +535,29 @@ def test_a_bulk_decision_leaves_double_review_and_senior_tasks_alone(
     for task_id in (double.id, senior):
         view = service.get(task_id, "acme")
         assert (view.status, view.claimed_by) == (TaskStatus.PENDING, None)
+
+
+def test_the_queue_is_searched_by_id_text_and_category(service: ReviewService) -> None:
+    ad = enqueue_text(service, generation_id="gen_ad")
+    bias = enqueue_text(
+        service,
+        generation_id="gen_bias",
+        output_text="面向东北人的50%折扣_限时",
+        findings=[{"scanner": "bias", "category": "bias.region", "score": 0.4}],
+    )
+    image = enqueue_text(service, generation_id="gen_img", kind=ContentKind.IMAGE, output_text=None)
+
+    def found(**wanted: str) -> list[str]:
+        return [t.id for t in service.list_tasks("acme", **wanted).items]
+
+    assert found(search="gen_bias") == [bias.id]
+    assert found(search=ad.id) == [ad.id]
+    assert found(search="东北人") == [bias.id]
+    assert found(search="50%折扣_") == [bias.id]  # LIKE wildcards are literal
+    assert found(search="%") == [bias.id]
+    assert found(search="bias") == [bias.id]  # a category prefix
+    assert set(found(kind="image")) == {image.id}
+    assert found(search="no such words") == []
+    assert set(found(policy=ad.policy_name)) == {ad.id, bias.id, image.id}
+    with pytest.raises(InvalidInputError):
+        service.list_tasks("acme", kind="hologram")

@@ -408,10 +408,27 @@ def test_the_stats_page_draws_its_charts(
     page = client.get("/review/stats?days=3")
     assert page.status_code == 200
     assert page.text.count('<svg class="chart"') == 3
-    assert '<title>1–5 min: 1</title>' in page.text  # the one decision took 90 s
+    assert "<title>1–5 min: 1</title>" in page.text  # the one decision took 90 s
     assert re.search(r"<td>alice</td><td>1</td><td>0</td><td>0</td><td>1</td>", page.text)
     assert 'value="3"' in page.text
     assert client.get("/review/stats?days=lots").status_code == 200  # the default window
     chinese = client.get("/review/stats", headers={"Accept-Language": "zh-CN"}).text
     assert "决定耗时" in chinese
     assert "审核统计" in chinese
+
+
+def test_queue_rows_show_the_flagged_span_and_can_be_searched(
+    client: TestClient, service: ReviewService
+) -> None:
+    ad = enqueue_text(service, generation_id="gen-ad")
+    other = enqueue_text(service, generation_id="gen-other", output_text="舒适透气的夏季连衣裙")
+    sign_in(client)
+
+    page = client.get("/review/queue").text
+    assert "<mark>最佳</mark>" in page  # the top finding's span, in context
+    assert 'class="top-finding chip"' in page
+    searched = client.get("/review/queue?q=gen-other").text
+    assert other.id in searched
+    assert ad.id not in searched
+    chinese = client.get("/review/queue", headers={"Accept-Language": "zh-CN"}).text
+    assert "搜索" in chinese
