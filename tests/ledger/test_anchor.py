@@ -256,6 +256,8 @@ def test_a_configured_endpoint_is_probed_for_readiness(tmp_path: Path) -> None:
     address = deploy_registry(w3)
     assert Web3Anchor(w3, address).readiness_problem() is None
     other_chain = Web3Anchor(w3, address, expected_chain_id=1).readiness_problem()
-    assert other_chain is not None and "not 1" in other_chain
+    assert other_chain is not None
+    assert "not 1" in other_chain
     empty = Web3Anchor(w3, "0x" + "33" * 20).readiness_problem()
-    assert empty is not None and empty.startswith("no contract at")
+    assert empty is not None
+    assert empty.startswith("no contract at")
