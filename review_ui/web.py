@@ -34,6 +34,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from common.errors import GatewayError, InvalidInputError
 from common.i18n import pick_language
 from common.types import ContentKind, Language
+from review_ui.categories import category_name
 from review_ui.highlight import segment_text, snippet, top_finding
 from review_ui.i18n import STRINGS, translate
 from review_ui.interface import (
@@ -452,6 +453,7 @@ class _ReviewPages:
         path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         html = self.templates.get_template(template).render(
             t=partial(translate, lang),
+            cat=partial(category_name, lang=lang),
             lang=lang.value,
             other_lang=(Language.EN if lang is Language.ZH else Language.ZH).value,
             prefix=self.prefix,

@@ -174,14 +174,15 @@ def test_review_flow_with_keyboard(site: Site, page: Page, tmp_path: Path) -> No
     sign_in(page, site)
     expect(page.locator("tr.task-row")).to_have_count(2)
 
-    # The item page: every finding's span is marked and labelled with category, score
-    # and clause.
+    # The item page: every finding's span is marked and labelled compactly with the
+    # category's name and the score; the code and the clause are in the hover title.
     page.click(f"tr[data-task-id='{approve_id}'] a.open-link")
     expect(page.locator("#output-text mark.finding")).to_have_count(3)
     expect(page.locator("#output-text mark.finding").first).to_have_text("全网最佳")
     label = page.locator("#output-text sup.finding-label").first
-    expect(label).to_contain_text("ad_law.absolute_term 0.92")
-    expect(label).to_contain_text("《广告法》第九条第三项")
+    expect(label).to_contain_text("Advertising law · absolute term 0.92")
+    expect(label).not_to_contain_text("第九条")  # no legal clause mid-sentence
+    expect(label).to_have_attribute("title", "ad_law.absolute_term · 《广告法》第九条第三项")
 
     page.keyboard.press("c")  # claim
     expect(page.locator("#btn-approve")).to_be_visible()

@@ -85,3 +85,13 @@ def test_every_string_has_both_languages() -> None:
 @pytest.mark.parametrize("cookie", ["é.é", "x" * 5000, ".", "e30.", "not-base64!.sig"])
 def test_malformed_cookie_is_no_session(cookie: str) -> None:
     assert SessionCodec(b"k" * 32, ttl_s=60).decode(cookie, now=0) is None
+
+
+def test_categories_are_named_in_the_reviewers_language() -> None:
+    from common.types import Language
+    from review_ui.categories import category_name
+
+    assert category_name("ad_law.absolute_term", Language.ZH) == "广告法 · 绝对化用语"
+    assert category_name("pii.cn_mobile", Language.EN) == "Personal data · mobile number"
+    assert category_name("pii.future_kind", Language.ZH) == "个人信息 · future_kind"
+    assert category_name("insult", Language.ZH) == "侮辱"
