@@ -32,7 +32,8 @@ def bar_chart(bars: Sequence[tuple[str, int]], *, title: str) -> Markup:
             f'<rect class="bar" x="{x:.1f}" y="{y:.1f}" width="{slot * 0.7:.1f}" '
             f'height="{height:.1f}"><title>{escape(label)}: {value}</title></rect>'
             f'<text class="value" x="{x + slot * 0.35:.1f}" y="{y - 4:.1f}">{value}</text>'
-            f'<text class="label" x="{x + slot * 0.35:.1f}" y="{_HEIGHT - _BOTTOM + 16}">'
+            f'<text class="label" text-anchor="middle" x="{x + slot * 0.35:.1f}" '
+            f'y="{_HEIGHT - _BOTTOM + 16}">'
             f"{escape(label)}</text>"
         )
     return _svg(title, "".join(parts))
@@ -48,9 +49,11 @@ def line_chart(points: Sequence[tuple[str, int]], *, title: str) -> Markup:
     ]
     path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coordinates)
     labelled = sorted({0, len(points) // 2, len(points) - 1}) if points else []
+    # The first and last labels hang inside the frame instead of centring off its edge.
+    anchors = {0: "start", len(points) - 1: "end"}
     labels = "".join(
-        f'<text class="label" x="{coordinates[i][0]:.1f}" y="{_HEIGHT - _BOTTOM + 16}">'
-        f"{escape(points[i][0])}</text>"
+        f'<text class="label" text-anchor="{anchors.get(i, "middle")}" '
+        f'x="{coordinates[i][0]:.1f}" y="{_HEIGHT - _BOTTOM + 16}">{escape(points[i][0])}</text>'
         for i in labelled
     )
     axis = f'<text class="value" x="{_LEFT - 6}" y="{_TOP + 4}">{peak}</text>'

@@ -269,3 +269,38 @@ def test_language_toggle(site: Site, page: Page) -> None:
     page.click("#lang-toggle")
     expect(page.locator("#btn-next")).to_have_text("认领下一条")
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
+
+
+def test_the_stats_page_draws_its_charts(site: Site, page: Page, tmp_path: Path) -> None:
+    for index in range(3):
+        task_id = enqueue(site, f"gen-stats-{index}")
+        if index < 2:
+            site.service.claim(task_id, reviewer="alice", tenant_id="acme")
+            site.service.decide(task_id, reviewer="alice", tenant_id="acme", decision="approve")
+    sign_in(page, site)
+    page.click("#stats-link")
+    expect(page.locator("svg.chart")).to_have_count(3)
+    expect(page.locator("#chart-duration rect.bar")).to_have_count(8)
+    expect(page.locator("#chart-depth polyline.line")).to_have_count(1)
+    expect(page.locator("#stats-reviewers tbody tr")).to_have_count(1)
+    expect(page.locator("#stats-figures")).to_contain_text("Decisions")
+    box = page.locator("#chart-decisions svg").bounding_box()
+    assert box is not None
+    assert box["width"] > 100
+    page.screenshot(path=str(tmp_path / "review-stats.png"), full_page=True)
+
+
+def test_the_queue_fits_a_phone_screen(browser: Browser, site: Site, tmp_path: Path) -> None:
+    for index in range(4):
+        enqueue(site, f"gen-phone-{index}")
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    phone = context.new_page()
+    sign_in(phone, site)
+    expect(phone.locator("tr.task-row")).to_have_count(4)
+    overflow = phone.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    assert overflow <= 0, f"horizontal scroll of {overflow} px at 390 px"
+    expect(phone.locator("tr.task-row mark").first).to_have_text("全网最佳")
+    phone.screenshot(path=str(tmp_path / "review-queue-390.png"), full_page=True)
+    context.close()
