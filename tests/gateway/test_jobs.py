@@ -302,19 +302,28 @@ def test_the_same_idempotency_key_returns_the_queued_generation(
     assert len(sender.sent) == 1
 
 
-def test_an_approval_queues_the_release_and_a_worker_stamps_it(
-    api: TestClient, celery_runtime: Runtime, sender: RecordingSender
-) -> None:
-    gen_key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    rev_key = issue_key(celery_runtime, "acme", Role.REVIEW)
+def claimed_review(
+    api: TestClient, runtime: Runtime, sender: RecordingSender
+) -> tuple[str, str, str, dict[str, Any]]:
+    """A generation a worker held for review, its task claimed: the generate and review
+    keys, the generation id and the task."""
+    gen_key = issue_key(runtime, "acme", Role.GENERATE)
+    rev_key = issue_key(runtime, "acme", Role.REVIEW)
     generation_id = submit(api, gen_key, "全网最佳的保温杯").json()["id"]
-    runner = make_runner(celery_runtime)
-    assert runner.run(sender.sent[0][0]).outcome is JobOutcome.DONE
+    assert make_runner(runtime).run(sender.sent[0][0]).outcome is JobOutcome.DONE
     held = api.get(f"/v1/generations/{generation_id}", headers=bearer(gen_key)).json()
     assert held["status"] == "pending_review"
     tasks = api.get("/v1/reviews?status=pending", headers=bearer(rev_key)).json()["items"]
-    task = next(t for t in tasks if t["generation_id"] == generation_id)
+    task: dict[str, Any] = next(t for t in tasks if t["generation_id"] == generation_id)
     api.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(rev_key))
+    return gen_key, rev_key, generation_id, task
+
+
+def test_an_approval_queues_the_release_and_a_worker_stamps_it(
+    api: TestClient, celery_runtime: Runtime, sender: RecordingSender
+) -> None:
+    gen_key, rev_key, generation_id, task = claimed_review(api, celery_runtime, sender)
+    runner = make_runner(celery_runtime)
     decided = api.post(
         f"/v1/reviews/{task['id']}/decision",
         json={"decision": "approve", "note": "self-comparison, allowed"},
@@ -339,14 +348,8 @@ def test_an_approval_queues_the_release_and_a_worker_stamps_it(
 def test_an_edited_approval_is_released_by_a_worker_with_the_edited_text(
     api: TestClient, celery_runtime: Runtime, sender: RecordingSender
 ) -> None:
-    gen_key = issue_key(celery_runtime, "acme", Role.GENERATE)
-    rev_key = issue_key(celery_runtime, "acme", Role.REVIEW)
-    generation_id = submit(api, gen_key, "全网最佳的保温杯").json()["id"]
+    gen_key, rev_key, generation_id, task = claimed_review(api, celery_runtime, sender)
     runner = make_runner(celery_runtime)
-    assert runner.run(sender.sent[0][0]).outcome is JobOutcome.DONE
-    tasks = api.get("/v1/reviews?status=pending", headers=bearer(rev_key)).json()["items"]
-    task = next(t for t in tasks if t["generation_id"] == generation_id)
-    api.post(f"/v1/reviews/{task['id']}/claim", headers=bearer(rev_key))
     edited = "这款保温杯保温效果出色。"
     decided = api.post(
         f"/v1/reviews/{task['id']}/decision",
