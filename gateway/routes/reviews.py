@@ -77,6 +77,15 @@ def list_reviews(
     status: str | None = None,
     queue: str | None = None,
     category: str | None = None,
+    kind: str | None = None,
+    policy: str | None = None,
+    older_than_s: Annotated[
+        float | None, Query(ge=0, le=10 * 366 * 86400, description="Minimum age in seconds")
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(max_length=200, description="A task or generation id, text, or a category"),
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> dict[str, Any]:
@@ -85,6 +94,10 @@ def list_reviews(
         status=status,
         queue=queue,
         category=category,
+        kind=kind,
+        policy=policy,
+        older_than_s=older_than_s,
+        search=q,
         cursor=cursor,
         limit=limit,
     )

@@ -355,3 +355,22 @@ def test_an_edit_goes_only_with_an_approval_of_text(
     assert refused.json()["error"]["code"] == "edit_not_allowed"
     blank = _decide_with_edit(client, keys, task["id"], "   ")
     assert blank.json()["error"]["code"] == "edit_not_allowed"
+
+
+def test_the_review_list_filters_by_kind_text_and_age(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    generation = held_generation(client, keys)
+    headers = bearer(keys["rev"])
+
+    def ids(query: str) -> list[str]:
+        response = client.get(f"/v1/reviews?{query}", headers=headers)
+        assert response.status_code == 200, response.text
+        return [t["generation_id"] for t in response.json()["items"]]
+
+    assert generation["id"] in ids(f"q={generation['id']}")
+    assert generation["id"] in ids("q=保温杯&kind=text")
+    assert ids("kind=image") == []
+    assert ids("older_than_s=86400") == []
+    assert client.get("/v1/reviews?kind=hologram", headers=headers).status_code == 422
+    assert client.get("/v1/reviews?older_than_s=-1", headers=headers).status_code == 422
