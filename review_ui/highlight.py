@@ -16,7 +16,15 @@ from itertools import pairwise
 
 from review_ui.interface import FindingSource, ReviewFinding
 
-__all__ = ["Segment", "Snippet", "segment_text", "snippet", "top_finding"]
+__all__ = [
+    "DiffPiece",
+    "Segment",
+    "Snippet",
+    "segment_text",
+    "snippet",
+    "text_diff",
+    "top_finding",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +76,26 @@ def snippet(text: str | None, finding: ReviewFinding | None, context: int = 24) 
 def top_finding(findings: Sequence[ReviewFinding]) -> ReviewFinding | None:
     """The finding a reviewer looks at first: the highest score (the first of equals)."""
     return max(findings, key=lambda finding: finding.score, default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class DiffPiece:
+    kind: str  # "same", "removed" or "added"
+    text: str
+
+
+def text_diff(original: str, edited: str) -> list[DiffPiece]:
+    """What an edit changed, character by character (Chinese has no word breaks)."""
+    from difflib import SequenceMatcher
+
+    pieces = []
+    matcher = SequenceMatcher(None, original, edited, autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op == "equal":
+            pieces.append(DiffPiece("same", original[a0:a1]))
+            continue
+        if a1 > a0:
+            pieces.append(DiffPiece("removed", original[a0:a1]))
+        if b1 > b0:
+            pieces.append(DiffPiece("added", edited[b0:b1]))
+    return pieces

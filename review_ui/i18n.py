@@ -123,6 +123,20 @@ STRINGS: dict[str, dict[Language, str]] = {
     "language_other": {Language.EN: "中文", Language.ZH: "English"},
     "stats": {Language.EN: "Stats", Language.ZH: "统计"},
     "search": {Language.EN: "Search", Language.ZH: "搜索"},
+    "edit_output": {Language.EN: "Edit the output, then approve", Language.ZH: "修改内容后通过"},
+    "edit_hint": {
+        Language.EN: "The text to release instead; it is checked again",
+        Language.ZH: "发布修改后的文字；将重新审核",
+    },
+    "edit_review": {Language.EN: "Check your edit", Language.ZH: "确认修改"},
+    "edit_explain": {
+        Language.EN: "Removed text is struck through, added text underlined. The edited "
+        "text is moderated again; if it is flagged it returns to the queue.",
+        Language.ZH: "删除的文字带删除线，新增的文字带下划线。修改后的文字将重新审核，"
+        "如被标记则退回队列。",
+    },
+    "approve_edit": {Language.EN: "Approve the edited text", Language.ZH: "通过修改后的文字"},
+    "back_to_item": {Language.EN: "Back to the item", Language.ZH: "返回本条"},
     "search_hint": {Language.EN: "text, id or category", Language.ZH: "文字、编号或类别"},
     "content": {Language.EN: "Content", Language.ZH: "内容"},
     "stats_title": {Language.EN: "Review statistics", Language.ZH: "审核统计"},

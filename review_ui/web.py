@@ -35,7 +35,7 @@ from common.errors import GatewayError, InvalidInputError
 from common.i18n import pick_language
 from common.types import ContentKind, Language
 from review_ui.categories import category_name
-from review_ui.highlight import segment_text, snippet, top_finding
+from review_ui.highlight import segment_text, snippet, text_diff, top_finding
 from review_ui.i18n import STRINGS, translate
 from review_ui.interface import (
     FindingSource,
@@ -367,20 +367,57 @@ class _ReviewPages:
         decision: FormField = "",
         reason_code: FormField = "",
         note: FormField = "",
+        edited_output: FormField = "",
+        confirmed: FormField = "",
         csrf_token: FormField = "",
     ) -> Response:
-        def act(reviewer: Reviewer) -> str:
-            outcome = self.service.decide(
-                task_id,
-                reviewer=reviewer.id,
-                tenant_id=reviewer.tenant_id,
-                decision=decision,
-                reason_code=reason_code or None,
-                note=note or None,
-            )
-            return f"/queue?notice={outcome.final.value}"
+        # Browsers send textarea line breaks as CRLF; the output has LF.
+        edited = edited_output.replace("\r\n", "\n") if decision == "approve" else ""
 
-        return self._act(request, csrf_token, act)
+        def deciding(edit: str | None) -> Callable[[Reviewer], str]:
+            def act(reviewer: Reviewer) -> str:
+                outcome = self.service.decide(
+                    task_id,
+                    reviewer=reviewer.id,
+                    tenant_id=reviewer.tenant_id,
+                    decision=decision,
+                    reason_code=reason_code or None,
+                    note=note or None,
+                    edited_output=edit,
+                )
+                return f"/queue?notice={outcome.final.value}"
+
+            return act
+
+        if edited and not confirmed:
+            return self._edit_preview(request, task_id, edited, note, csrf_token, deciding(None))
+        return self._act(request, csrf_token, deciding(edited or None))
+
+    def _edit_preview(
+        self,
+        request: Request,
+        task_id: str,
+        edited: str,
+        note: str,
+        csrf_token: str,
+        unedited: Callable[[Reviewer], str],
+    ) -> Response:
+        """The diff of an edit, to confirm before approving; an unchanged text approves."""
+        session = self._reviewer_session(request)
+        if session is None or session.reviewer is None:
+            return self._redirect("/login")
+        if not self.codec.csrf_ok(session, csrf_token):
+            return self._forbidden(request, session)
+        try:
+            view = self.service.get(task_id, session.reviewer.tenant_id)
+        except GatewayError as exc:
+            return self._error(request, session, exc)
+        if edited.strip() == (view.output_text or "").strip():
+            return self._act(request, csrf_token, unedited)
+        diff = text_diff(view.output_text or "", edited)
+        return self._render(
+            request, "edit.html", session, task=view, edited=edited, note=note, diff=diff
+        )
 
     def preview(self, request: Request, task_id: str) -> Response:
         session = self._reviewer_session(request)

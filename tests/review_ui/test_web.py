@@ -432,3 +432,41 @@ def test_queue_rows_show_the_flagged_span_and_can_be_searched(
     assert ad.id not in searched
     chinese = client.get("/review/queue", headers={"Accept-Language": "zh-CN"}).text
     assert "搜索" in chinese
+
+
+def test_an_edit_is_shown_as_a_diff_and_approved_once_confirmed(
+    client: TestClient, service: ReviewService
+) -> None:
+    task = enqueue_text(service)
+    token = sign_in(client)
+    client.post(f"/review/tasks/{task.id}/claim", data={"csrf_token": token})
+    page = client.get(f"/review/tasks/{task.id}").text
+    assert 'id="edited_output"' in page  # prefilled with the output
+    edited = "这款面霜是广受好评的选择，口碑品牌。"
+    form = {"csrf_token": token, "decision": "approve", "edited_output": edited + "\r\n"}
+
+    preview = client.post(f"/review/tasks/{task.id}/decision", data=form)
+    assert preview.status_code == 200
+    assert "<del>全网最佳</del>" in preview.text
+    assert "<ins>" in preview.text
+    assert service.get(task.id, "acme").status is TaskStatus.CLAIMED  # nothing decided yet
+
+    confirmed = client.post(f"/review/tasks/{task.id}/decision", data={**form, "confirmed": "1"})
+    assert confirmed.headers["location"] == "/review/queue?notice=approved"
+    outcome = service.final_outcome(task.id, "acme")
+    assert outcome is not None
+    assert outcome.edited_output == edited + "\n"
+
+
+def test_an_unchanged_edit_box_approves_as_it_stands(
+    client: TestClient, service: ReviewService
+) -> None:
+    task = enqueue_text(service)
+    token = sign_in(client)
+    client.post(f"/review/tasks/{task.id}/claim", data={"csrf_token": token})
+    unchanged = {"csrf_token": token, "decision": "approve", "edited_output": task.output_text}
+    approved = client.post(f"/review/tasks/{task.id}/decision", data=unchanged)
+    assert approved.headers["location"] == "/review/queue?notice=approved"
+    outcome = service.final_outcome(task.id, "acme")
+    assert outcome is not None
+    assert outcome.edited_output is None
