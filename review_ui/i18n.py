@@ -123,6 +123,17 @@ STRINGS: dict[str, dict[Language, str]] = {
     "language_other": {Language.EN: "中文", Language.ZH: "English"},
     "stats": {Language.EN: "Stats", Language.ZH: "统计"},
     "search": {Language.EN: "Search", Language.ZH: "搜索"},
+    "bulk_pick": {Language.EN: "Pick for a bulk decision", Language.ZH: "选择以批量处理"},
+    "bulk_selected": {Language.EN: "Picked items:", Language.ZH: "已选条目："},
+    "notice_bulk_done": {
+        Language.EN: "Every picked item decided.",
+        Language.ZH: "所选条目均已处理。",
+    },
+    "notice_bulk_some_refused": {
+        Language.EN: "Decided what could be; some items were claimed by others or need a "
+        "decision of their own.",
+        Language.ZH: "已处理可处理的条目；部分条目已被他人认领或需单独处理。",
+    },
     "edit_output": {Language.EN: "Edit the output, then approve", Language.ZH: "修改内容后通过"},
     "edit_hint": {
         Language.EN: "The text to release instead; it is checked again",

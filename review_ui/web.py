@@ -19,13 +19,12 @@ strict Content-Security-Policy allows only our own script::
 
 from __future__ import annotations
 
-import importlib.resources
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request
@@ -38,43 +37,27 @@ from review_ui.categories import category_name
 from review_ui.highlight import segment_text, snippet, text_diff, top_finding
 from review_ui.i18n import STRINGS, translate
 from review_ui.interface import (
+    BulkDecisionRequest,
     FindingSource,
     Reviewer,
     ReviewTaskView,
     TaskNotFoundError,
     TaskStatus,
 )
+from review_ui.page_assets import STATIC_TYPES, read_static, secured, template_environment
 from review_ui.queue_filters import age_label, minutes_to_s, status_filter
 from review_ui.service import ReviewService
 from review_ui.session import Session, SessionCodec
 from review_ui.stats_page import DEFAULT_DAYS, MAX_DAYS, stats_context
-
-if TYPE_CHECKING:
-    import jinja2
+from review_ui.transitions import parse_decision
 
 __all__ = ["PreviewImage", "build_review_router"]
 
 SESSION_COOKIE = "aigc_review_session"
 LANGUAGE_COOKIE = "aigc_review_lang"
-_STATIC_TYPES = {
-    "review.css": "text/css; charset=utf-8",
-    "review.js": "text/javascript; charset=utf-8",
-}
 _PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 _STATUS_FILTERS = ("open", *(s.value for s in TaskStatus), "all")
-# Only our own script and styles run; images may come from wherever the gateway stores
-# previews. form-action and frame-ancestors close the remaining clickjacking/CSRF doors.
-_CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: https: http:; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
-_SECURITY_HEADERS = {
-    "Content-Security-Policy": _CSP,
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-}
+_MAX_BULK = 100  # as the API's bulk decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +108,7 @@ def build_review_router(
     router.add_api_route("/lang/{code}", pages.switch_language, methods=["GET"])
     router.add_api_route("/queue", pages.queue, methods=["GET"])
     router.add_api_route("/queue/next", pages.claim_next, methods=["POST"])
+    router.add_api_route("/queue/bulk", pages.bulk_decide, methods=["POST"])
     router.add_api_route("/stats", pages.stats, methods=["GET"])
     router.add_api_route("/tasks/{task_id}", pages.task, methods=["GET"])
     router.add_api_route("/tasks/{task_id}/claim", pages.claim, methods=["POST"])
@@ -160,8 +144,8 @@ class _ReviewPages:
         self.still_valid = still_valid
         self.load_preview = load_preview
         self.clock = clock
-        self.templates = _template_environment()
-        self.static_files = {name: _read_static(name) for name in _STATIC_TYPES}
+        self.templates = template_environment()
+        self.static_files = {name: read_static(name) for name in STATIC_TYPES}
 
     # ------------------------------------------------------------------ sign-in
 
@@ -223,7 +207,7 @@ class _ReviewPages:
             secure=self.settings.cookie_secure,
             path=self.prefix or "/",
         )
-        return _secured(response)
+        return secured(response)
 
     # ------------------------------------------------------------------ queue
 
@@ -275,6 +259,7 @@ class _ReviewPages:
             next_url=next_url,
             status_filters=_STATUS_FILTERS,
             queues=self.service.queues(session.reviewer.tenant_id),
+            bulk_reasons=sorted({r.code for row in rows for r in row["task"].reason_codes}),
             notice=_notice_key(notice),
         )
 
@@ -309,6 +294,34 @@ class _ReviewPages:
         return self._render(
             request, "stats.html", session, days=window, max_days=MAX_DAYS, **context
         )
+
+    def bulk_decide(
+        self,
+        request: Request,
+        ids: Annotated[list[str] | None, Form()] = None,
+        decision: FormField = "",
+        reason_code: FormField = "",
+        note: FormField = "",
+        csrf_token: FormField = "",
+    ) -> Response:
+        """The queue's bulk approve or reject: each picked task decided on its own."""
+
+        def act(reviewer: Reviewer) -> str:
+            results = self.service.decide_many(
+                BulkDecisionRequest(
+                    task_ids=tuple((ids or [])[:_MAX_BULK]),
+                    reviewer=reviewer.id,
+                    tenant_id=reviewer.tenant_id,
+                    decision=parse_decision(decision),
+                    reason_code=reason_code or None,
+                    note=note or None,
+                    senior=reviewer.senior,
+                )
+            )
+            refused = any(result.error is not None for result in results)
+            return f"/queue?notice={'bulk_some_refused' if refused else 'bulk_done'}"
+
+        return self._act(request, csrf_token, act)
 
     # ------------------------------------------------------------------ one task
 
@@ -422,22 +435,22 @@ class _ReviewPages:
     def preview(self, request: Request, task_id: str) -> Response:
         session = self._reviewer_session(request)
         if session is None or session.reviewer is None:
-            return _secured(Response(status_code=401))
+            return secured(Response(status_code=401))
         try:
             view = self.service.get(task_id, session.reviewer.tenant_id)
         except TaskNotFoundError:
-            return _secured(Response(status_code=404))
+            return secured(Response(status_code=404))
         image = self.load_preview(view) if self.load_preview else None
         if image is None or image.media_type not in _PREVIEW_TYPES:
-            return _secured(Response(status_code=404))
+            return secured(Response(status_code=404))
         response = Response(image.data, media_type=image.media_type)
         response.headers["Cache-Control"] = "private, max-age=300"
-        return _secured(response, cache=False)
+        return secured(response, cache=False)
 
     def static(self, name: str) -> Response:
         if name not in self.static_files:
             return Response(status_code=404)
-        response = Response(self.static_files[name], media_type=_STATIC_TYPES[name])
+        response = Response(self.static_files[name], media_type=STATIC_TYPES[name])
         response.headers["Cache-Control"] = "public, max-age=3600"
         response.headers["X-Content-Type-Options"] = "nosniff"
         return response
@@ -500,7 +513,7 @@ class _ReviewPages:
             sla_class=self._sla_class,
             **context,
         )
-        return _secured(HTMLResponse(html, status_code=status_code))
+        return secured(HTMLResponse(html, status_code=status_code))
 
     def _error(self, request: Request, session: Session | None, exc: GatewayError) -> Response:
         return self._render(
@@ -515,7 +528,7 @@ class _ReviewPages:
         return response
 
     def _redirect(self, path: str) -> Response:
-        return _secured(RedirectResponse(f"{self.prefix}{path}", status_code=303))
+        return secured(RedirectResponse(f"{self.prefix}{path}", status_code=303))
 
     def _set_session_cookie(self, response: Response, session: Session) -> None:
         response.set_cookie(
@@ -546,6 +559,10 @@ class _ReviewPages:
             "top": top,
             "snippet": snippet(task.output_text, top),
             "thumb": self._image_src(task),
+            # Bulk decisions settle single-review tasks outside the senior queue only.
+            "bulk": task.status.is_open
+            and not task.double_review
+            and task.queue != self.settings.senior_queue,
         }
 
     def _image_src(self, view: ReviewTaskView) -> str | None:
@@ -555,31 +572,6 @@ class _ReviewPages:
 
 
 # ---------------------------------------------------------------------- pure helpers
-
-
-def _template_environment() -> jinja2.Environment:
-    import jinja2
-
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("review_ui", "templates"),
-        # Every {{ }} is HTML-escaped: prompts and outputs are attacker-controlled.
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-def _read_static(name: str) -> bytes:
-    return importlib.resources.files("review_ui").joinpath("static", name).read_bytes()
-
-
-def _secured(response: Response, *, cache: bool = True) -> Response:
-    for header, value in _SECURITY_HEADERS.items():
-        if header == "Cache-Control" and not cache:
-            continue
-        response.headers.setdefault(header, value)
-    return response
 
 
 def _notice_key(notice: str) -> str | None:

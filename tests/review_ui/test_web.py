@@ -470,3 +470,25 @@ def test_an_unchanged_edit_box_approves_as_it_stands(
     outcome = service.final_outcome(task.id, "acme")
     assert outcome is not None
     assert outcome.edited_output is None
+
+
+def test_the_queue_approves_picked_items_in_bulk(
+    client: TestClient, service: ReviewService
+) -> None:
+    first = enqueue_text(service, generation_id="bulk-1")
+    second = enqueue_text(service, generation_id="bulk-2")
+    double = enqueue_text(service, generation_id="bulk-3", double_review=True)
+    token = sign_in(client)
+    page = client.get("/review/queue").text
+    assert page.count('class="bulk-pick"') == 2  # not the double-review task
+    picked = {"csrf_token": token, "decision": "approve", "ids": [first.id, second.id]}
+    assert client.post("/review/queue/bulk", data={**picked, "csrf_token": ""}).status_code == 403
+
+    done = client.post("/review/queue/bulk", data=picked)
+    assert done.headers["location"] == "/review/queue?notice=bulk_done"
+    assert {service.get(t.id, "acme").status for t in (first, second)} == {TaskStatus.APPROVED}
+    forced = client.post("/review/queue/bulk", data={**picked, "ids": [double.id]})
+    assert forced.headers["location"] == "/review/queue?notice=bulk_some_refused"
+    assert service.get(double.id, "acme").status is TaskStatus.PENDING
+    no_reason = client.post("/review/queue/bulk", data={**picked, "decision": "reject"})
+    assert no_reason.status_code == 422
