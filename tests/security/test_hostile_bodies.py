@@ -71,7 +71,12 @@ JSON_TEMPLATES: dict[tuple[str, str], Any] = {
     ("POST", "/v1/moderations"): {"input": [TEXT]},
     ("POST", "/v1/moderation/terms"): {"kind": "banned_term", "term": TEXT},
     ("PUT", "/v1/policy"): {"yaml": TEXT},
-    ("POST", "/v1/reviews/{task_id}/decision"): {"decision": "approve", "note": TEXT},
+    ("POST", "/v1/reviews/{task_id}/decision"): {
+        "decision": "approve",
+        "note": TEXT,
+        "edited_output": TEXT,
+    },
+    ("POST", "/v1/reviews/decisions"): {"ids": [TEXT], "decision": "reject", "reason_code": TEXT},
     ("POST", "/v1/verify"): {"text": TEXT},
     ("POST", "/v1/matches/byBinding"): {"alg": "com.example.watermark", "value": TEXT},
     ("POST", "/v1/keys"): {"role": "generate", "label": TEXT},

@@ -80,6 +80,8 @@ ROLE_TABLE: dict[tuple[str, str], frozenset[Role]] = {
     ("POST", "/v1/reviews/{task_id}/claim"): REVIEWERS,
     ("POST", "/v1/reviews/{task_id}/release"): REVIEWERS,
     ("POST", "/v1/reviews/{task_id}/decision"): REVIEWERS,
+    ("POST", "/v1/reviews/decisions"): REVIEWERS,
+    ("GET", "/v1/reviews/stats"): HISTORY_READERS,
     # gateway/routes/ledger.py
     ("GET", "/v1/ledger/checkpoint"): AUDITORS,
     ("GET", "/v1/ledger/key"): AUDITORS,
