@@ -59,6 +59,7 @@ AttemptListener = Callable[[str, DeliveryAttempt], None]
 # (which compares with the wall clock) surely sees it due.
 _WAKE_MARGIN_S = 0.01
 _IDLE_CHECK_S = 0.02
+_PURGE_EVERY_S = 3600.0
 
 
 class OutboxDispatcher:
@@ -93,6 +94,7 @@ class OutboxDispatcher:
         self._wakeups = 0  # bumped by nudge(): an idle thread that saw another value claims
         self._wake_times: list[float] = []  # monotonic due times of this process's retries
         self._claims = 0
+        self._next_purge_at = 0.0  # monotonic: the first idle moment purges
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -157,6 +159,7 @@ class OutboxDispatcher:
                 seen = self._wakeups
                 entry = self._claim()
                 if entry is None:
+                    self._purge_when_due()
                     self._idle(seen)
                     continue
                 try:
@@ -173,6 +176,23 @@ class OutboxDispatcher:
         except Exception as exc:  # the database is away: try again at the next poll
             _log.warning("webhook outbox: could not claim a delivery: %s", exc)
             return None
+
+    def _purge_when_due(self) -> None:
+        """Delete finished rows past their keep time: once an hour, by one thread."""
+        keep_days = self.settings.keep_finished_days
+        with self._cond:
+            now = time.monotonic()
+            if keep_days == 0 or now < self._next_purge_at:
+                return
+            self._next_purge_at = now + _PURGE_EVERY_S
+        try:
+            cutoff = self.outbox.clock() - timedelta(days=keep_days)
+            purged = self.outbox.purge_finished(cutoff)
+        except Exception as exc:  # the database is away: the next hour tries again
+            _log.warning("webhook outbox: could not purge finished deliveries: %s", exc)
+            return
+        if purged:
+            _log.info("webhook outbox: purged %d finished deliveries", purged)
 
     def _idle(self, seen: int) -> None:
         """Wait for a nudge, a local retry's due time or the next poll."""

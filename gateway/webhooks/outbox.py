@@ -308,6 +308,16 @@ class WebhookOutbox:
         with self.engine.begin() as connection:
             return bool(connection.execute(statement).rowcount == 1)
 
+    def purge_finished(self, older_than: datetime) -> int:
+        """Delete delivered and dead rows last written before ``older_than``; how many.
+        Rows still to deliver are never touched, whatever their age."""
+        statement = sa.delete(_OUTBOX).where(
+            _OUTBOX.c.status.in_((OutboxStatus.DELIVERED.value, OutboxStatus.DEAD.value)),
+            _OUTBOX.c.updated_at < older_than,
+        )
+        with self.engine.begin() as connection:
+            return int(connection.execute(statement).rowcount)
+
     # ------------------------------------------------------------------ reads
 
     def unfinished_count(self) -> int:

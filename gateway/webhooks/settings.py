@@ -33,6 +33,9 @@ class WebhookSettings(BaseModel):
     # How long a claimed delivery stays with the process that claimed it; after that any
     # process may take it over (its claimer died). It must outlast one attempt.
     lease_s: float = Field(default=60.0, gt=0)
+    # Delivered and dead rows are kept this long for operators (what went out, what
+    # failed), then deleted by the dispatcher at most hourly; 0 keeps them forever.
+    keep_finished_days: float = Field(default=30.0, ge=0)
 
     @model_validator(mode="after")
     def _lease_outlasts_an_attempt(self) -> WebhookSettings:

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -565,3 +565,29 @@ def test_https_delivery_keeps_host_and_server_name(runtimes: RuntimeFactory) -> 
     row = outbox.get(delivery_id)
     assert row is not None
     assert (row.status, row.last_status_code) == (OutboxStatus.DELIVERED, 204)
+
+
+def test_finished_rows_past_their_keep_time_are_purged(runtimes: RuntimeFactory) -> None:
+    """Delivered and dead rows go after ``keep_finished_days``; pending ones never do."""
+    runtime = runtimes(serving=False)
+    past = datetime.now(UTC) - timedelta(days=40)
+    old = WebhookOutbox(runtime.engine, clock=lambda: past)
+    outbox = WebhookOutbox(runtime.engine)
+    finished = {}
+    for n, (writer, outcome) in enumerate(((old, "delivered"), (old, "dead"), (outbox, "recent"))):
+        delivery_id = writer.add(new_delivery("http://127.0.0.1:9/h", n))
+        entry = writer.claim(f"w/{n}", lease_s=60)
+        assert entry is not None
+        assert entry.id == delivery_id
+        if outcome == "dead":
+            writer.mark_dead(entry, status_code=410, error="gone")
+        else:
+            writer.mark_delivered(entry, status_code=200)
+        finished[outcome] = delivery_id
+    pending = old.add(new_delivery("http://127.0.0.1:9/h", 9))
+
+    with dispatching(outbox, seen=[], keep_finished_days=30):
+        wait_for(lambda: outbox.get(finished["delivered"]) is None)
+    assert outbox.get(finished["dead"]) is None
+    assert outbox.get(finished["recent"]) is not None  # finished, within its keep time
+    assert outbox.get(pending) is not None  # old but not finished when the purge ran
