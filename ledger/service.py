@@ -17,12 +17,13 @@ transaction and one checkpoint, then wakes the callers it served.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -69,6 +70,9 @@ from ledger.settings import LedgerSettings
 from ledger.verify import leaf_data, make_bundle
 
 __all__ = ["Alongside", "Ledger", "open_ledger"]
+
+# The advisory lock key of anchoring: "aigcanch" as a big-endian 64-bit integer.
+_ANCHORING_LOCK = int.from_bytes(b"aigcanch", "big", signed=True)
 
 # A caller's own writes, committed in the transaction that commits its leaves: it gets
 # that transaction's connection and the caller's receipts (indices are fixed before the
@@ -261,6 +265,24 @@ class Ledger:
         note = self.latest_checkpoint()
         origin, size, root = parse_checkpoint_body(split_note(note)[0])
         return Checkpoint(origin=origin, tree_size=size, root_hash=root.hex(), note=note)
+
+    @contextlib.contextmanager
+    def anchoring_turn(self) -> Iterator[bool]:
+        """Whether this process may anchor now. On PostgreSQL one process at a time, of
+        every process on the ledger (a session advisory lock, held for the block), so
+        several API processes do not anchor the same checkpoint twice; elsewhere always
+        (an SQLite ledger has one host, and the anchorer's own lock covers its threads)."""
+        if self._engine.dialect.name != "postgresql":
+            yield True
+            return
+        with self._engine.connect() as conn:
+            key = {"key": _ANCHORING_LOCK}
+            taken = bool(conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), key).scalar())
+            try:
+                yield taken
+            finally:
+                if taken:
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), key)
 
     def record_anchor(self, receipt: AnchorReceipt) -> None:
         """Store the receipt of an anchoring transaction (see ``ledger.anchor.Anchorer``)."""

@@ -91,7 +91,10 @@ class Anchorer:
 
     def anchor_now(self) -> AnchorReceipt | None:
         """Anchor the newest checkpoint if it is not yet anchored; raise ``AnchorError``."""
-        with self._lock:
+        with self._lock, self._ledger.anchoring_turn() as ours:
+            if not ours:
+                return None  # another process is anchoring: its receipt covers this
+            # Read under the turn: the process that held it may have just anchored.
             head = self._ledger.head()
             if head.tree_size == 0 or head.tree_size <= self._ledger.last_anchored_size():
                 return None

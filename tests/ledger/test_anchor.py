@@ -261,3 +261,30 @@ def test_a_configured_endpoint_is_probed_for_readiness(tmp_path: Path) -> None:
     empty = Web3Anchor(w3, "0x" + "33" * 20).readiness_problem()
     assert empty is not None
     assert empty.startswith("no contract at")
+
+
+def test_one_process_at_a_time_anchors_a_shared_ledger(
+    ledger: Ledger, make_record: Record, database_url: str, signer: NoteSigner
+) -> None:
+    """Two API processes on one PostgreSQL ledger: the one holding the turn anchors, the
+    other stands aside instead of sending the same checkpoint again."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the cross-process turn is PostgreSQL's advisory lock")
+    from gateway.db import create_engine_for
+
+    other_engine = create_engine_for(database_url)
+    try:
+        other = Ledger(other_engine, signer, LedgerSettings())
+        ledger.append_many([make_record(i) for i in range(3)])
+        chain = embedded_anchor()
+        with ledger.anchoring_turn() as ours:
+            assert ours
+            assert Anchorer(other, chain, AnchorSettings()).anchor_now() is None
+            with other.anchoring_turn() as theirs:
+                assert not theirs
+        receipt = Anchorer(other, chain, AnchorSettings()).anchor_now()
+        assert receipt is not None  # the turn is free again
+        assert receipt.tree_size == 3
+        assert Anchorer(ledger, chain, AnchorSettings()).anchor_now() is None  # done already
+    finally:
+        other_engine.dispose()
