@@ -19,6 +19,7 @@ _NAMES: dict[str, dict[Language, str]] = {
     "medical_claim": {_EN: "medical claim", _ZH: "医疗功效宣称"},
     "guaranteed_return": {_EN: "guaranteed return", _ZH: "保证收益"},
     "state_endorsement": {_EN: "state endorsement", _ZH: "国家机关背书"},
+    "false_claim": {_EN: "false claim", _ZH: "虚假宣传"},
     "pii": {_EN: "Personal data", _ZH: "个人信息"},
     "cn_mobile": {_EN: "mobile number", _ZH: "手机号码"},
     "cn_resident_id": {_EN: "resident ID", _ZH: "居民身份证号"},
