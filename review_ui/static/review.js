@@ -1,7 +1,8 @@
 /* Keyboard shortcuts for the reviewer pages. Plain JS, no framework, no inline script
    (the Content-Security-Policy allows only this file).
    Item page: a approve, r reject, e escalate (both need a reason), c claim,
-   j/k next/previous item. Queue page: j/k move the selection, Enter or o opens it. */
+   j/k next/previous item. Queue page: j/k move the selection, Enter or o opens it,
+   x picks it for a bulk decision. */
 (function () {
   "use strict";
 
@@ -59,6 +60,9 @@
       rows[next].scrollIntoView({ block: "nearest" });
     } else if ((ev.key === "Enter" || ev.key === "o") && index >= 0) {
       go(rows[index].dataset.href);
+    } else if (ev.key === "x" && index >= 0) {
+      var pick = rows[index].querySelector("input.bulk-pick");
+      if (pick) { pick.checked = !pick.checked; }
     } else {
       return;
     }
@@ -97,7 +101,8 @@
     }
     queueRows().forEach(function (row) {
       row.addEventListener("click", function (ev) {
-        if (ev.target.tagName !== "A") { go(row.dataset.href); }
+        // Links go where they point; a bulk checkbox picks, it does not open the item.
+        if (ev.target.tagName !== "A" && ev.target.tagName !== "INPUT") { go(row.dataset.href); }
       });
     });
   });

@@ -1,7 +1,8 @@
 """The reviewer pages in real Chromium (Debian's, through Playwright) on a real uvicorn.
 
-Set ``AIGC_REVIEW_SCREENSHOT=docs/review-item.png`` to refresh the README screenshot;
-otherwise it goes to the test's temporary directory.
+Set ``AIGC_REVIEW_SCREENSHOT=docs/review-item.png`` to refresh the README screenshot and
+``AIGC_REVIEW_SCREENSHOTS=docs`` for the stats page and the phone-width queue; otherwise
+they go to the test's temporary directory.
 """
 
 from __future__ import annotations
@@ -271,6 +272,10 @@ def test_language_toggle(site: Site, page: Page) -> None:
     expect(page.locator("html")).to_have_attribute("lang", "zh-CN")
 
 
+def _shots(tmp_path: Path) -> Path:
+    return Path(os.environ.get("AIGC_REVIEW_SCREENSHOTS", tmp_path))
+
+
 def test_the_stats_page_draws_its_charts(site: Site, page: Page, tmp_path: Path) -> None:
     for index in range(3):
         task_id = enqueue(site, f"gen-stats-{index}")
@@ -287,7 +292,7 @@ def test_the_stats_page_draws_its_charts(site: Site, page: Page, tmp_path: Path)
     box = page.locator("#chart-decisions svg").bounding_box()
     assert box is not None
     assert box["width"] > 100
-    page.screenshot(path=str(tmp_path / "review-stats.png"), full_page=True)
+    page.screenshot(path=str(_shots(tmp_path) / "review-stats.png"), full_page=True)
 
 
 def test_the_queue_fits_a_phone_screen(browser: Browser, site: Site, tmp_path: Path) -> None:
@@ -302,5 +307,48 @@ def test_the_queue_fits_a_phone_screen(browser: Browser, site: Site, tmp_path: P
     )
     assert overflow <= 0, f"horizontal scroll of {overflow} px at 390 px"
     expect(phone.locator("tr.task-row mark").first).to_have_text("全网最佳")
-    phone.screenshot(path=str(tmp_path / "review-queue-390.png"), full_page=True)
+    phone.screenshot(path=str(_shots(tmp_path) / "review-queue-390.png"), full_page=True)
     context.close()
+
+
+def test_a_mixed_queue_of_thirty_is_worked_with_keys_and_bulk(site: Site, page: Page) -> None:
+    """Thirty items: single and double review, text and image. Picked with x and the
+    mouse, approved in bulk; the rest opened with Enter and decided with the keys."""
+    ids = []
+    for index in range(30):
+        image = index % 6 == 5
+        ids.append(
+            enqueue(
+                site,
+                f"gen-mixed-{index:02d}",
+                priority=100 - index,
+                double_review=index % 5 == 4,
+                kind=ContentKind.IMAGE if image else ContentKind.TEXT,
+                output_text=None if image else COPY,
+                findings=[] if image else AD_LAW_FINDINGS,
+            )
+        )
+    sign_in(page, site)
+    expect(page.locator("tr.task-row")).to_have_count(30)
+    picks = page.locator("input.bulk-pick")
+    expect(picks).to_have_count(24)  # the six double-review items are decided one by one
+    for _ in range(3):  # the three most urgent items, picked from the keyboard
+        page.keyboard.press("j")
+        page.keyboard.press("x")
+    picks.nth(3).click()  # and one with the mouse: a pick, not a navigation
+    expect(page).to_have_url(f"{site.base_url}/review/queue")
+    page.click("#btn-bulk-approve")
+    expect(page.locator("#notice")).to_contain_text("Every picked item decided")
+    for task_id in ids[:4]:
+        assert site.service.get(task_id, "acme").status.value == "approved"
+    expect(page.locator("tr.task-row")).to_have_count(26)
+
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")  # the most urgent open item: gen-mixed-04, double review
+    expect(page).to_have_url(f"{site.base_url}/review/tasks/{ids[4]}")
+    page.keyboard.press("c")
+    expect(page.locator("#btn-approve")).to_be_visible()
+    page.keyboard.press("a")
+    expect(page.locator("#notice")).to_be_visible()
+    assert site.service.get(ids[4], "acme").first_reviewer == "alice"  # waits for a second
+    expect(page.locator("tr.task-row")).to_have_count(26)
