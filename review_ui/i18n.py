@@ -123,6 +123,10 @@ STRINGS: dict[str, dict[Language, str]] = {
     "language_other": {Language.EN: "中文", Language.ZH: "English"},
     "stats": {Language.EN: "Stats", Language.ZH: "统计"},
     "search": {Language.EN: "Search", Language.ZH: "搜索"},
+    "zoom_hint": {
+        Language.EN: "Click or press z to zoom; drag or scroll to pan",
+        Language.ZH: "点击或按 z 放大；拖动或滚动以平移",
+    },
     "bulk_pick": {Language.EN: "Pick for a bulk decision", Language.ZH: "选择以批量处理"},
     "bulk_selected": {Language.EN: "Picked items:", Language.ZH: "已选条目："},
     "notice_bulk_done": {

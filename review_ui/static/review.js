@@ -1,7 +1,7 @@
 /* Keyboard shortcuts for the reviewer pages. Plain JS, no framework, no inline script
    (the Content-Security-Policy allows only this file).
    Item page: a approve, r reject, e escalate (both need a reason), c claim,
-   j/k next/previous item. Queue page: j/k move the selection, Enter or o opens it,
+   j/k next/previous item, z zooms the image (drag to pan). Queue page: j/k move the selection, Enter or o opens it,
    x picks it for a bulk decision. */
 (function () {
   "use strict";
@@ -40,11 +40,38 @@
       case "r": decideWithReason("btn-reject"); break;
       case "e": decideWithReason("btn-escalate"); break;
       case "c": press("btn-claim"); break;
+      case "z": toggleZoom(); break;
       case "j": go(document.body.dataset.next); break;
       case "k": go(document.body.dataset.prev); break;
       default: return;
     }
     ev.preventDefault();
+  }
+
+  function toggleZoom() {
+    var frame = document.getElementById("zoom-frame");
+    if (frame) { frame.classList.toggle("zoomed"); }
+  }
+
+  // Dragging a zoomed image pans the frame (scrolling it works too).
+  function pannable(frame) {
+    var start = null;
+    frame.addEventListener("mousedown", function (ev) {
+      if (!frame.classList.contains("zoomed")) return;
+      start = { x: ev.clientX, y: ev.clientY, left: frame.scrollLeft, top: frame.scrollTop, moved: false };
+      ev.preventDefault();
+    });
+    window.addEventListener("mousemove", function (ev) {
+      if (!start) return;
+      start.moved = start.moved || Math.abs(ev.clientX - start.x) + Math.abs(ev.clientY - start.y) > 3;
+      frame.scrollLeft = start.left - (ev.clientX - start.x);
+      frame.scrollTop = start.top - (ev.clientY - start.y);
+    });
+    window.addEventListener("mouseup", function () { setTimeout(function () { start = null; }, 0); });
+    frame.addEventListener("click", function () {
+      if (start && start.moved) return;  // the end of a drag, not a click
+      toggleZoom();
+    });
   }
 
   function queueRows() { return Array.prototype.slice.call(document.querySelectorAll("tr.task-row")); }
@@ -99,6 +126,8 @@
         }
       });
     }
+    var frame = document.getElementById("zoom-frame");
+    if (frame) { pannable(frame); }
     queueRows().forEach(function (row) {
       row.addEventListener("click", function (ev) {
         // Links go where they point; a bulk checkbox picks, it does not open the item.

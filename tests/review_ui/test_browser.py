@@ -8,6 +8,7 @@ they go to the test's temporary directory.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 import time
@@ -352,3 +353,37 @@ def test_a_mixed_queue_of_thirty_is_worked_with_keys_and_bulk(site: Site, page: 
     expect(page.locator("#notice")).to_be_visible()
     assert site.service.get(ids[4], "acme").first_reviewer == "alice"  # waits for a second
     expect(page.locator("tr.task-row")).to_have_count(26)
+
+
+def test_an_image_zooms_and_pans(site: Site, page: Page) -> None:
+    import base64
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.radial_gradient("L").convert("RGB").save(buffer, format="PNG")  # 256 x 256
+    url = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    task_id = enqueue(site, "gen-zoom", kind=ContentKind.IMAGE, output_text=None, findings=[],
+                      image_url=url)  # fmt: skip
+    sign_in(page, site)
+    page.goto(f"{site.base_url}/review/tasks/{task_id}")
+    image = page.locator("#image-preview")
+    before = image.bounding_box()
+    assert before is not None
+    page.keyboard.press("z")
+    expect(page.locator("#zoom-frame")).to_have_class(re.compile("zoomed"))
+    after = image.bounding_box()
+    assert after is not None
+    assert after["width"] > 2 * before["width"]
+    frame = page.locator("#zoom-frame")
+    box = frame.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + 100, box["y"] + 100)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 20, box["y"] + 40, steps=5)
+    page.mouse.up()
+    assert frame.evaluate("el => el.scrollLeft") > 0  # dragged: panned, still zoomed
+    expect(frame).to_have_class(re.compile("zoomed"))
+    page.keyboard.press("z")
+    expect(frame).not_to_have_class(re.compile("zoomed"))
