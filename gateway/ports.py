@@ -123,8 +123,10 @@ class ReviewPort(Protocol):
         prompt: str | None,
         output_text: str | None,
         verdict: ModerationVerdict,
+        previous_output: str | None = None,
     ) -> str:
-        """Create the review task; returns its id."""
+        """Create the review task; returns its id. ``previous_output``: the text that a
+        reviewer's edit (``output_text``) replaced, when moderation flagged the edit."""
         ...
 
 

@@ -152,6 +152,12 @@ STRINGS: dict[str, dict[Language, str]] = {
     },
     "approve_edit": {Language.EN: "Approve the edited text", Language.ZH: "通过修改后的文字"},
     "back_to_item": {Language.EN: "Back to the item", Language.ZH: "返回本条"},
+    "before_the_edit": {Language.EN: "Both versions", Language.ZH: "修改前后对比"},
+    "edit_requeued": {
+        Language.EN: "A reviewer edited this output and moderation flagged the edit: "
+        "struck through is the text it replaced, underlined what it wrote.",
+        Language.ZH: "审核员修改了内容，修改后的文字再次被标记：删除线为原文字，下划线为修改内容。",
+    },
     "search_hint": {Language.EN: "text, id or category", Language.ZH: "文字、编号或类别"},
     "content": {Language.EN: "Content", Language.ZH: "内容"},
     "stats_title": {Language.EN: "Review statistics", Language.ZH: "审核统计"},

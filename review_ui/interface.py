@@ -268,6 +268,7 @@ class EnqueueRequest:
     double_review: bool | None = None
     priority: int | None = None
     queue: str | None = None
+    previous_output: str | None = None  # a re-queued edit: the text it replaced
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +299,7 @@ class ReviewTaskView:
     final_note: str | None = None
     escalated_from: TaskId | None = None
     escalated_to: TaskId | None = None
+    previous_output: str | None = None  # a re-queued edit: the text it replaced
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -333,6 +335,7 @@ class ReviewTaskView:
             "note": self.final_note,
             "escalated_from": self.escalated_from,
             "escalated_to": self.escalated_to,
+            "previous_output": self.previous_output,
         }
 
 

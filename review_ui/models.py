@@ -47,6 +47,8 @@ class ReviewTaskRow(SQLModel, table=True):
     kind: str = Field(max_length=16)
     prompt: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     output_text: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    # A reviewer's edit that moderation flagged again: the text the edit replaced.
+    previous_output: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     image_url: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     findings: list[dict[str, Any]] = Field(sa_column=sa.Column(sa.JSON, nullable=False))
     policy_name: str = Field(max_length=128)

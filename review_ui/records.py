@@ -88,6 +88,7 @@ class TaskRecord:
     escalated_from: TaskId | None = None
     escalated_to: TaskId | None = None
     version: int = 0  # bumped by every write: the compare-and-set's witness
+    previous_output: str | None = None  # a re-queued edit: the text it replaced
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -128,6 +129,7 @@ class TaskRecord:
             escalated_from=TaskId(row["escalated_from"]) if row["escalated_from"] else None,
             escalated_to=TaskId(row["escalated_to"]) if row["escalated_to"] else None,
             version=row["version"],
+            previous_output=row.get("previous_output"),
         )
 
     def to_row(self) -> dict[str, Any]:
@@ -158,6 +160,7 @@ class TaskRecord:
             "final_note": self.final_note,
             "escalated_from": self.escalated_from,
             "escalated_to": self.escalated_to,
+            "previous_output": self.previous_output,
             "version": self.version,
         }
 
@@ -202,6 +205,7 @@ def view_of(task: TaskRecord, now: datetime) -> ReviewTaskView:
         final_note=task.final_note,
         escalated_from=task.escalated_from,
         escalated_to=task.escalated_to,
+        previous_output=task.previous_output,
     )
 
 

@@ -162,6 +162,7 @@ def new_task(
         kind=ContentKind(request.kind),
         prompt=prompt,
         output_text=request.output_text,
+        previous_output=request.previous_output,
         image_url=request.image_url,
         findings=findings,
         policy_name=request.policy_name,

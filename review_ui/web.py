@@ -348,6 +348,10 @@ class _ReviewPages:
                 view.output_text or "", _from(numbered, FindingSource.OUTPUT)
             ),
             image_src=self._image_src(view),
+            # A re-queued edit: what it changed in the text it replaced.
+            edit_diff=text_diff(view.previous_output, view.output_text or "")
+            if view.previous_output is not None
+            else None,
             history=history,
             mine=view.status is TaskStatus.CLAIMED and view.claimed_by == session.reviewer.id,
             previous_url=f"{self.prefix}/tasks/{previous_id}" if previous_id else "",

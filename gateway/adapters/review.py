@@ -49,8 +49,10 @@ class QueueReview:
         prompt: str | None,
         output_text: str | None,
         verdict: ModerationVerdict,
+        previous_output: str | None = None,
     ) -> str:
         request = EnqueueRequest(
+            previous_output=previous_output,
             generation_id=generation_id,
             tenant_id=tenant_id,
             kind=kind,

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Engine
 from common.errors import GatewayError
 from common.sqltable import table_of
 from common.types import Action, ContentKind, Finding, MediaType, ReasonCode
+from gateway.content_store import ContentStore
 from gateway.models import Generation, GenerationStatus, PipelineEvent, utcnow
 from gateway.pipeline.orders import GenerationOrder, PipelineHooks, StampOrder, new_generation_id
 from gateway.ports import CheckedContent, LedgerRef, ModerationVerdict
@@ -27,6 +28,7 @@ __all__ = [
     "EventLog",
     "column_values",
     "content_of",
+    "keep_raw",
     "new_generation",
     "raw_sha256",
     "record_verdict",
@@ -214,3 +216,20 @@ def verdict_from_row(generation: Generation) -> ModerationVerdict:
         double_review=bool(meta.get("double_review", False)),
         reason_codes=tuple(ReasonCode.from_dict(c) for c in meta.get("reason_codes", [])),
     )
+
+
+def keep_raw(store: ContentStore, generation: Generation, artifact: GeneratedArtifact) -> None:
+    """Store the generated output unstamped and note on the row what made it."""
+    stored = store.put(artifact.data, suffix_of(artifact.media_type))
+    generation.raw_path = stored.path
+    generation.media_type = artifact.media_type.value
+    generation.model = artifact.model
+    generation.model_revision = artifact.model_revision
+    generation.prompt_tokens = artifact.usage.prompt_tokens
+    generation.completion_tokens = artifact.usage.completion_tokens
+    generation.meta = {
+        **generation.meta,
+        "finish_reason": artifact.finish_reason,
+        "text_watermarked": artifact.text_watermarked,
+        "token_ids_count": len(artifact.token_ids or ()),
+    }

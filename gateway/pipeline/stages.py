@@ -49,6 +49,7 @@ from gateway.pipeline.records import (
     EventLog,
     column_values,
     content_of,
+    keep_raw,
     new_generation,
     record_verdict,
     suffix_of,
@@ -68,7 +69,7 @@ from gateway.ports import (
     StampPort,
     StampSubject,
 )
-from generators.interface import GeneratedArtifact, GenerationRequest
+from generators.interface import GenerationRequest
 
 __all__ = ["Pipeline"]
 
@@ -303,7 +304,10 @@ class Pipeline:
         with events.stage("review", "review_ui") as record:
             record["ledger"] = self.ledger.append(review_event(generation, refs, summary))
             record["detail"] = {"decision": "edited, back to review", "reviewer": summary.reviewer}
-        self._hold_for_review(generation, edit.text.encode("utf-8"), edit.verdict, events)
+        original = self.store.read(edit.original_path).decode("utf-8")
+        self._hold_for_review(
+            generation, edit.text.encode("utf-8"), edit.verdict, events, previous_output=original
+        )
         return False
 
     # ---------------------------------------------------------------- stage runners
@@ -330,7 +334,7 @@ class Pipeline:
                 "model_revision": artifact.model_revision,
                 "completion_tokens": artifact.usage.completion_tokens,
             }
-        self._keep_raw(generation, artifact)
+        keep_raw(self.store, generation, artifact)
         output_content = content_of(artifact)
         verdict_out = self._moderate(
             events, "output_moderation", output_content, Direction.OUTPUT, order
@@ -415,7 +419,13 @@ class Pipeline:
         return self._finish(generation, events)
 
     def _hold_for_review(
-        self, generation: Generation, raw: bytes, verdict: ModerationVerdict, events: EventLog
+        self,
+        generation: Generation,
+        raw: bytes,
+        verdict: ModerationVerdict,
+        events: EventLog,
+        *,
+        previous_output: str | None = None,
     ) -> Generation:
         is_text = generation.kind == ContentKind.TEXT.value
         output_text = raw.decode("utf-8") if is_text else None
@@ -427,6 +437,7 @@ class Pipeline:
                 prompt=generation.prompt,
                 output_text=output_text,
                 verdict=verdict,
+                previous_output=previous_output,
             )
             record["outcome"] = "queued"
             record["detail"] = {"task_id": task_id, "queue": verdict.review_queue}
@@ -531,21 +542,6 @@ class Pipeline:
         return self._notify_final(generation)
 
     # --------------------------------------------------------------------- helpers
-
-    def _keep_raw(self, generation: Generation, artifact: GeneratedArtifact) -> None:
-        stored = self.store.put(artifact.data, suffix_of(artifact.media_type))
-        generation.raw_path = stored.path
-        generation.media_type = artifact.media_type.value
-        generation.model = artifact.model
-        generation.model_revision = artifact.model_revision
-        generation.prompt_tokens = artifact.usage.prompt_tokens
-        generation.completion_tokens = artifact.usage.completion_tokens
-        generation.meta = {
-            **generation.meta,
-            "finish_reason": artifact.finish_reason,
-            "text_watermarked": artifact.text_watermarked,
-            "token_ids_count": len(artifact.token_ids or ()),
-        }
 
     def load(self, generation_id: str) -> Generation:
         with session_scope(self.engine) as session:

@@ -343,6 +343,7 @@ def test_an_edit_that_is_flagged_again_goes_back_to_the_queue(
     again = task_of(client, keys, generation["id"])
     assert again["id"] != task["id"]
     assert again["output_text"] == still_absolute
+    assert again["previous_output"] == task["output_text"]  # both versions
     assert any(f["category"].startswith("ad_law") for f in again["findings"])
 
 

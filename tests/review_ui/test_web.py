@@ -492,3 +492,14 @@ def test_the_queue_approves_picked_items_in_bulk(
     assert service.get(double.id, "acme").status is TaskStatus.PENDING
     no_reason = client.post("/review/queue/bulk", data={**picked, "decision": "reject"})
     assert no_reason.status_code == 422
+
+
+def test_a_requeued_edit_shows_both_versions(client: TestClient, service: ReviewService) -> None:
+    task = enqueue_text(service, output_text="全网第一的面霜。", previous_output="全网最佳的面霜。")
+    sign_in(client)
+    page = client.get(f"/review/tasks/{task.id}").text
+    assert 'id="previous-diff"' in page
+    assert "<del>最佳</del>" in page
+    assert "<ins>第一</ins>" in page
+    plain = enqueue_text(service, generation_id="never-edited")
+    assert 'id="previous-diff"' not in client.get(f"/review/tasks/{plain.id}").text
