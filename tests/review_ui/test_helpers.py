@@ -95,3 +95,12 @@ def test_categories_are_named_in_the_reviewers_language() -> None:
     assert category_name("pii.cn_mobile", Language.EN) == "Personal data · mobile number"
     assert category_name("pii.future_kind", Language.ZH) == "个人信息 · future_kind"
     assert category_name("insult", Language.ZH) == "侮辱"
+
+
+def test_every_content_kind_has_a_name_on_the_queue() -> None:
+    from common.types import ContentKind, Language
+    from review_ui.i18n import translate
+
+    for kind in ContentKind:
+        for lang in Language:
+            assert translate(lang, f"kind_{kind.value}")
