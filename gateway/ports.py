@@ -106,9 +106,14 @@ class ReviewSummary:
     decided_at: str
     reason_code: str | None = None
     reviewers: tuple[str, ...] = ()
-    # An approval that rewrote the text: the text (while it is applied) and that it was.
+    # An approval that rewrote the text: the text (while it is applied) and that it was
+    # (all a worker reads back: the text itself is then the raw content).
     edited_output: str | None = None
     edited: bool = False
+
+    @property
+    def was_edited(self) -> bool:
+        return self.edited or self.edited_output is not None
 
 
 class ReviewPort(Protocol):

@@ -120,7 +120,7 @@ def lead_dashboard(
     totals = window_stats(conn, tenant_id, start, end)
     window_start = totals.since or end
     lifetimes = _task_lifetimes(conn, tenant_id, window_start, end)
-    ended = [t.duration_s for t in lifetimes if t.duration_s is not None]
+    ended = [s for t in lifetimes if (s := t.ended_within(window_start, end)) is not None]
     breach = settings.sla_breach_after_s
     return LeadDashboard(
         totals=totals,
@@ -140,12 +140,10 @@ def lead_dashboard(
 class _Lifetime:
     created_at: datetime
     ended_at: datetime | None
-    ended_in_window: bool
 
-    @property
-    def duration_s(self) -> float | None:
-        """Creation to end, for a task that ended in the window."""
-        if not self.ended_in_window or self.ended_at is None:
+    def ended_within(self, start: datetime, end: datetime) -> float | None:
+        """Seconds from creation to end, for a task that ended in [start, end]."""
+        if self.ended_at is None or not start <= self.ended_at <= end:
             return None
         return (self.ended_at - self.created_at).total_seconds()
 
@@ -164,12 +162,10 @@ def _task_lifetimes(
     )
     if tenant_id is not None:
         query = query.where(tasks.tenant == tenant_id)
-    lifetimes = []
-    for created, decided in conn.execute(query):
-        created_at, ended_at = to_utc(created), to_utc(decided) if decided else None
-        in_window = ended_at is not None and start <= ended_at <= end
-        lifetimes.append(_Lifetime(created_at, ended_at, in_window))
-    return lifetimes
+    return [
+        _Lifetime(to_utc(created), to_utc(decided) if decided else None)
+        for created, decided in conn.execute(query)
+    ]
 
 
 def _per_day(

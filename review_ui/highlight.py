@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from itertools import pairwise
 
 from review_ui.interface import FindingSource, ReviewFinding
@@ -86,8 +87,6 @@ class DiffPiece:
 
 def text_diff(original: str, edited: str) -> list[DiffPiece]:
     """What an edit changed, character by character (Chinese has no word breaks)."""
-    from difflib import SequenceMatcher
-
     pieces = []
     matcher = SequenceMatcher(None, original, edited, autojunk=False)
     for op, a0, a1, b0, b1 in matcher.get_opcodes():

@@ -45,6 +45,7 @@ from common.errors import (
 from common.types import ContentKind, ReasonCode
 
 __all__ = [
+    "MAX_BULK_TASKS",
     "BulkDecisionNotAllowedError",
     "BulkDecisionRequest",
     "BulkItemResult",
@@ -337,6 +338,9 @@ class ReviewTaskView:
             "escalated_to": self.escalated_to,
             "previous_output": self.previous_output,
         }
+
+
+MAX_BULK_TASKS = 100  # tasks one bulk decision may name
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,6 +33,7 @@ from review_ui import store, transitions
 from review_ui.cursor import QueuePosition, decode_cursor, encode_cursor
 from review_ui.dashboard import LeadDashboard, lead_dashboard
 from review_ui.interface import (
+    MAX_BULK_TASKS,
     BulkDecisionNotAllowedError,
     BulkDecisionRequest,
     BulkItemResult,
@@ -322,6 +323,8 @@ class ReviewService:
             raise InvalidInputError("a bulk decision approves or rejects; escalate one by one")
         if vote is ReviewDecision.REJECT and not request.reason_code:
             raise ReasonCodeRequiredError("a rejection needs a reason code")
+        if len(request.task_ids) > MAX_BULK_TASKS:
+            raise InvalidInputError(f"a bulk decision names at most {MAX_BULK_TASKS} tasks")
         results = []
         for task_id in dict.fromkeys(request.task_ids):  # each once, in the order given
             try:
@@ -331,9 +334,17 @@ class ReviewService:
                 results.append(BulkItemResult(task_id, error=exc))
         return tuple(results)
 
+    def decides_in_bulk(self, task: ReviewTaskView) -> bool:
+        """Whether a bulk decision may settle ``task``: open, single review, not senior."""
+        return (
+            task.status.is_open
+            and not task.double_review
+            and task.queue != self.settings.senior_queue
+        )
+
     def _decide_alone(self, task_id: str, request: BulkDecisionRequest) -> DecisionOutcome:
         task = self.get(task_id, request.tenant_id)
-        if task.double_review or task.queue == self.settings.senior_queue:
+        if task.status.is_open and not self.decides_in_bulk(task):
             raise BulkDecisionNotAllowedError(
                 "double-review and senior-queue tasks are decided one by one"
             )

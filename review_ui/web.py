@@ -57,7 +57,6 @@ SESSION_COOKIE = "aigc_review_session"
 LANGUAGE_COOKIE = "aigc_review_lang"
 _PREVIEW_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
 _STATUS_FILTERS = ("open", *(s.value for s in TaskStatus), "all")
-_MAX_BULK = 100  # as the API's bulk decision
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,7 +308,7 @@ class _ReviewPages:
         def act(reviewer: Reviewer) -> str:
             results = self.service.decide_many(
                 BulkDecisionRequest(
-                    task_ids=tuple((ids or [])[:_MAX_BULK]),
+                    task_ids=tuple(ids or ()),
                     reviewer=reviewer.id,
                     tenant_id=reviewer.tenant_id,
                     decision=parse_decision(decision),
@@ -563,10 +562,7 @@ class _ReviewPages:
             "top": top,
             "snippet": snippet(task.output_text, top),
             "thumb": self._image_src(task),
-            # Bulk decisions settle single-review tasks outside the senior queue only.
-            "bulk": task.status.is_open
-            and not task.double_review
-            and task.queue != self.settings.senior_queue,
+            "bulk": self.service.decides_in_bulk(task),
         }
 
     def _image_src(self, view: ReviewTaskView) -> str | None:

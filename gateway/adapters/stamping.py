@@ -116,7 +116,7 @@ def _review_summary(subject: StampSubject) -> ReviewSummary | None:
         decided_at=datetime.fromisoformat(subject.review.decided_at),
         reason_code=subject.review.reason_code,
         reviewers=subject.review.reviewers,
-        edited=subject.review.edited or subject.review.edited_output is not None,
+        edited=subject.review.was_edited,
     )
 
 

@@ -109,7 +109,7 @@ def summary_to_dict(summary: ReviewSummary) -> dict[str, Any]:
         "decided_at": summary.decided_at,
         "reason_code": summary.reason_code,
         "reviewers": list(summary.reviewers),
-        "edited": summary.edited or summary.edited_output is not None,
+        "edited": summary.was_edited,
     }
 
 

@@ -10,13 +10,12 @@ texts by path and SHA-256, and the review ledger event records both hashes.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from common.types import ContentKind, Direction, TenantId
 from gateway.content_store import ContentStore
 from gateway.models import Generation
-from gateway.pipeline.records import EventLog
+from gateway.pipeline.records import EventLog, raw_sha256
 from gateway.ports import CheckedContent, ModerationPort, ModerationVerdict
 
 __all__ = ["ReviewEdit", "adopt_edit", "moderate_edit"]
@@ -49,14 +48,13 @@ def moderate_edit(
         )
         record["outcome"] = verdict.action.value
         record["detail"] = {"categories": sorted({f.category for f in verdict.findings})}
-    original = store.read(generation.raw_path or "")
     stored = store.put(text.encode("utf-8"), ".txt")
     return ReviewEdit(
         text=text,
         edited_path=stored.path,
         edited_sha256=stored.sha256,
         original_path=generation.raw_path or "",
-        original_sha256=hashlib.sha256(original).hexdigest(),
+        original_sha256=raw_sha256(generation.raw_path) or "",
         verdict=verdict,
     )
 

@@ -23,7 +23,13 @@ from gateway.db import session_scope
 from gateway.deps import HistoryReader, ReviewKey, ReviewServiceDep
 from gateway.models import ApiKey, Generation, Role
 from gateway.runtime import Runtime
-from review_ui.interface import BulkDecisionRequest, ReviewDecision, Reviewer, ReviewTaskView
+from review_ui.interface import (
+    MAX_BULK_TASKS,
+    BulkDecisionRequest,
+    ReviewDecision,
+    Reviewer,
+    ReviewTaskView,
+)
 from review_ui.web import PreviewImage, build_review_router
 
 __all__ = ["build_reviewer_pages", "router"]
@@ -53,7 +59,9 @@ class BulkDecisionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        min_length=1, max_length=100, description="Review task ids, each decided on its own."
+        min_length=1,
+        max_length=MAX_BULK_TASKS,
+        description="Review task ids, each decided on its own.",
     )
     decision: Literal["approve", "reject"]
     reason_code: str | None = Field(

@@ -261,8 +261,9 @@ class TiledWatermarker:
             if index == 0:
                 starts.append((grid, inside, None))
         for grid, inside, source in starts:
+            masked = grid * inside
             for quad in straighten(grid, inside, tile_px, self._layout):
-                yield self._fold_nominal(self._straightened(grid * inside, source, quad))
+                yield self._fold_nominal(self._straightened(masked, source, quad))
         # A keystoned texture: nothing for the blocks to lock onto.
         pulled = unkeystone(whitened, tile_px, self._layout)
         if pulled is not None:

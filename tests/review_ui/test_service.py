@@ -535,6 +535,9 @@ def test_a_bulk_decision_leaves_double_review_and_senior_tasks_alone(
     for task_id in (double.id, senior):
         view = service.get(task_id, "acme")
         assert (view.status, view.claimed_by) == (TaskStatus.PENDING, None)
+    too_many = tuple(f"task-{n}" for n in range(101))
+    with pytest.raises(InvalidInputError):
+        service.decide_many(BulkDecisionRequest(too_many, "sam", "acme", ReviewDecision.APPROVE))
 
 
 def test_the_queue_is_searched_by_id_text_and_category(service: ReviewService) -> None:
